@@ -1,0 +1,89 @@
+//! The transactional outbox: events written with the change that caused them, delivered later
+//! by the relay, in order per partition key (the user).
+
+use super::{Conn, Result};
+use sqlx::Row;
+
+#[derive(Clone, Debug)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub topic: String,
+    pub partition_key: String,
+    pub payload: String,
+    pub attempts: u32,
+}
+
+/// Adds an event; it is delivered once the surrounding transaction commits.
+pub async fn enqueue(conn: &mut Conn, topic: &str, key: &str, payload: &str, now_ms: i64) -> Result<()> {
+    sqlx::query("INSERT INTO outbox (topic, partition_key, payload, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(topic)
+        .bind(key)
+        .bind(payload)
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Undelivered events that may be attempted now, oldest first. A key with an event waiting
+/// for its retry time is skipped entirely, so a later event never overtakes an earlier one of
+/// the same user.
+pub async fn pending(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>> {
+    let rows = sqlx::query(
+        "SELECT id, topic, partition_key, payload, attempts FROM outbox \
+         WHERE delivered_at IS NULL AND partition_key NOT IN \
+           (SELECT partition_key FROM outbox WHERE delivered_at IS NULL AND next_attempt_at > $1) \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(OutboxRow {
+                id: r.try_get("id")?,
+                topic: r.try_get("topic")?,
+                partition_key: r.try_get("partition_key")?,
+                payload: r.try_get("payload")?,
+                attempts: r.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
+            })
+        })
+        .collect()
+}
+
+pub async fn mark_delivered(conn: &mut Conn, id: i64, now_ms: i64) -> Result<()> {
+    sqlx::query("UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id = $2")
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn schedule_retry(conn: &mut Conn, id: i64, next_attempt_ms: i64, error: &str) -> Result<()> {
+    sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
+        .bind(next_attempt_ms)
+        .bind(error)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Events not yet delivered (for readiness and metrics).
+pub async fn depth(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?)
+}
+
+/// Deletes delivered events older than `before_ms`; the outbox is not an archive.
+pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+        .bind(before_ms)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected())
+}

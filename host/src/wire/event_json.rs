@@ -1,0 +1,171 @@
+//! The snake_case event schema of the existing system, which is also what taskhost publishes.
+//!
+//! `task-events` / `task-updates`:
+//! `{"event_id","event_type":"task.created|…","event_timestamp","user_id","task":{…},"previous":{…}?}`
+//! `reminders`:
+//! `{"event_id","event_type":"reminder.due_soon","event_timestamp","user_id",
+//!   "task":{"id","title","description","due_date","priority"},"reminder_type":"1_hour_before",
+//!   "offset_minutes":60?}`
+
+use super::task_json::TaskJson;
+use super::time;
+use crate::domain::{
+    EventId, Priority, ReminderDue, ReminderTask, TaskEvent, TaskId, TaskOperation, UserId,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub const REMINDER_EVENT_TYPE: &str = "reminder.due_soon";
+
+#[derive(Debug, Deserialize)]
+struct TaskEventJson {
+    event_id: String,
+    event_type: String,
+    #[serde(default, with = "time::optional")]
+    event_timestamp: Option<DateTime<Utc>>,
+    user_id: String,
+    task: TaskJson,
+    #[serde(default)]
+    previous: Option<TaskJson>,
+}
+
+pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEvent, String> {
+    let raw: TaskEventJson = super::from_value(v)?;
+    let event_id = EventId::new(raw.event_id).ok_or("event_id must not be empty")?;
+    let user_id = UserId::new(raw.user_id).ok_or("user_id must not be empty")?;
+    let operation = TaskOperation::parse(&raw.event_type).ok_or_else(|| {
+        format!(
+            "event_type `{}` is not one of task.created, task.updated, task.completed, task.deleted",
+            raw.event_type
+        )
+    })?;
+    let occurred_at = raw.event_timestamp.unwrap_or(received_at);
+    let task = raw.task.into_task(&user_id, occurred_at)?;
+    let previous = raw
+        .previous
+        .map(|p| p.into_task(&user_id, occurred_at).map_err(|e| format!("previous: {e}")))
+        .transpose()?;
+    Ok(TaskEvent { event_id, operation, occurred_at, user_id, task, previous })
+}
+
+pub fn encode_task_event(e: &TaskEvent) -> Value {
+    json!({
+        "event_id": e.event_id,
+        "event_type": e.operation.event_type(),
+        "event_timestamp": time::format(&e.occurred_at),
+        "user_id": e.user_id,
+        "task": TaskJson::from(&e.task),
+        "previous": e.previous.as_ref().map(TaskJson::from),
+    })
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ReminderTaskJson {
+    id: String,
+    title: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(with = "time::required")]
+    due_date: DateTime<Utc>,
+    #[serde(default)]
+    priority: Priority,
+}
+
+#[derive(Debug, Deserialize)]
+struct ReminderJson {
+    event_id: String,
+    event_type: String,
+    #[serde(default, with = "time::optional")]
+    event_timestamp: Option<DateTime<Utc>>,
+    user_id: String,
+    task: ReminderTaskJson,
+    #[serde(default)]
+    reminder_type: Option<String>,
+    #[serde(default)]
+    offset_minutes: Option<u32>,
+}
+
+/// `24_hours_before` → 1440, `1_hour_before` → 60, `15_minutes_before` → 15.
+pub fn offset_from_reminder_type(s: &str) -> Option<u32> {
+    let (n, unit) = s.strip_suffix("_before")?.split_once('_')?;
+    let n: u32 = n.parse().ok()?;
+    match unit {
+        "hour" | "hours" => n.checked_mul(60),
+        "minute" | "minutes" => Some(n),
+        "day" | "days" => n.checked_mul(1440),
+        _ => None,
+    }
+}
+
+/// The inverse of [`offset_from_reminder_type`], in the largest whole unit.
+pub fn reminder_type(offset_minutes: u32) -> String {
+    match offset_minutes {
+        60 => "1_hour_before".into(),
+        m if m % 60 == 0 && m > 0 => format!("{}_hours_before", m / 60),
+        1 => "1_minute_before".into(),
+        m => format!("{m}_minutes_before"),
+    }
+}
+
+pub fn decode_reminder(v: Value, received_at: DateTime<Utc>) -> Result<ReminderDue, String> {
+    let raw: ReminderJson = super::from_value(v)?;
+    if raw.event_type != REMINDER_EVENT_TYPE {
+        return Err(format!(
+            "event_type `{}` is not `{REMINDER_EVENT_TYPE}`",
+            raw.event_type
+        ));
+    }
+    let offset_minutes = match (raw.offset_minutes, raw.reminder_type.as_deref()) {
+        (Some(m), _) => m,
+        (None, Some(t)) => offset_from_reminder_type(t).ok_or_else(|| {
+            format!("reminder_type `{t}` is not like 24_hours_before or 1_hour_before")
+        })?,
+        (None, None) => return Err("reminder_type is missing".into()),
+    };
+    Ok(ReminderDue {
+        event_id: EventId::new(raw.event_id).ok_or("event_id must not be empty")?,
+        occurred_at: raw.event_timestamp.unwrap_or(received_at),
+        user_id: UserId::new(raw.user_id).ok_or("user_id must not be empty")?,
+        task: ReminderTask {
+            id: TaskId::new(raw.task.id).ok_or("task.id must not be empty")?,
+            title: raw.task.title,
+            description: raw.task.description,
+            due_date: raw.task.due_date,
+            priority: raw.task.priority,
+        },
+        offset_minutes,
+    })
+}
+
+pub fn encode_reminder(r: &ReminderDue) -> Value {
+    json!({
+        "event_id": r.event_id,
+        "event_type": REMINDER_EVENT_TYPE,
+        "event_timestamp": time::format(&r.occurred_at),
+        "user_id": r.user_id,
+        "task": ReminderTaskJson {
+            id: r.task.id.to_string(),
+            title: r.task.title.clone(),
+            description: r.task.description.clone(),
+            due_date: r.task.due_date,
+            priority: r.task.priority,
+        },
+        "reminder_type": reminder_type(r.offset_minutes),
+        "offset_minutes": r.offset_minutes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reminder_types_round_trip() {
+        for m in [1, 15, 60, 120, 1440] {
+            assert_eq!(offset_from_reminder_type(&reminder_type(m)), Some(m));
+        }
+        assert_eq!(reminder_type(1440), "24_hours_before");
+        assert_eq!(offset_from_reminder_type("soon"), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! JSON on the wire ⇄ domain types. Decoding accepts both event schemas the system has seen
+//! (snake_case, and the Python producer's camelCase) and names what was wrong when it fails.
+
+pub mod camel;
+pub mod event_json;
+pub mod task_json;
+pub mod time;
+
+use crate::domain::{Message, topics};
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Why a message could not be decoded. Permanent: the message goes to the dead-letter path
+/// with this text as the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot decode {topic} message: {reason}")]
+pub struct DecodeError {
+    pub topic: String,
+    pub reason: String,
+}
+
+/// Deserializes with the JSON path of the failing field in the message (`task.priority: …`).
+pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+    })
+}
+
+/// Decodes one message of `topic` from its JSON payload.
+pub fn decode(topic: &str, payload: &[u8], received_at: DateTime<Utc>) -> Result<Message, DecodeError> {
+    let err = |reason: String| DecodeError { topic: topic.to_string(), reason };
+    let v: Value = serde_json::from_slice(payload).map_err(|e| err(format!("invalid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(err("expected a JSON object".into()));
+    }
+    match topic {
+        topics::TASK_EVENTS | topics::TASK_UPDATES => {
+            if v.get("eventType").is_some() && v.get("event_type").is_none() {
+                camel::decode_task_event(v, received_at)
+            } else {
+                event_json::decode_task_event(v, received_at)
+            }
+            .map(Message::Task)
+        }
+        topics::REMINDERS => event_json::decode_reminder(v, received_at).map(Message::Reminder),
+        other => Err(format!("no decoder for topic `{other}` (known: {})", topics::ALL.join(", "))),
+    }
+    .map_err(err)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+use super::*;
+use crate::domain::{Frequency, Message, Priority, TaskOperation};
+use chrono::Utc;
+
+fn now() -> DateTime<Utc> {
+    time::parse("2026-01-01T00:00:00Z").unwrap()
+}
+
+fn decode_ok(topic: &str, v: serde_json::Value) -> Message {
+    decode(topic, v.to_string().as_bytes(), now()).unwrap()
+}
+
+fn decode_err(topic: &str, v: &str) -> String {
+    decode(topic, v.as_bytes(), now()).unwrap_err().to_string()
+}
+
+#[test]
+fn decodes_the_snake_case_schema() {
+    let m = decode_ok(
+        "task-events",
+        serde_json::json!({
+            "event_id": "e1", "event_type": "task.completed", "event_timestamp": "2026-01-02T10:00:00Z",
+            "user_id": "u1",
+            "task": {"id": "t1", "title": "Pay rent", "description": null, "is_completed": true,
+                     "priority": "high", "due_date": "2026-01-31T09:00:00Z", "is_recurring": true,
+                     "recurrence_frequency": "monthly", "tags": ["home"],
+                     "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T10:00:00Z"}
+        }),
+    );
+    let Message::Task(e) = m else { panic!("not a task event") };
+    assert_eq!(e.operation, TaskOperation::Completed);
+    assert_eq!(e.task.priority, Priority::High);
+    let r = e.task.recurrence.unwrap();
+    assert_eq!((r.frequency, r.interval), (Frequency::Monthly, 1));
+    assert_eq!(e.task.user_id.as_str(), "u1");
+}
+
+#[test]
+fn decodes_the_camel_case_producer() {
+    let m = decode_ok(
+        "task-events",
+        serde_json::json!({
+            "eventId": "e2", "timestamp": "2026-01-02T10:00:00", "eventType": "completed",
+            "taskId": "t2", "userId": "u2",
+            "taskData": {"title": "Water plants", "priority": "low", "dueDate": "2026-01-03T08:00:00",
+                         "recurrenceRule": {"enabled": true, "pattern": "interval", "intervalDays": 3,
+                                            "occurrencesCount": 5},
+                         "reminderConfig": {"enabled": true, "minutesBefore": 30}},
+            "previousTaskData": {"title": "Water plants", "completed": false}
+        }),
+    );
+    let Message::Task(e) = m else { panic!("not a task event") };
+    assert_eq!(e.task.id.as_str(), "t2");
+    assert!(e.task.is_completed, "a completed event marks the task completed");
+    let r = e.task.recurrence.unwrap();
+    assert_eq!((r.frequency, r.interval, r.max_occurrences), (Frequency::Daily, 3, Some(5)));
+    assert_eq!(e.task.reminder_offsets_minutes, Some(vec![30]));
+    assert!(!e.previous.unwrap().is_completed);
+}
+
+#[test]
+fn decodes_reminders_by_type_name() {
+    let m = decode_ok(
+        "reminders",
+        serde_json::json!({
+            "event_id": "r1", "event_type": "reminder.due_soon", "event_timestamp": "2026-01-30T09:00:00Z",
+            "user_id": "u1", "task": {"id": "t1", "title": "Pay rent", "due_date": "2026-01-31T09:00:00Z", "priority": "high"},
+            "reminder_type": "24_hours_before"
+        }),
+    );
+    let Message::Reminder(r) = m else { panic!("not a reminder") };
+    assert_eq!(r.offset_minutes, 1440);
+}
+
+#[test]
+fn round_trips_what_taskhost_publishes() {
+    let Message::Task(e) = decode_ok(
+        "task-events",
+        serde_json::json!({"event_id": "e", "event_type": "task.created", "user_id": "u",
+            "task": {"id": "t", "title": "x", "is_recurring": true, "recurrence_frequency": "weekly",
+                     "recurrence_interval": 2, "reminder_offsets_minutes": [5]}}),
+    ) else {
+        panic!()
+    };
+    let again = decode("task-events", event_json::encode_task_event(&e).to_string().as_bytes(), now()).unwrap();
+    assert_eq!(again, Message::Task(e));
+}
+
+#[test]
+fn errors_name_what_was_wrong() {
+    assert!(decode_err("task-events", "{").contains("invalid JSON"));
+    assert!(decode_err("task-events", "[]").contains("expected a JSON object"));
+    let e = decode_err(
+        "task-events",
+        r#"{"event_id":"e","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","priority":"urgent"}}"#,
+    );
+    assert!(e.contains("task.priority") && e.contains("urgent"), "{e}");
+    let e = decode_err(
+        "task-events",
+        r#"{"event_id":"e","event_type":"task.exploded","user_id":"u","task":{"id":"t","title":"x"}}"#,
+    );
+    assert!(e.contains("task.exploded"), "{e}");
+    let e = decode_err(
+        "task-events",
+        r#"{"event_id":"e","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","due_date":"tomorrow"}}"#,
+    );
+    assert!(e.contains("due_date") && e.contains("tomorrow"), "{e}");
+    let e = decode_err(
+        "task-events",
+        r#"{"event_id":"e","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","is_recurring":true}}"#,
+    );
+    assert!(e.contains("recurrence_frequency"), "{e}");
+    assert!(decode_err("nope", "{}").contains("no decoder for topic `nope`"));
+}
