@@ -1,1 +1,44 @@
-fn main() {}
+use clap::Parser;
+use std::process::ExitCode;
+use taskhost::cli::{Cli, Command};
+use taskhost::domain::UserId;
+use tracing_subscriber::EnvFilter;
+
+fn init_logging(format: &str) {
+    let filter = EnvFilter::try_from_env("TASKHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if format == "json" {
+        builder.json().flatten_event(true).with_current_span(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.log_format);
+    let result = match cli.command {
+        Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(taskhost::app::serve(*args))),
+        Command::Token { user_id, ttl_hours, auth } => (|| {
+            let user = UserId::new(user_id).ok_or_else(|| anyhow::anyhow!("the user id must not be empty"))?;
+            let keys = taskhost::api::auth::JwtKeys::from_secret(&auth.secret()?);
+            println!("{}", keys.mint(&user, std::time::Duration::from_secs(ttl_hours * 3600))?);
+            Ok(())
+        })(),
+        Command::Invoke { component, topic, event, now, components } => {
+            taskhost::invoke::invoke(&component, &topic, &event, now.as_deref(), &components)
+                .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON")))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

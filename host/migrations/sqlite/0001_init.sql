@@ -7,7 +7,7 @@ CREATE TABLE tasks (
     user_id            TEXT NOT NULL,
     title              TEXT NOT NULL,
     description        TEXT,
-    is_completed       BOOLEAN NOT NULL DEFAULT FALSE,
+    is_completed       BIGINT NOT NULL DEFAULT 0,   -- 0/1: sqlx Any cannot decode SQLite booleans
     priority           TEXT NOT NULL,
     due_date           BIGINT,
     recurrence         TEXT,            -- JSON domain::Recurrence, NULL when not recurring

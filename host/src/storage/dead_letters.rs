@@ -13,9 +13,13 @@ pub struct NewDeadLetter<'a> {
     pub reason: &'a str,
 }
 
+/// Records a dead letter; a (component, event) pair already recorded is not recorded twice,
+/// however often its redeliveries fail.
 pub async fn insert(conn: &mut Conn, d: NewDeadLetter<'_>, now_ms: i64) -> Result<()> {
     sqlx::query(
-        "INSERT INTO dead_letters (topic, component, event_id, payload, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO dead_letters (topic, component, event_id, payload, reason, created_at) \
+         SELECT $1, $2, $3, $4, $5, $6 \
+         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE component = $2 AND event_id = $3)",
     )
     .bind(d.topic)
     .bind(d.component)

@@ -19,7 +19,7 @@ fn from_row(row: &AnyRow) -> Result<Task> {
         user_id: UserId::new(row.try_get::<String, _>("user_id")?).ok_or_else(|| corrupt("empty user_id"))?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
-        is_completed: row.try_get("is_completed")?,
+        is_completed: row.try_get::<i64, _>("is_completed")? != 0,
         priority: Priority::parse(&priority).ok_or_else(|| corrupt(&format!("priority {priority}")))?,
         due_date: row.try_get::<Option<i64>, _>("due_date")?.map(from_millis),
         recurrence: recurrence.map(|r| from_json::<Recurrence>("recurrence", &r)).transpose()?,
@@ -49,7 +49,7 @@ pub async fn insert(conn: &mut Conn, t: &Task, origin_key: Option<&str>) -> Resu
         .bind(t.user_id.as_str())
         .bind(&t.title)
         .bind(t.description.as_deref())
-        .bind(t.is_completed)
+        .bind(t.is_completed as i64)
         .bind(t.priority.as_str())
         .bind(t.due_date.map(|d| d.timestamp_millis()))
         .bind(t.recurrence.as_ref().map(to_json))
@@ -74,7 +74,7 @@ pub async fn update(conn: &mut Conn, t: &Task) -> Result<bool> {
     let done = sqlx::query(sql)
         .bind(&t.title)
         .bind(t.description.as_deref())
-        .bind(t.is_completed)
+        .bind(t.is_completed as i64)
         .bind(t.priority.as_str())
         .bind(t.due_date.map(|d| d.timestamp_millis()))
         .bind(t.recurrence.as_ref().map(to_json))

@@ -25,6 +25,12 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
     Err(format!("`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)"))
 }
 
+/// The current time at millisecond precision: the precision of the database, the WIT
+/// `timestamp` and the wire, so a value read back equals the value written.
+pub fn now() -> DateTime<Utc> {
+    from_millis(Utc::now().timestamp_millis())
+}
+
 /// Formats as RFC 3339 UTC with a `Z`, milliseconds only when non-zero.
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)

@@ -48,7 +48,12 @@ pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The components the host must be given, as `cargo build --profile release-wasm` names them.
-const COMPONENTS: [&str; 4] = ["recurrence.wasm", "notification.wasm", "audit.wasm", "sync.wasm"];
+const COMPONENTS: [&str; 4] = [
+    "recurrence.wasm",
+    "notification.wasm",
+    "audit.wasm",
+    "sync.wasm",
+];
 
 const BUILD_COMPONENTS_HINT: &str = "build them with `just build-components` or \
      `cargo build --profile release-wasm --target wasm32-wasip2 -p recurrence -p notification -p audit -p sync`, \
@@ -80,13 +85,24 @@ impl TestEnv {
             .expect("create a temporary directory for the test");
         let database_url = match std::env::var("TASKHOST_TEST_DATABASE_URL") {
             Ok(url) if !url.trim().is_empty() => url,
-            _ => format!("sqlite://{}?mode=rwc", dir.path().join("taskhost.db").display()),
+            _ => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("taskhost.db").display()
+            ),
         };
-        Self { dir: Some(dir), database_url, components_dir: components_dir(), logs: Vec::new() }
+        Self {
+            dir: Some(dir),
+            database_url,
+            components_dir: components_dir(),
+            logs: Vec::new(),
+        }
     }
 
     fn dir(&self) -> &Path {
-        self.dir.as_ref().expect("the test directory lives as long as the TestEnv").path()
+        self.dir
+            .as_ref()
+            .expect("the test directory lives as long as the TestEnv")
+            .path()
     }
 
     /// Starts the binary on this environment's database and waits until it
@@ -112,11 +128,12 @@ impl TestEnv {
             .arg(&self.components_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(log.try_clone().expect("clone the log file handle")))
+            .stderr(Stdio::from(
+                log.try_clone().expect("clone the log file handle"),
+            ))
+            // The log is a file: colour codes would only make it harder to read.
+            .env("NO_COLOR", "1")
             .kill_on_drop(true);
-        if std::env::var_os("RUST_LOG").is_none() {
-            command.env("RUST_LOG", "info");
-        }
         let mut child = command.spawn().expect("spawn the taskhost binary");
 
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -128,7 +145,9 @@ impl TestEnv {
             Ok(Err(e)) => panic!("run {run}: reading taskhost's stdout failed: {e}"),
             Ok(Ok(None)) => {
                 let status = child.wait().await;
-                panic!("run {run}: taskhost exited before it printed its listening line ({status:?})")
+                panic!(
+                    "run {run}: taskhost exited before it printed its listening line ({status:?})"
+                )
             }
             Ok(Ok(Some(line))) => line,
         };
@@ -153,7 +172,13 @@ impl TestEnv {
             }
         });
 
-        let host = Host { child, base_url, http: reqwest::Client::new(), drain, run };
+        let host = Host {
+            child,
+            base_url,
+            http: reqwest::Client::new(),
+            drain,
+            run,
+        };
         host.wait_until_ready().await;
         host
     }
@@ -170,11 +195,18 @@ impl Drop for TestEnv {
             return;
         }
         for (i, log) in self.logs.iter().enumerate() {
-            eprintln!("----- taskhost run {} stderr (last 80 lines of {}) -----", i + 1, log.display());
+            eprintln!(
+                "----- taskhost run {} stderr (last 80 lines of {}) -----",
+                i + 1,
+                log.display()
+            );
             eprintln!("{}", tail(log, 80));
         }
         if let Some(dir) = self.dir.take() {
-            eprintln!("----- kept the test directory (database, logs): {} -----", dir.keep().display());
+            eprintln!(
+                "----- kept the test directory (database, logs): {} -----",
+                dir.keep().display()
+            );
         }
     }
 }
@@ -195,9 +227,16 @@ fn tail(path: &Path, lines: usize) -> String {
 fn components_dir() -> PathBuf {
     let (dir, origin) = match std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR") {
         Some(dir) => (PathBuf::from(dir), "TASKHOST_TEST_COMPONENTS_DIR"),
-        None => (target_dir().join("wasm32-wasip2").join("release-wasm"), "the cargo target dir"),
+        None => (
+            target_dir().join("wasm32-wasip2").join("release-wasm"),
+            "the cargo target dir",
+        ),
     };
-    let missing: Vec<&str> = COMPONENTS.iter().copied().filter(|c| !dir.join(c).is_file()).collect();
+    let missing: Vec<&str> = COMPONENTS
+        .iter()
+        .copied()
+        .filter(|c| !dir.join(c).is_file())
+        .collect();
     assert!(
         missing.is_empty(),
         "the components directory {} (from {origin}) lacks {}; {BUILD_COMPONENTS_HINT}",
@@ -277,7 +316,10 @@ impl Host {
     /// Kills the process with SIGKILL (no graceful shutdown, like a crash or
     /// an OOM kill) and waits until it is gone.
     pub async fn kill(mut self) {
-        self.child.kill().await.expect("SIGKILL the taskhost process");
+        self.child
+            .kill()
+            .await
+            .expect("SIGKILL the taskhost process");
         self.drain.abort();
     }
 }
@@ -315,7 +357,10 @@ impl User {
             output.status,
             String::from_utf8_lossy(&output.stderr)
         );
-        let token = String::from_utf8(output.stdout).expect("the token is UTF-8").trim().to_owned();
+        let token = String::from_utf8(output.stdout)
+            .expect("the token is UTF-8")
+            .trim()
+            .to_owned();
         assert_eq!(
             token.split('.').count(),
             3,
@@ -372,14 +417,20 @@ impl Reply {
         if self.status.as_u16() == status {
             Ok(())
         } else {
-            Err(format!("{} answered {} {:?}", self.request, self.status, self.text))
+            Err(format!(
+                "{} answered {} {:?}",
+                self.request, self.status, self.text
+            ))
         }
     }
 
     /// The body as JSON.
     pub fn value(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| {
-            panic!("{}: the body is not JSON ({e}): {:?}", self.request, self.text)
+            panic!(
+                "{}: the body is not JSON ({e}): {:?}",
+                self.request, self.text
+            )
         })
     }
 
@@ -415,7 +466,9 @@ impl Reply {
 
 impl Api {
     pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
-        let mut request = self.http.request(method.clone(), format!("{}{path}", self.base_url));
+        let mut request = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {
             request = request.header(reqwest::header::AUTHORIZATION, authorization);
         }
@@ -435,7 +488,8 @@ impl Api {
         if let Some(authorization) = &self.authorization {
             request = request.header(reqwest::header::AUTHORIZATION, authorization);
         }
-        self.finish(format!("{method} {path} with body {body:?}"), request).await
+        self.finish(format!("{method} {path} with body {body:?}"), request)
+            .await
     }
 
     async fn finish(&self, request: String, builder: reqwest::RequestBuilder) -> Reply {
@@ -449,7 +503,11 @@ impl Api {
             .text()
             .await
             .unwrap_or_else(|e| panic!("{request}: reading the body failed: {e}"));
-        Reply { request, status, text }
+        Reply {
+            request,
+            status,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -475,7 +533,10 @@ impl Api {
     }
 
     pub async fn task(&self, id: &str) -> Task {
-        self.get(&format!("/api/tasks/{id}")).await.expect(200).json()
+        self.get(&format!("/api/tasks/{id}"))
+            .await
+            .expect(200)
+            .json()
     }
 
     pub async fn tasks(&self) -> Vec<Task> {
@@ -483,16 +544,27 @@ impl Api {
     }
 
     pub async fn update_task(&self, id: &str, body: &Value) -> Task {
-        self.patch(&format!("/api/tasks/{id}"), body).await.expect(200).json()
+        self.patch(&format!("/api/tasks/{id}"), body)
+            .await
+            .expect(200)
+            .json()
     }
 
     pub async fn complete_task(&self, id: &str) -> Task {
-        self.send(Method::POST, &format!("/api/tasks/{id}/complete"), None).await.expect(200).json()
+        self.send(Method::POST, &format!("/api/tasks/{id}/complete"), None)
+            .await
+            .expect(200)
+            .json()
     }
 
     pub async fn delete_task(&self, id: &str) {
         let reply = self.delete(&format!("/api/tasks/{id}")).await.expect(204);
-        assert!(reply.text.is_empty(), "{}: a 204 has no body, got {:?}", reply.request, reply.text);
+        assert!(
+            reply.text.is_empty(),
+            "{}: a 204 has no body, got {:?}",
+            reply.request,
+            reply.text
+        );
     }
 
     pub async fn notifications(&self) -> Vec<Notification> {
@@ -505,15 +577,24 @@ impl Api {
 
     /// The caller's reminder jobs for one task, earliest first.
     pub async fn reminders_for(&self, task_id: &str) -> Vec<Reminder> {
-        let mut jobs: Vec<Reminder> =
-            self.reminders().await.into_iter().filter(|r| r.task_id == task_id).collect();
+        let mut jobs: Vec<Reminder> = self
+            .reminders()
+            .await
+            .into_iter()
+            .filter(|r| r.task_id == task_id)
+            .collect();
         jobs.sort_by_key(|r| r.due_at);
         jobs
     }
 
     /// One page of an audit route (`/api/audit-logs/{task}` or
     /// `/api/audit-logs/user/{user}`).
-    pub async fn audit_page(&self, route: &str, limit: Option<u32>, cursor: Option<&str>) -> AuditPage {
+    pub async fn audit_page(
+        &self,
+        route: &str,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> AuditPage {
         let mut url = Url::parse(&format!("{}{route}", self.base_url)).expect("a valid audit URL");
         {
             let mut query = url.query_pairs_mut();
@@ -533,7 +614,11 @@ impl Api {
 
     /// Every entry of an audit route, following `next_cursor` until it is null.
     /// Returns the entries and the size of each page.
-    pub async fn audit_pages(&self, route: &str, limit: Option<u32>) -> (Vec<AuditEntry>, Vec<usize>) {
+    pub async fn audit_pages(
+        &self,
+        route: &str,
+        limit: Option<u32>,
+    ) -> (Vec<AuditEntry>, Vec<usize>) {
         let mut entries = Vec::new();
         let mut sizes = Vec::new();
         let mut cursor: Option<String> = None;
@@ -561,12 +646,16 @@ impl Api {
 
     /// A task's whole audit trail.
     pub async fn task_audit(&self, task_id: &str) -> Vec<AuditEntry> {
-        self.audit_pages(&format!("/api/audit-logs/{task_id}"), None).await.0
+        self.audit_pages(&format!("/api/audit-logs/{task_id}"), None)
+            .await
+            .0
     }
 
     /// A user's whole audit trail.
     pub async fn user_audit(&self, user_id: &str) -> Vec<AuditEntry> {
-        self.audit_pages(&format!("/api/audit-logs/user/{user_id}"), None).await.0
+        self.audit_pages(&format!("/api/audit-logs/user/{user_id}"), None)
+            .await
+            .0
     }
 }
 
@@ -683,7 +772,9 @@ fn parse_change_value(field: &str, text: Option<&str>) -> Value {
 /// RFC 3339 string and epoch milliseconds (the WIT `timestamp`) are read.
 pub fn instant_of(value: &Value) -> Option<DateTime<Utc>> {
     match value {
-        Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc)),
+        Value::String(s) => DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
         Value::Number(n) => n.as_i64().and_then(DateTime::from_timestamp_millis),
         _ => None,
     }
@@ -742,9 +833,18 @@ pub const TASK_KEYS: [&str; 19] = [
 
 /// Panics unless `task` is an object with every key of the contract's task JSON.
 pub fn assert_task_keys(task: &Value) {
-    let object = task.as_object().unwrap_or_else(|| panic!("a task must be a JSON object, got {task}"));
-    let missing: Vec<&str> = TASK_KEYS.iter().copied().filter(|k| !object.contains_key(*k)).collect();
-    assert!(missing.is_empty(), "the task JSON lacks {missing:?}: {task}");
+    let object = task
+        .as_object()
+        .unwrap_or_else(|| panic!("a task must be a JSON object, got {task}"));
+    let missing: Vec<&str> = TASK_KEYS
+        .iter()
+        .copied()
+        .filter(|k| !object.contains_key(*k))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the task JSON lacks {missing:?}: {task}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -771,17 +871,28 @@ impl Socket {
     /// live, so that no change made afterwards can be missed.
     pub async fn connect(host: &Host, user: &User) -> Self {
         let url = host.ws_url(&format!("/ws?token={}", user.token));
-        let (mut stream, response) = tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url))
-            .await
-            .unwrap_or_else(|_| panic!("GET /ws as {}: no handshake within 30 s", user.id))
-            .unwrap_or_else(|e| panic!("GET /ws as {}: the handshake failed: {e}", user.id));
-        assert_eq!(response.status().as_u16(), 101, "GET /ws as {}: expected 101", user.id);
+        let (mut stream, response) = tokio::time::timeout(
+            Duration::from_secs(30),
+            tokio_tungstenite::connect_async(url),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("GET /ws as {}: no handshake within 30 s", user.id))
+        .unwrap_or_else(|e| panic!("GET /ws as {}: the handshake failed: {e}", user.id));
+        assert_eq!(
+            response.status().as_u16(),
+            101,
+            "GET /ws as {}: expected 101",
+            user.id
+        );
 
         let frames = Arc::new(Mutex::new(Frames::default()));
         // A pong proves the server is reading this socket, which a handler
         // does once it has registered it. A handler that never reads still
         // works; it only gets no such proof, hence the short bound.
-        stream.send(Message::Ping(b"ready?".to_vec().into())).await.expect("send a ping on /ws");
+        stream
+            .send(Message::Ping(b"ready?".to_vec().into()))
+            .await
+            .expect("send a ping on /ws");
         let ponged = tokio::time::timeout(Duration::from_secs(2), async {
             while let Some(message) = stream.next().await {
                 match message {
@@ -810,9 +921,16 @@ impl Socket {
                     }
                 }
             }
-            sink.lock().unwrap().closed.get_or_insert_with(|| "stream ended".to_owned());
+            sink.lock()
+                .unwrap()
+                .closed
+                .get_or_insert_with(|| "stream ended".to_owned());
         });
-        Self { frames, reader, user: user.id.clone() }
+        Self {
+            frames,
+            reader,
+            user: user.id.clone(),
+        }
     }
 
     /// Every event received so far. Panics if a frame broke the contract.
@@ -828,19 +946,32 @@ impl Socket {
     }
 
     /// Waits for the first event matching `matches`.
-    pub async fn wait_for(&self, desc: &str, matches: impl Fn(&SocketEvent) -> bool) -> SocketEvent {
-        wait_until(&format!("a WebSocket message on {}'s socket: {desc}", self.user), EFFECT_TIMEOUT, async || {
-            let events = self.events();
-            if let Some(event) = events.iter().find(|e| matches(e)) {
-                return Ok(event.clone());
-            }
-            let closed = self.frames.lock().unwrap().closed.clone();
-            Err(format!(
-                "received {:?}{}",
-                events.iter().map(|e| (&e.kind, &e.task_id)).collect::<Vec<_>>(),
-                closed.map(|c| format!("; the socket closed: {c}")).unwrap_or_default()
-            ))
-        })
+    pub async fn wait_for(
+        &self,
+        desc: &str,
+        matches: impl Fn(&SocketEvent) -> bool,
+    ) -> SocketEvent {
+        wait_until(
+            &format!("a WebSocket message on {}'s socket: {desc}", self.user),
+            EFFECT_TIMEOUT,
+            async || {
+                let events = self.events();
+                if let Some(event) = events.iter().find(|e| matches(e)) {
+                    return Ok(event.clone());
+                }
+                let closed = self.frames.lock().unwrap().closed.clone();
+                Err(format!(
+                    "received {:?}{}",
+                    events
+                        .iter()
+                        .map(|e| (&e.kind, &e.task_id))
+                        .collect::<Vec<_>>(),
+                    closed
+                        .map(|c| format!("; the socket closed: {c}"))
+                        .unwrap_or_default()
+                ))
+            },
+        )
         .await
     }
 }
@@ -858,7 +989,9 @@ fn record(frames: &Mutex<Frames>, message: Message) {
             Ok(event) => frames.events.push(event),
             Err(e) => frames.bad.push(format!("{text} ({e})")),
         },
-        Message::Binary(bytes) => frames.bad.push(format!("binary frame of {} bytes", bytes.len())),
+        Message::Binary(bytes) => frames
+            .bad
+            .push(format!("binary frame of {} bytes", bytes.len())),
         Message::Close(frame) => frames.closed = Some(format!("close frame {frame:?}")),
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
     }
@@ -867,7 +1000,12 @@ fn record(frames: &Mutex<Frames>, message: Message) {
 /// The HTTP status with which the server answers a `/ws` handshake: 101 when
 /// it accepts it, the error status otherwise.
 pub async fn ws_handshake_status(url: &str) -> u16 {
-    match tokio::time::timeout(Duration::from_secs(30), tokio_tungstenite::connect_async(url)).await {
+    match tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async(url),
+    )
+    .await
+    {
         Err(_) => panic!("GET {url}: no handshake answer within 30 s"),
         Ok(Ok((_, response))) => response.status().as_u16(),
         Ok(Err(tungstenite::Error::Http(response))) => response.status().as_u16(),
@@ -882,7 +1020,11 @@ pub async fn ws_handshake_status(url: &str) -> u16 {
 /// Polls `check` until it returns `Ok`, and returns that value. `Err` carries
 /// what was observed instead; if the deadline passes, the test fails naming
 /// `desc` and the last observation.
-pub async fn wait_until<T>(desc: &str, timeout: Duration, mut check: impl AsyncFnMut() -> Result<T, String>) -> T {
+pub async fn wait_until<T>(
+    desc: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match check().await {
@@ -898,7 +1040,11 @@ pub async fn wait_until<T>(desc: &str, timeout: Duration, mut check: impl AsyncF
 /// Checks `check` repeatedly for `duration` and fails at the first `Err`:
 /// for things that must stay true (nothing doubled, nothing leaked) while
 /// the asynchronous consumers get every chance to break them.
-pub async fn assert_holds(desc: &str, duration: Duration, mut check: impl AsyncFnMut() -> Result<(), String>) {
+pub async fn assert_holds(
+    desc: &str,
+    duration: Duration,
+    mut check: impl AsyncFnMut() -> Result<(), String>,
+) {
     let deadline = Instant::now() + duration;
     loop {
         if let Err(observed) = check().await {
@@ -913,5 +1059,9 @@ pub async fn assert_holds(desc: &str, duration: Duration, mut check: impl AsyncF
 
 /// `Ok(value)` if `actual == expected`, else an observation for [`wait_until`].
 pub fn same<T: PartialEq + Debug>(actual: T, expected: T) -> Result<T, String> {
-    if actual == expected { Ok(actual) } else { Err(format!("{actual:?}, expected {expected:?}")) }
+    if actual == expected {
+        Ok(actual)
+    } else {
+        Err(format!("{actual:?}, expected {expected:?}"))
+    }
 }

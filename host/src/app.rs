@@ -1,0 +1,109 @@
+//! `taskhost serve`: wires the parts together, runs until SIGTERM/SIGINT, then shuts down in
+//! order (stop accepting, let in-flight work finish within the grace period, stop the relay
+//! and scheduler).
+
+use crate::api::{self, AppState, auth::JwtKeys};
+use crate::config::ServeArgs;
+use crate::delivery::{InProcessSink, Relay, RetryPolicy, Scheduler};
+use crate::pipeline::{Pipeline, Wakers};
+use crate::runtime::{Registry, Runtime};
+use crate::sockets::SocketHub;
+use crate::storage::{Db, redact};
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    args.validate()?;
+    let ready = Arc::new(AtomicBool::new(false));
+
+    let db = Db::connect(&args.database_url, args.db_max_connections)
+        .await
+        .with_context(|| format!("opening the database {}", redact(&args.database_url)))?;
+    tracing::info!(database = %redact(&args.database_url), backend = ?db.backend(), "database ready");
+
+    let runtime = Runtime::new(args.components.runtime_config()?).context("starting the wasm runtime")?;
+    let dir = args.components.checked_dir()?;
+    let registry = Arc::new(
+        tokio::task::block_in_place(|| Registry::load_dir(&runtime, dir))
+            .with_context(|| format!("loading components from {}", dir.display()))?,
+    );
+
+    let hub = Arc::new(SocketHub::default());
+    let wakers = Wakers::default();
+    let pipeline = Pipeline::new(runtime, registry.clone(), db.clone(), hub.clone(), wakers.clone());
+    let shutdown = CancellationToken::new();
+
+    let policy = RetryPolicy { max_attempts: args.max_attempts, ..RetryPolicy::default() };
+    let sink = Arc::new(InProcessSink::new(pipeline.clone(), db.clone()));
+    let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
+    let relay_task = tokio::spawn(relay.run(shutdown.child_token()));
+    let scheduler = Scheduler::new(db.clone(), wakers.scheduler.clone(), wakers.relay.clone());
+    let scheduler_task = tokio::spawn(scheduler.run(shutdown.child_token()));
+
+    let state = AppState {
+        db: db.clone(),
+        keys: Arc::new(JwtKeys::from_secret(&args.auth.secret()?)),
+        hub,
+        wakers,
+        registry,
+        ready: ready.clone(),
+        admin_token: args.admin_token.as_deref().map(Arc::from),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {} (is another process using it? set TASKHOST_LISTEN)", args.listen))?;
+    let addr = listener.local_addr()?;
+    // daprd delivers one message at a time per partition: Nagle + delayed ACK would cap it at
+    // ~25 deliveries/s. Answer without delay.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
+    ready.store(true, Ordering::Release);
+    println!("taskhost listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    tracing::info!(%addr, "ready");
+
+    let stop = shutdown.clone();
+    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down: no new requests; finishing in-flight work");
+        stop.cancel();
+    });
+    server.await.context("HTTP server failed")?;
+    ready.store(false, Ordering::Release);
+
+    let grace = Duration::from_millis(args.shutdown_grace_ms);
+    if tokio::time::timeout(grace, async {
+        let _ = relay_task.await;
+        let _ = scheduler_task.await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(?grace, "background work did not finish within the grace period");
+    }
+    db.pool().close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,147 @@
+//! Configuration: flags, each with a `TASKHOST_*` environment variable. Values are checked
+//! before anything starts, and an error says which setting is wrong and how to fix it.
+
+use crate::runtime::{Limits, RuntimeConfig};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A JWT secret for development only; `serve` refuses it unless `--dev` is given.
+pub const DEV_JWT_SECRET: &str = "taskhost-dev-secret-never-use-in-production";
+
+#[derive(Debug, Clone, Args)]
+pub struct AuthArgs {
+    /// HS256 secret for API tokens (at least 32 bytes).
+    #[arg(long, env = "TASKHOST_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Development mode: allows the built-in development JWT secret. Never in production.
+    #[arg(long, env = "TASKHOST_DEV")]
+    pub dev: bool,
+}
+
+impl AuthArgs {
+    pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
+        match (&self.jwt_secret, self.dev) {
+            (Some(s), _) if s.len() >= 32 => Ok(s.clone().into_bytes()),
+            (Some(s), _) => bail!("TASKHOST_JWT_SECRET is {} bytes long; use at least 32 random bytes", s.len()),
+            (None, true) => Ok(DEV_JWT_SECRET.as_bytes().to_vec()),
+            (None, false) => bail!(
+                "no JWT secret: set TASKHOST_JWT_SECRET (at least 32 bytes), or pass --dev to use the development secret"
+            ),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "TASKHOST_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// sqlite://path?mode=rwc (embedded default) or postgres://user:pass@host/db.
+    #[arg(long, env = "TASKHOST_DATABASE_URL", default_value = "sqlite://data/taskhost.db?mode=rwc")]
+    pub database_url: String,
+    /// PostgreSQL pool size (SQLite always uses one connection).
+    #[arg(long, env = "TASKHOST_DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+    #[command(flatten)]
+    pub components: ComponentArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Token for the /admin routes; without it they are disabled.
+    #[arg(long, env = "TASKHOST_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Attempts per outbox event before it is dead-lettered.
+    #[arg(long, env = "TASKHOST_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// How long a SIGTERM waits for in-flight work before exiting.
+    #[arg(long, env = "TASKHOST_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+/// Where components come from and what each call may use.
+#[derive(Debug, Clone, Args)]
+pub struct ComponentArgs {
+    /// Directory of consumer components (*.wasm).
+    #[arg(long, env = "TASKHOST_COMPONENTS_DIR", default_value = "target/components")]
+    pub components_dir: PathBuf,
+    /// Cache of compiled components (default: $XDG_CACHE_HOME or ~/.cache, /taskhost/compiled).
+    #[arg(long, env = "TASKHOST_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile components on every start instead of caching.
+    #[arg(long, env = "TASKHOST_NO_CACHE")]
+    pub no_cache: bool,
+    /// Wall-clock limit for one component call, in milliseconds.
+    #[arg(long, env = "TASKHOST_CALL_TIMEOUT_MS", default_value_t = 500)]
+    pub call_timeout_ms: u64,
+    /// Memory limit per component instance, in MiB.
+    #[arg(long, env = "TASKHOST_MEMORY_LIMIT_MIB", default_value_t = 64)]
+    pub memory_limit_mib: usize,
+    /// Most effects one call may return.
+    #[arg(long, env = "TASKHOST_MAX_EFFECTS", default_value_t = 256)]
+    pub max_effects: usize,
+}
+
+impl ComponentArgs {
+    pub fn runtime_config(&self) -> anyhow::Result<RuntimeConfig> {
+        if !(1..=60_000).contains(&self.call_timeout_ms) {
+            bail!("TASKHOST_CALL_TIMEOUT_MS must be 1..=60000, not {}", self.call_timeout_ms);
+        }
+        if !(1..=4096).contains(&self.memory_limit_mib) {
+            bail!("TASKHOST_MEMORY_LIMIT_MIB must be 1..=4096, not {}", self.memory_limit_mib);
+        }
+        if !(1..=100_000).contains(&self.max_effects) {
+            bail!("TASKHOST_MAX_EFFECTS must be 1..=100000, not {}", self.max_effects);
+        }
+        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
+        Ok(RuntimeConfig {
+            limits: Limits {
+                call_timeout: Duration::from_millis(self.call_timeout_ms),
+                memory_bytes: self.memory_limit_mib << 20,
+                max_effects: self.max_effects,
+                ..Limits::default()
+            },
+            cache_dir,
+            ..RuntimeConfig::default()
+        })
+    }
+
+    pub fn checked_dir(&self) -> anyhow::Result<&PathBuf> {
+        let dir = &self.components_dir;
+        if !dir.is_dir() {
+            bail!(
+                "components directory {} does not exist: build the components with `just build-components` \
+                 or point TASKHOST_COMPONENTS_DIR at a directory of .wasm files",
+                dir.display()
+            );
+        }
+        Ok(dir)
+    }
+}
+
+fn default_cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("taskhost").join("compiled"))
+}
+
+impl ServeArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.auth.secret()?;
+        if self.max_attempts == 0 {
+            bail!("TASKHOST_MAX_ATTEMPTS must be at least 1");
+        }
+        if !(1..=1000).contains(&self.db_max_connections) {
+            bail!("TASKHOST_DB_MAX_CONNECTIONS must be 1..=1000, not {}", self.db_max_connections);
+        }
+        if let Some(t) = &self.admin_token
+            && t.len() < 16
+        {
+            bail!("TASKHOST_ADMIN_TOKEN must be at least 16 characters");
+        }
+        self.components.checked_dir().context("checking TASKHOST_COMPONENTS_DIR")?;
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! Carrying out what a component returned. All effects of one (component, message) are applied
+//! in the caller's transaction, so they happen together or not at all; socket pushes are only
+//! collected here and sent after the commit (a socket is not transactional).
+
+mod audit;
+mod inbox;
+mod publish;
+mod reminders;
+mod tasks;
+
+use crate::domain::{Effect, SyncMessage};
+use crate::storage::{Conn, Result};
+use chrono::{DateTime, Utc};
+
+/// Who asked for the effects (stored with audit entries; used in logs).
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    pub component: &'a str,
+    pub version: &'a str,
+}
+
+/// What applying effects changed that someone outside the transaction must hear about.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// To push to sockets once the transaction has committed.
+    pub broadcasts: Vec<SyncMessage>,
+    /// New outbox rows: wake the relay.
+    pub outbox_written: bool,
+    /// Reminder jobs changed: wake the scheduler.
+    pub jobs_changed: bool,
+}
+
+impl Applied {
+    pub fn merge(&mut self, other: Applied) {
+        self.broadcasts.extend(other.broadcasts);
+        self.outbox_written |= other.outbox_written;
+        self.jobs_changed |= other.jobs_changed;
+    }
+}
+
+pub async fn apply(conn: &mut Conn, origin: Origin<'_>, effects: Vec<Effect>, now: DateTime<Utc>) -> Result<Applied> {
+    let mut applied = Applied::default();
+    for effect in effects {
+        tracing::debug!(kind = effect.kind(), component = origin.component, "applying effect");
+        match effect {
+            Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
+            Effect::ScheduleReminder(job) => {
+                reminders::schedule(conn, &job, now).await?;
+                applied.jobs_changed = true;
+            }
+            Effect::CancelReminder(name) => {
+                reminders::cancel(conn, &name).await?;
+                applied.jobs_changed = true;
+            }
+            Effect::Notify(n) => inbox::notify(conn, &n).await?,
+            Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
+            Effect::Broadcast(m) => applied.broadcasts.push(m),
+            Effect::Publish(e) => {
+                publish::publish(conn, &e, now).await?;
+                applied.outbox_written = true;
+            }
+        }
+    }
+    Ok(applied)
+}

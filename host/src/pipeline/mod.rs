@@ -1,0 +1,189 @@
+//! The one path every message takes: decode → route → call each subscribed component →
+//! apply its effects with the exactly-once record in one transaction → tell the transport
+//! what to answer. The embedded relay, the reminder scheduler and (later) Dapr deliveries all
+//! call [`Pipeline::deliver`]; none has a pipeline of its own.
+
+mod outcome;
+
+pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
+
+use crate::domain::Message;
+use crate::effects::{self, Applied, Origin};
+use crate::runtime::{CallError, ComponentSlot, Registry, Runtime, convert, wit};
+use crate::sockets::SocketHub;
+use crate::storage::{Db, processed};
+use crate::wire::{self, time};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::Notify;
+use tracing::Instrument;
+
+/// Who to wake when effects created work for them.
+#[derive(Clone, Default)]
+pub struct Wakers {
+    pub relay: Arc<Notify>,
+    pub scheduler: Arc<Notify>,
+}
+
+#[derive(Clone)]
+pub struct Pipeline {
+    runtime: Runtime,
+    registry: Arc<Registry>,
+    db: Db,
+    hub: Arc<SocketHub>,
+    wakers: Wakers,
+}
+
+impl Pipeline {
+    pub fn new(runtime: Runtime, registry: Arc<Registry>, db: Db, hub: Arc<SocketHub>, wakers: Wakers) -> Self {
+        Self { runtime, registry, db, hub, wakers }
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    /// Handles one message of `topic` with every component subscribed to it.
+    pub async fn deliver(&self, topic: &str, payload: &[u8]) -> Report {
+        let now = time::now();
+        let message = match wire::decode(topic, payload, now) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(topic, reason = %e, "dropping undecodable message");
+                return Report::undecodable(e.to_string());
+            }
+        };
+        let span = tracing::info_span!("message", topic, event_id = %message.event_id(), user_id = %message.user_id());
+        self.deliver_decoded(topic, &message, now).instrument(span).await
+    }
+
+    async fn deliver_decoded(&self, topic: &str, message: &Message, now: DateTime<Utc>) -> Report {
+        let slots = self.registry.route(topic);
+        if slots.is_empty() {
+            tracing::debug!("no component subscribes to this topic");
+        }
+        let wit_message = convert::message_to(message);
+        let mut report = Report::decoded(message.event_id().to_string());
+        for slot in slots {
+            let outcome = self.deliver_to(&slot, topic, message, &wit_message, now).await;
+            report.components.push(outcome);
+        }
+        report
+    }
+
+    async fn deliver_to(
+        &self,
+        slot: &ComponentSlot,
+        topic: &str,
+        message: &Message,
+        wit_message: &wit::Message,
+        now: DateTime<Utc>,
+    ) -> ComponentReport {
+        // One version for the whole message, even if the slot is swapped meanwhile.
+        let component = slot.current();
+        let span = tracing::info_span!("component", component = %component.name, version = %component.version);
+        let event_id = message.event_id().as_str();
+        let outcome = async {
+            match self.already_processed(&component.name, event_id).await {
+                Ok(true) => return ComponentOutcome::Duplicate,
+                Ok(false) => {}
+                Err(reason) => return ComponentOutcome::Retry(reason),
+            }
+            let answer = match self.call(&component, topic, wit_message, now).await {
+                Ok(answer) => answer,
+                Err(outcome) => return outcome,
+            };
+            let effects = match answer {
+                Ok(effects) => effects,
+                Err(wit::Failure::Retry(reason)) => return ComponentOutcome::Retry(format!("component asked to retry: {reason}")),
+                Err(wit::Failure::Drop(reason)) => return ComponentOutcome::Drop(format!("component dropped the message: {reason}")),
+            };
+            let effects = match effects.into_iter().map(convert::effect_from).collect::<Result<Vec<_>, _>>() {
+                Ok(e) => e,
+                Err(reason) => return ComponentOutcome::Drop(format!("component returned an invalid effect: {reason}")),
+            };
+            let count = effects.len();
+            let origin = Origin { component: &component.name, version: &component.version };
+            match self.commit(origin, event_id, effects, now).await {
+                Ok(Some(applied)) => {
+                    self.after_commit(applied);
+                    ComponentOutcome::Applied { effects: count }
+                }
+                Ok(None) => ComponentOutcome::Duplicate,
+                Err(reason) => ComponentOutcome::Retry(reason),
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.in_scope(|| outcome.log());
+        ComponentReport { component: component.name.clone(), version: component.version.clone(), outcome }
+    }
+
+    /// Runs the (synchronous) component call on the blocking pool: wasm must not occupy an
+    /// async worker, and WASI's sync stderr blocks on the runtime internally.
+    async fn call(
+        &self,
+        component: &Arc<crate::runtime::LoadedComponent>,
+        topic: &str,
+        wit_message: &wit::Message,
+        now: DateTime<Utc>,
+    ) -> Result<crate::runtime::Answer, ComponentOutcome> {
+        let (runtime, component, topic, message) =
+            (self.runtime.clone(), component.clone(), topic.to_string(), wit_message.clone());
+        match tokio::task::spawn_blocking(move || runtime.call(&component, &topic, &message, now.timestamp_millis())).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(call_failed(e)),
+            Err(e) => Err(ComponentOutcome::Retry(format!("component call aborted in the host: {e}"))),
+        }
+    }
+
+    async fn already_processed(&self, component: &str, event_id: &str) -> Result<bool, String> {
+        let mut conn = self.db.pool().acquire().await.map_err(|e| format!("database unavailable: {e}"))?;
+        processed::contains(&mut conn, component, event_id).await.map_err(|e| e.to_string())
+    }
+
+    /// Applies the effects and records the (component, event) pair in one transaction.
+    /// `None`: another delivery of the same event committed first; nothing was applied.
+    async fn commit(
+        &self,
+        origin: Origin<'_>,
+        event_id: &str,
+        effects: Vec<crate::domain::Effect>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Applied>, String> {
+        let run = async {
+            let mut tx = self.db.begin().await?;
+            if !processed::record(&mut tx, origin.component, event_id, origin.version, now.timestamp_millis()).await? {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let applied = effects::apply(&mut tx, origin, effects, now).await?;
+            tx.commit().await?;
+            Ok::<_, crate::storage::StorageError>(Some(applied))
+        };
+        run.await.map_err(|e| format!("applying effects failed: {e}"))
+    }
+
+    fn after_commit(&self, applied: Applied) {
+        for m in &applied.broadcasts {
+            let sent = self.hub.broadcast(m);
+            tracing::debug!(user_id = %m.user_id, sockets = sent, "pushed sync message");
+        }
+        if applied.outbox_written {
+            self.wakers.relay.notify_one();
+        }
+        if applied.jobs_changed {
+            self.wakers.scheduler.notify_one();
+        }
+    }
+}
+
+fn call_failed(e: CallError) -> ComponentOutcome {
+    match e {
+        // Possibly transient (a slow moment, a pool at capacity): retry, bounded by the
+        // transport's retry policy, then dead-letter.
+        CallError::Timeout(_) | CallError::Trap(_) | CallError::Instantiate(_) => ComponentOutcome::Retry(format!("component call failed: {e}")),
+        // The same input will give the same oversized answer.
+        CallError::TooManyEffects { .. } | CallError::EffectsTooLarge { .. } => ComponentOutcome::Drop(format!("component call failed: {e}")),
+    }
+}

@@ -1,0 +1,93 @@
+//! Open WebSockets by user, and pushing sync messages to them.
+//!
+//! A push never fails a delivery: a socket that is gone or too slow is dropped from the
+//! registry and its client reconnects (the old Python service failed deliveries on closed
+//! sockets and mutated the list it iterated over).
+
+use crate::domain::{SyncMessage, UserId};
+use crate::wire::{task_json::TaskJson, time};
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+
+/// Frames buffered per socket before it counts as too slow.
+const SOCKET_BUFFER: usize = 256;
+
+type Frame = std::sync::Arc<str>;
+
+#[derive(Default)]
+pub struct SocketHub {
+    next_id: AtomicU64,
+    sockets: Mutex<HashMap<UserId, Vec<(u64, mpsc::Sender<Frame>)>>>,
+}
+
+/// A registered socket; dropping it unregisters.
+pub struct Subscription<'a> {
+    hub: &'a SocketHub,
+    user: UserId,
+    id: u64,
+    pub frames: mpsc::Receiver<Frame>,
+}
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        self.hub.remove(&self.user, self.id);
+    }
+}
+
+impl SocketHub {
+    pub fn subscribe(&self, user: UserId) -> Subscription<'_> {
+        let (tx, rx) = mpsc::channel(SOCKET_BUFFER);
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.sockets.lock().expect("socket registry poisoned").entry(user.clone()).or_default().push((id, tx));
+        tracing::debug!(user_id = %user, socket = id, "socket opened");
+        Subscription { hub: self, user, id, frames: rx }
+    }
+
+    fn remove(&self, user: &UserId, id: u64) {
+        let mut map = self.sockets.lock().expect("socket registry poisoned");
+        if let Some(list) = map.get_mut(user) {
+            list.retain(|(i, _)| *i != id);
+            if list.is_empty() {
+                map.remove(user);
+            }
+        }
+    }
+
+    /// Open sockets, for readiness pages and metrics.
+    pub fn connections(&self) -> usize {
+        self.sockets.lock().expect("socket registry poisoned").values().map(Vec::len).sum()
+    }
+
+    /// Sends to every socket of the message's user; returns how many received it.
+    pub fn broadcast(&self, m: &SyncMessage) -> usize {
+        let frame: Frame = encode(m).into();
+        let mut map = self.sockets.lock().expect("socket registry poisoned");
+        let Some(list) = map.get_mut(&m.user_id) else { return 0 };
+        list.retain(|(id, tx)| match tx.try_send(frame.clone()) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(user_id = %m.user_id, socket = id, reason = %e, "dropping socket that cannot keep up");
+                false
+            }
+        });
+        let sent = list.len();
+        if list.is_empty() {
+            map.remove(&m.user_id);
+        }
+        sent
+    }
+}
+
+/// The compact frame clients receive.
+pub fn encode(m: &SyncMessage) -> String {
+    json!({
+        "type": m.operation.event_type(),
+        "task_id": m.task_id,
+        "task": m.task.as_ref().map(TaskJson::from),
+        "at": time::format(&m.at),
+    })
+    .to_string()
+}
