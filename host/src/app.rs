@@ -4,7 +4,10 @@
 
 use crate::api::{self, AppState, auth::JwtKeys};
 use crate::config::ServeArgs;
-use crate::delivery::{InProcessSink, Relay, RetryPolicy, Scheduler};
+use crate::dapr::sink::DaprSink;
+use crate::dapr::{DaprEdge, DeliveryMode};
+use crate::delivery::{InProcessSink, OutboxSink, Relay, RetryPolicy, Scheduler};
+use crate::effects::EffectsConfig;
 use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::{Registry, Runtime};
 use crate::sockets::SocketHub;
@@ -35,15 +38,38 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let hub = Arc::new(SocketHub::default());
     let wakers = Wakers::default();
-    let pipeline = Pipeline::new(runtime, registry.clone(), db.clone(), hub.clone(), wakers.clone());
     let shutdown = CancellationToken::new();
+    let dapr = match args.dapr.delivery {
+        DeliveryMode::Embedded => None,
+        DeliveryMode::Dapr => Some(Arc::new(DaprEdge::new(args.dapr.clone())?)),
+    };
+    let pipeline = Pipeline::new(runtime, registry.clone(), db.clone(), hub.clone(), wakers.clone()).with_effects_config(
+        EffectsConfig {
+            dapr_jobs: dapr.is_some(),
+            notification_binding: args.dapr.notification_binding.clone().filter(|_| dapr.is_some()),
+        },
+    );
 
+    // Embedded: the relay calls the components and the scheduler fires reminder jobs.
+    // Dapr: the relay publishes through the sidecar, which delivers back to /dapr/events and
+    // fires jobs through its scheduler.
     let policy = RetryPolicy { max_attempts: args.max_attempts, ..RetryPolicy::default() };
-    let sink = Arc::new(InProcessSink::new(pipeline.clone(), db.clone()));
+    let sink: Arc<dyn OutboxSink> = match &dapr {
+        None => Arc::new(InProcessSink::new(pipeline.clone(), db.clone())),
+        Some(edge) => Arc::new(DaprSink::new(edge.sidecar.clone(), edge.args.dapr_pubsub.clone())),
+    };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
-    let relay_task = tokio::spawn(relay.run(shutdown.child_token()));
-    let scheduler = Scheduler::new(db.clone(), wakers.scheduler.clone(), wakers.relay.clone());
-    let scheduler_task = tokio::spawn(scheduler.run(shutdown.child_token()));
+    let mut background = vec![tokio::spawn(relay.run(shutdown.child_token()))];
+    match &dapr {
+        None => {
+            let scheduler = Scheduler::new(db.clone(), wakers.scheduler.clone(), wakers.relay.clone());
+            background.push(tokio::spawn(scheduler.run(shutdown.child_token())));
+        }
+        Some(edge) => {
+            tracing::info!(sidecar = %edge.sidecar.endpoint(), pubsub = %edge.args.dapr_pubsub, "delivering through Dapr");
+            background.push(tokio::spawn(edge.clone().watch_sidecar(shutdown.child_token())));
+        }
+    }
 
     let state = AppState {
         db: db.clone(),
@@ -53,6 +79,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         registry,
         ready: ready.clone(),
         admin_token: args.admin_token.as_deref().map(Arc::from),
+        pipeline,
+        dapr,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -81,8 +109,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     let grace = Duration::from_millis(args.shutdown_grace_ms);
     if tokio::time::timeout(grace, async {
-        let _ = relay_task.await;
-        let _ = scheduler_task.await;
+        for task in background {
+            let _ = task.await;
+        }
     })
     .await
     .is_err()

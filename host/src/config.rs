@@ -55,6 +55,8 @@ pub struct ServeArgs {
     /// Attempts per outbox event before it is dead-lettered.
     #[arg(long, env = "TASKHOST_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    #[command(flatten)]
+    pub dapr: crate::dapr::DaprArgs,
     /// How long a SIGTERM waits for in-flight work before exiting.
     #[arg(long, env = "TASKHOST_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -142,6 +144,7 @@ impl ServeArgs {
             bail!("TASKHOST_ADMIN_TOKEN must be at least 16 characters");
         }
         self.components.checked_dir().context("checking TASKHOST_COMPONENTS_DIR")?;
+        self.dapr.validate()?;
         Ok(())
     }
 }

@@ -24,3 +24,4 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod invoke;
+pub mod dapr;

@@ -345,43 +345,30 @@ async fn a_task_reads_back_exactly_as_it_was_written() {
         .expect(201);
     assert_task_keys(&reply.value());
     let created: Task = reply.json();
-    assert_eq!(
-        (
-            created.user_id.as_str(),
-            created.title.as_str(),
-            created.description.as_deref(),
-            created.priority.as_str(),
-            created.due_date,
-            created.is_recurring,
-            created.recurrence_frequency.as_deref(),
-            created.recurrence_interval,
-            created.recurrence_ends_on,
-            created.recurrence_max_occurrences,
-            &created.tags[..],
-            created.reminder_offsets_minutes.as_deref(),
-            created.occurrence,
-            created.is_completed,
-            created.completed_at,
-        ),
-        (
-            user.id.as_str(),
-            "Review the budget",
-            Some("Q1"),
-            "low",
-            Some(due),
-            true,
-            Some("weekly"),
-            Some(2),
-            Some(ends),
-            Some(5),
-            &["work".to_owned()][..],
-            Some(&[120, 30][..]),
-            1,
-            false,
-            None,
-        ),
-        "the created task carries what was sent"
-    );
+    let expected = Task {
+        // What the server chooses: ids and instants.
+        id: created.id.clone(),
+        series_id: created.series_id.clone(),
+        created_at: created.created_at,
+        updated_at: created.updated_at,
+        // What was sent, or the documented default.
+        user_id: user.id.clone(),
+        title: "Review the budget".into(),
+        description: Some("Q1".into()),
+        is_completed: false,
+        priority: "low".into(),
+        due_date: Some(due),
+        is_recurring: true,
+        recurrence_frequency: Some("weekly".into()),
+        recurrence_interval: Some(2),
+        recurrence_ends_on: Some(ends),
+        recurrence_max_occurrences: Some(5),
+        tags: vec!["work".into()],
+        reminder_offsets_minutes: Some(vec![120, 30]),
+        occurrence: 1,
+        completed_at: None,
+    };
+    assert_eq!(created, expected, "the created task carries what was sent");
     assert_eq!(created.created_at, created.updated_at, "a new task was never updated");
 
     let read = api.get(&format!("/api/tasks/{}", created.id)).await.expect(200);

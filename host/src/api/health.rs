@@ -15,6 +15,11 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
     if !state.ready.load(Ordering::Acquire) {
         return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "starting" })));
     }
+    if let Some(edge) = &state.dapr
+        && !edge.sidecar_ready()
+    {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "waiting for the Dapr sidecar" })));
+    }
     match state.db.ping().await {
         Ok(()) => (
             StatusCode::OK,

@@ -10,7 +10,8 @@ pub mod json;
 pub mod tasks;
 pub mod ws;
 
-use crate::pipeline::Wakers;
+use crate::dapr::DaprEdge;
+use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::Registry;
 use crate::sockets::SocketHub;
 use crate::storage::Db;
@@ -33,6 +34,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub ready: Arc<AtomicBool>,
     pub admin_token: Option<Arc<str>>,
+    /// For deliveries arriving over HTTP (Dapr).
+    pub pipeline: Pipeline,
+    /// Present in Dapr mode.
+    pub dapr: Option<Arc<DaprEdge>>,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -55,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/admin/components", get(admin::components))
         .route("/admin/dead-letters", get(admin::dead_letters))
+        .merge(crate::dapr::routes(state.clone()))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(tower_http::trace::TraceLayer::new_for_http())

@@ -25,6 +25,9 @@ pub enum SinkResult {
     Done,
     /// Try again later; the relay dead-letters it once the retry policy is exhausted.
     Retry(String),
+    /// The destination is down (e.g. the sidecar): keep this and every later row, spend no
+    /// attempt, and try again shortly.
+    Unavailable(String),
 }
 
 /// Where the relay delivers.
@@ -33,6 +36,18 @@ pub trait OutboxSink: Send + Sync + 'static {
     /// Delivers one row. `final_attempt`: no retry will follow, so a sink with per-component
     /// state must dead-letter what still fails instead of answering `Retry`.
     async fn deliver(&self, row: &OutboxRow, final_attempt: bool) -> SinkResult;
+}
+
+/// How long the relay waits before trying an unavailable destination again.
+const STALLED_WAIT: Duration = Duration::from_secs(1);
+
+/// What one round did.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// Rows delivered or dead-lettered.
+    pub finished: usize,
+    /// The destination was unavailable; the round stopped early.
+    pub stalled: bool,
 }
 
 pub struct Relay {
@@ -52,7 +67,14 @@ impl Relay {
         tracing::info!("outbox relay started");
         loop {
             let busy = match self.round().await {
-                Ok(n) => n > 0,
+                Ok(Round { stalled: true, .. }) => {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(STALLED_WAIT) => {}
+                    }
+                    continue;
+                }
+                Ok(r) => r.finished > 0,
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox relay round failed; will retry");
                     false
@@ -73,8 +95,8 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
-    /// Delivers what is pending now; returns how many rows it finished.
-    pub async fn round(&self) -> Result<usize, crate::storage::StorageError> {
+    /// Delivers what is pending now.
+    pub async fn round(&self) -> Result<Round, crate::storage::StorageError> {
         let now = Utc::now().timestamp_millis();
         let rows = {
             let mut conn = self.db.pool().acquire().await?;
@@ -95,6 +117,10 @@ impl Relay {
                     outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis()).await?;
                     finished += 1;
                 }
+                SinkResult::Unavailable(reason) => {
+                    tracing::warn!(topic = %row.topic, %reason, "destination unavailable; holding the outbox");
+                    return Ok(Round { finished, stalled: true });
+                }
                 SinkResult::Retry(reason) if final_attempt => {
                     self.dead_letter(&row, &reason).await?;
                     finished += 1;
@@ -109,7 +135,7 @@ impl Relay {
                 }
             }
         }
-        Ok(finished)
+        Ok(Round { finished, stalled: false })
     }
 
     async fn dead_letter(&self, row: &OutboxRow, reason: &str) -> Result<(), crate::storage::StorageError> {

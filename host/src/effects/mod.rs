@@ -19,6 +19,16 @@ pub struct Origin<'a> {
     pub version: &'a str,
 }
 
+/// Where effects that leave the database go.
+#[derive(Clone, Debug, Default)]
+pub struct EffectsConfig {
+    /// Mirror reminder jobs to the Dapr Jobs API (through the outbox) instead of firing them
+    /// from the embedded scheduler.
+    pub dapr_jobs: bool,
+    /// Also send each new notification to this Dapr output binding.
+    pub notification_binding: Option<String>,
+}
+
 /// What applying effects changed that someone outside the transaction must hear about.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -38,21 +48,29 @@ impl Applied {
     }
 }
 
-pub async fn apply(conn: &mut Conn, origin: Origin<'_>, effects: Vec<Effect>, now: DateTime<Utc>) -> Result<Applied> {
+pub async fn apply(
+    conn: &mut Conn,
+    config: &EffectsConfig,
+    origin: Origin<'_>,
+    effects: Vec<Effect>,
+    now: DateTime<Utc>,
+) -> Result<Applied> {
     let mut applied = Applied::default();
     for effect in effects {
         tracing::debug!(kind = effect.kind(), component = origin.component, "applying effect");
         match effect {
             Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
             Effect::ScheduleReminder(job) => {
-                reminders::schedule(conn, &job, now).await?;
+                reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
                 applied.jobs_changed = true;
+                applied.outbox_written |= config.dapr_jobs;
             }
             Effect::CancelReminder(name) => {
-                reminders::cancel(conn, &name).await?;
+                reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
                 applied.jobs_changed = true;
+                applied.outbox_written |= config.dapr_jobs;
             }
-            Effect::Notify(n) => inbox::notify(conn, &n).await?,
+            Effect::Notify(n) => applied.outbox_written |= inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?,
             Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
             Effect::Broadcast(m) => applied.broadcasts.push(m),
             Effect::Publish(e) => {

@@ -1,13 +1,35 @@
-//! `schedule-reminder` / `cancel-reminder`: durable reminder jobs.
+//! `schedule-reminder` / `cancel-reminder`: durable reminder jobs. The host's table is the
+//! source of truth (and what `GET /api/reminders` lists); with Dapr, each change is also queued
+//! for the Jobs API in the same transaction, and the Dapr scheduler fires the job.
 
+use crate::dapr::sink::{JOBS_TOPIC, JobCall};
 use crate::domain::ReminderJob;
-use crate::storage::{Conn, Result, jobs};
+use crate::storage::{Conn, Result, jobs, outbox};
+use crate::wire::{event_json::encode_reminder, time};
 use chrono::{DateTime, Utc};
 
-pub async fn schedule(conn: &mut Conn, job: &ReminderJob, now: DateTime<Utc>) -> Result<()> {
-    jobs::upsert(conn, job, now.timestamp_millis()).await
+pub async fn schedule(conn: &mut Conn, job: &ReminderJob, now: DateTime<Utc>, dapr: bool) -> Result<()> {
+    jobs::upsert(conn, job, now.timestamp_millis()).await?;
+    if dapr {
+        let call = JobCall::Schedule {
+            name: job.name.clone(),
+            due_time: time::format(&job.due_at),
+            data: encode_reminder(&job.reminder),
+        };
+        let payload = serde_json::to_string(&call).expect("JSON");
+        outbox::enqueue(conn, JOBS_TOPIC, job.reminder.user_id.as_str(), &payload, now.timestamp_millis()).await?;
+    }
+    Ok(())
 }
 
-pub async fn cancel(conn: &mut Conn, name: &str) -> Result<()> {
-    jobs::delete(conn, name).await.map(|_| ())
+pub async fn cancel(conn: &mut Conn, name: &str, now: DateTime<Utc>, dapr: bool) -> Result<()> {
+    let user = jobs::owner(conn, name).await?;
+    jobs::delete(conn, name).await?;
+    if dapr {
+        let payload = serde_json::to_string(&JobCall::Delete { name: name.to_string() }).expect("JSON");
+        // Keyed like the schedule call (by user when known) so a cancel never overtakes it.
+        let key = user.unwrap_or_else(|| name.to_string());
+        outbox::enqueue(conn, JOBS_TOPIC, &key, &payload, now.timestamp_millis()).await?;
+    }
+    Ok(())
 }

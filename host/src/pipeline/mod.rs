@@ -8,7 +8,7 @@ mod outcome;
 pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
 
 use crate::domain::Message;
-use crate::effects::{self, Applied, Origin};
+use crate::effects::{self, Applied, EffectsConfig, Origin};
 use crate::runtime::{CallError, ComponentSlot, Registry, Runtime, convert, wit};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
@@ -32,11 +32,18 @@ pub struct Pipeline {
     db: Db,
     hub: Arc<SocketHub>,
     wakers: Wakers,
+    effects: Arc<EffectsConfig>,
 }
 
 impl Pipeline {
     pub fn new(runtime: Runtime, registry: Arc<Registry>, db: Db, hub: Arc<SocketHub>, wakers: Wakers) -> Self {
-        Self { runtime, registry, db, hub, wakers }
+        Self { runtime, registry, db, hub, wakers, effects: Arc::default() }
+    }
+
+    /// Where effects that leave the database go (Dapr Jobs API, output binding).
+    pub fn with_effects_config(mut self, config: EffectsConfig) -> Self {
+        self.effects = Arc::new(config);
+        self
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -157,7 +164,7 @@ impl Pipeline {
                 tx.rollback().await?;
                 return Ok(None);
             }
-            let applied = effects::apply(&mut tx, origin, effects, now).await?;
+            let applied = effects::apply(&mut tx, &self.effects, origin, effects, now).await?;
             tx.commit().await?;
             Ok::<_, crate::storage::StorageError>(Some(applied))
         };

@@ -37,6 +37,16 @@ pub async fn delete(conn: &mut Conn, name: &str) -> Result<bool> {
         == 1)
 }
 
+/// The user a job belongs to, if it exists.
+pub async fn owner(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    Ok(sqlx::query("SELECT user_id FROM scheduled_jobs WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .map(|r| r.try_get::<String, _>("user_id"))
+        .transpose()?)
+}
+
 /// When the earliest job is due, if any.
 pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
     Ok(sqlx::query("SELECT MIN(due_at) AS due FROM scheduled_jobs")

@@ -1,0 +1,77 @@
+//! Getting the producer's payload out of what daprd delivers: a structured CloudEvent 1.0
+//! (payload under `data` or `data_base64` — the old Python consumers read the envelope's top
+//! level and saw nothing), or the raw payload when the subscription set `rawPayload`.
+
+use cloudevents::event::{AttributesReader, Data};
+use serde_json::Value;
+
+/// One message from a delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivered {
+    /// The CloudEvent id (for logs and dead letters); `None` for raw payloads.
+    pub id: Option<String>,
+    pub traceparent: Option<String>,
+    /// The producer's JSON payload.
+    pub payload: Vec<u8>,
+}
+
+/// Unwraps one event from its JSON value and content type.
+pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
+    let is_cloudevent = content_type.starts_with("application/cloudevents") || value.get("specversion").is_some();
+    if !is_cloudevent {
+        return Ok(Delivered { id: None, traceparent: None, payload: serde_json::to_vec(&value).expect("JSON") });
+    }
+    let traceparent = value.get("traceparent").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+    let event: cloudevents::Event =
+        serde_json::from_value(value).map_err(|e| format!("not a valid CloudEvent 1.0: {e}"))?;
+    let payload = match event.data() {
+        Some(Data::Json(v)) => serde_json::to_vec(v).expect("JSON"),
+        // A JSON payload published as a string, or as bytes (data_base64).
+        Some(Data::String(s)) => s.clone().into_bytes(),
+        Some(Data::Binary(b)) => b.clone(),
+        None => return Err(format!("CloudEvent {} has no data", event.id())),
+    };
+    Ok(Delivered { id: Some(event.id().to_string()), traceparent, payload })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn dapr_envelope(data: Value) -> Value {
+        json!({"data": data, "datacontenttype": "application/json", "id": "abe9051a", "pubsubname": "pubsub-kafka",
+               "source": "taskhost", "specversion": "1.0", "time": "2026-11-24T12:46:57Z", "topic": "task-events",
+               "traceid": "", "traceparent": "", "tracestate": "", "type": "com.dapr.event.sent"})
+    }
+
+    #[test]
+    fn unwraps_data_from_what_daprd_sends() {
+        let d = unwrap(dapr_envelope(json!({"a": 1})), "application/cloudevents+json").unwrap();
+        assert_eq!(d.id.as_deref(), Some("abe9051a"));
+        assert_eq!(serde_json::from_slice::<Value>(&d.payload).unwrap(), json!({"a": 1}));
+        assert_eq!(d.traceparent, None, "an empty traceparent is none");
+    }
+
+    #[test]
+    fn unwraps_data_base64() {
+        let mut e = dapr_envelope(Value::Null);
+        e.as_object_mut().unwrap().remove("data");
+        e["data_base64"] = json!("eyJhIjoxfQ==");
+        let d = unwrap(e, "application/cloudevents+json").unwrap();
+        assert_eq!(d.payload, br#"{"a":1}"#);
+    }
+
+    #[test]
+    fn passes_raw_payloads_through() {
+        let d = unwrap(json!({"event_id": "x"}), "application/json").unwrap();
+        assert_eq!(d.id, None);
+        assert_eq!(serde_json::from_slice::<Value>(&d.payload).unwrap(), json!({"event_id": "x"}));
+    }
+
+    #[test]
+    fn rejects_broken_envelopes() {
+        let err = unwrap(json!({"specversion": "1.0", "id": "x"}), "application/cloudevents+json").unwrap_err();
+        assert!(err.contains("CloudEvent"), "{err}");
+    }
+}

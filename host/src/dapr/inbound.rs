@@ -1,0 +1,189 @@
+//! Deliveries from daprd: `POST /dapr/events/{topic}`, single or bulk, answered with Dapr's
+//! contract — `SUCCESS`, `RETRY` (transient) or `DROP` (permanent; daprd then forwards the
+//! message to the subscription's dead-letter topic). Every non-success says why in the log, and
+//! a drop's reason is kept in the dead-letter table.
+
+use super::cloudevent::{self, Delivered};
+use super::config::dead_letter_topic;
+use crate::api::AppState;
+use crate::pipeline::Disposition;
+use crate::storage::dead_letters;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::http::header::CONTENT_TYPE;
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+fn status(d: &Disposition) -> &'static str {
+    match d {
+        Disposition::Success => "SUCCESS",
+        Disposition::Retry(_) => "RETRY",
+        Disposition::Drop(_) => "DROP",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkEntry {
+    #[serde(rename = "entryId")]
+    entry_id: String,
+    event: Value,
+    #[serde(rename = "contentType", default)]
+    content_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkRequest {
+    entries: Vec<BulkEntry>,
+}
+
+/// `POST /dapr/events/{topic}`.
+pub async fn deliver(State(state): State<AppState>, Path(topic): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let header_traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(String::from);
+    let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
+    async move {
+        if !state.registry.topics().contains(&topic) {
+            tracing::warn!(%topic, "DROP: no component consumes this topic");
+            return Json(json!({ "status": "DROP" })).into_response();
+        }
+        if !(content_type.is_empty() || content_type.contains("json")) {
+            let reason = format!("unsupported content type `{content_type}`: expected application/cloudevents+json or application/json");
+            return Json(json!({ "status": drop_single(&state, &topic, None, &body, reason).await })).into_response();
+        }
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = format!("body is not JSON: {e}");
+                return Json(json!({ "status": drop_single(&state, &topic, None, &body, reason).await })).into_response();
+            }
+        };
+        if value.get("entries").is_some() && value.get("specversion").is_none() {
+            return match bulk(&state, &topic, value).await {
+                Ok(statuses) => Json(statuses).into_response(),
+                // Not 2xx: daprd retries the whole batch.
+                Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
+            };
+        }
+        let disposition = match cloudevent::unwrap(value, &content_type) {
+            Ok(d) => handle(&state, &topic, d).await,
+            Err(reason) => {
+                record_drop(&state, &topic, None, &body, &reason).await;
+                Disposition::Drop(reason)
+            }
+        };
+        log(&topic, &disposition);
+        Json(json!({ "status": status(&disposition) })).into_response()
+    }
+    .instrument(span)
+    .await
+}
+
+async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, String> {
+    let request: BulkRequest = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            // Without entry ids there is nothing to answer per entry: an error status makes
+            // daprd retry the whole batch (and the resiliency policy bounds that).
+            tracing::warn!(%topic, error = %e, "RETRY: malformed bulk delivery");
+            return Err(format!("malformed bulk delivery: {e}"));
+        }
+    };
+    let mut statuses = Vec::with_capacity(request.entries.len());
+    for entry in request.entries {
+        let raw = serde_json::to_vec(&entry.event).unwrap_or_default();
+        let disposition = match cloudevent::unwrap(entry.event, &entry.content_type) {
+            Ok(d) => handle(state, topic, d).await,
+            Err(reason) => {
+                record_drop(state, topic, None, &raw, &reason).await;
+                Disposition::Drop(reason)
+            }
+        };
+        log(topic, &disposition);
+        statuses.push(json!({ "entryId": entry.entry_id, "status": status(&disposition) }));
+    }
+    Ok(json!({ "statuses": statuses }))
+}
+
+/// One unwrapped message through the pipeline.
+async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
+    let span = tracing::info_span!("cloudevent", id = d.id.as_deref().unwrap_or(""), traceparent = d.traceparent.as_deref().unwrap_or(""));
+    async {
+        let report = state.pipeline.deliver(topic, &d.payload).await;
+        let disposition = report.disposition();
+        if let Disposition::Drop(reason) = &disposition {
+            let event_id = report.event_id.as_deref().or(d.id.as_deref());
+            record_drop(state, topic, event_id, &d.payload, reason).await;
+        }
+        disposition
+    }
+    .instrument(span)
+    .await
+}
+
+async fn drop_single(state: &AppState, topic: &str, id: Option<&str>, body: &[u8], reason: String) -> &'static str {
+    record_drop(state, topic, id, body, &reason).await;
+    log(topic, &Disposition::Drop(reason));
+    "DROP"
+}
+
+/// Keeps the reason of a drop: daprd forwards the message itself to the dead-letter topic,
+/// but a topic carries no reason.
+async fn record_drop(state: &AppState, topic: &str, event_id: Option<&str>, body: &[u8], reason: &str) {
+    let payload = String::from_utf8_lossy(body);
+    let result = async {
+        let mut conn = state.db.pool().acquire().await?;
+        let d = dead_letters::NewDeadLetter { topic, component: None, event_id, payload: &payload, reason };
+        dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::error!(%topic, error = %e, %reason, "could not record a dropped message's reason");
+    }
+}
+
+fn log(topic: &str, d: &Disposition) {
+    match d {
+        Disposition::Success => tracing::debug!(%topic, "SUCCESS"),
+        Disposition::Retry(reason) => tracing::warn!(%topic, %reason, "RETRY"),
+        Disposition::Drop(reason) => tracing::warn!(%topic, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP"),
+    }
+}
+
+/// `POST /dapr/dead-letters/{topic}`: a message arrived on `{topic}-dlq`. Recorded, with the
+/// reason kept when it was dropped, and acknowledged.
+pub async fn dead_letter(State(state): State<AppState>, Path(topic): Path<String>, headers: HeaderMap, body: Bytes) -> Json<Value> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let dlq = dead_letter_topic(&topic);
+    let delivered = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()).and_then(|v| cloudevent::unwrap(v, &content_type));
+    let (id, payload) = match &delivered {
+        Ok(d) => (d.id.clone(), String::from_utf8_lossy(&d.payload).into_owned()),
+        Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
+    };
+    let event_id = serde_json::from_str::<Value>(&payload)
+        .ok()
+        .and_then(|v| v.get("event_id").or(v.get("eventId")).and_then(Value::as_str).map(String::from))
+        .or(id);
+    tracing::warn!(topic = %dlq, event_id = event_id.as_deref().unwrap_or(""), "message arrived on the dead-letter topic");
+    let result = async {
+        let mut conn = state.db.pool().acquire().await?;
+        let reason = match &event_id {
+            Some(e) => dead_letters::reason_for(&mut conn, &topic, e).await?,
+            None => None,
+        }
+        .unwrap_or_else(|| "no reason recorded (retries exhausted, or dropped by another app)".into());
+        let d = dead_letters::NewDeadLetter { topic: &dlq, component: None, event_id: event_id.as_deref(), payload: &payload, reason: &reason };
+        dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
+    }
+    .await;
+    match result {
+        Ok(()) => Json(json!({ "status": "SUCCESS" })),
+        Err(e) => {
+            tracing::warn!(topic = %dlq, error = %e, "RETRY: cannot record dead letter");
+            Json(json!({ "status": "RETRY" }))
+        }
+    }
+}

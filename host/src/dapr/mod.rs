@@ -1,0 +1,103 @@
+//! The Dapr edge: one more way in and out of the same pipeline.
+//!
+//! In: daprd calls the app — `GET /dapr/subscribe`, deliveries on `/dapr/events/{topic}`
+//! (CloudEvents, single or bulk), dead letters on `/dapr/dead-letters/{topic}`, due jobs on
+//! `/job/{name}`. Out: the outbox relay publishes through the sidecar (`sink.rs`), reminder
+//! jobs go to the Jobs API, notifications optionally to an output binding (`client.rs`).
+
+pub mod client;
+pub mod cloudevent;
+pub mod config;
+pub mod inbound;
+pub mod jobs;
+pub mod sink;
+pub mod subscribe;
+
+pub use client::Sidecar;
+pub use config::{DaprArgs, DeliveryMode};
+
+use crate::api::AppState;
+use crate::api::error::ApiError;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// The sidecar connection and what the host knows about it.
+pub struct DaprEdge {
+    pub args: DaprArgs,
+    pub sidecar: Sidecar,
+    ready: AtomicBool,
+}
+
+impl DaprEdge {
+    pub fn new(args: DaprArgs) -> anyhow::Result<Self> {
+        args.validate()?;
+        let sidecar = Sidecar::new(args.endpoint(), args.dapr_api_token.clone())?;
+        Ok(Self { args, sidecar, ready: AtomicBool::new(false) })
+    }
+
+    /// Whether the sidecar's outbound side (pub/sub, jobs) answered.
+    pub fn sidecar_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// Polls `/v1.0/healthz/outbound` until the sidecar answers, then keeps watching it so that
+    /// readiness follows the sidecar.
+    pub async fn watch_sidecar(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
+        let mut logged_waiting = false;
+        loop {
+            let ok = self.sidecar.outbound_ready().await;
+            let was = self.ready.swap(ok, Ordering::AcqRel);
+            match (was, ok) {
+                (false, true) => tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready"),
+                (true, false) => tracing::warn!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is not answering; not ready"),
+                (false, false) if !logged_waiting => {
+                    logged_waiting = true;
+                    tracing::info!(endpoint = %self.sidecar.endpoint(), "waiting for the Dapr sidecar");
+                }
+                _ => {}
+            }
+            let wait = if ok { Duration::from_secs(5) } else { Duration::from_millis(250) };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
+
+/// The routes daprd calls, guarded by `APP_API_TOKEN` when it is set.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/dapr/subscribe", get(subscribe_handler))
+        .route("/dapr/events/{topic}", post(inbound::deliver))
+        .route("/dapr/dead-letters/{topic}", post(inbound::dead_letter))
+        .route("/job/{name}", post(jobs::fire))
+        .route_layer(middleware::from_fn_with_state(state, require_app_token))
+}
+
+async fn subscribe_handler(State(state): State<AppState>) -> Response {
+    match &state.dapr {
+        Some(edge) => axum::Json(subscribe::subscriptions(edge, &state.registry.topics())).into_response(),
+        None => ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)").into_response(),
+    }
+}
+
+async fn require_app_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(edge) = &state.dapr else {
+        return ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)").into_response();
+    };
+    if let Some(expected) = &edge.args.app_api_token {
+        let given = request.headers().get("dapr-api-token").and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            tracing::warn!(path = %request.uri().path(), "rejected a sidecar callback without the right dapr-api-token");
+            return ApiError::unauthorized("missing or wrong dapr-api-token").into_response();
+        }
+    }
+    next.run(request).await
+}
