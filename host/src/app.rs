@@ -29,7 +29,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("opening the database {}", redact(&args.database_url)))?;
     tracing::info!(database = %redact(&args.database_url), backend = ?db.backend(), "database ready");
 
-    let runtime = Runtime::new(args.components.runtime_config()?).context("starting the wasm runtime")?;
+    let runtime =
+        Runtime::new(args.components.runtime_config()?).context("starting the wasm runtime")?;
     let dir = args.components.checked_dir()?;
     let registry = Arc::new(
         tokio::task::block_in_place(|| Registry::load_dir(&runtime, dir))
@@ -43,31 +44,49 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DeliveryMode::Embedded => None,
         DeliveryMode::Dapr => Some(Arc::new(DaprEdge::new(args.dapr.clone())?)),
     };
-    let pipeline = Pipeline::new(runtime, registry.clone(), db.clone(), hub.clone(), wakers.clone()).with_effects_config(
-        EffectsConfig {
-            dapr_jobs: dapr.is_some(),
-            notification_binding: args.dapr.notification_binding.clone().filter(|_| dapr.is_some()),
-        },
-    );
+    let pipeline = Pipeline::new(
+        runtime,
+        registry.clone(),
+        db.clone(),
+        hub.clone(),
+        wakers.clone(),
+    )
+    .with_effects_config(EffectsConfig {
+        dapr_jobs: dapr.is_some(),
+        notification_binding: args
+            .dapr
+            .notification_binding
+            .clone()
+            .filter(|_| dapr.is_some()),
+    });
 
     // Embedded: the relay calls the components and the scheduler fires reminder jobs.
     // Dapr: the relay publishes through the sidecar, which delivers back to /dapr/events and
     // fires jobs through its scheduler.
-    let policy = RetryPolicy { max_attempts: args.max_attempts, ..RetryPolicy::default() };
+    let policy = RetryPolicy {
+        max_attempts: args.max_attempts,
+        ..RetryPolicy::default()
+    };
     let sink: Arc<dyn OutboxSink> = match &dapr {
         None => Arc::new(InProcessSink::new(pipeline.clone(), db.clone())),
-        Some(edge) => Arc::new(DaprSink::new(edge.sidecar.clone(), edge.args.dapr_pubsub.clone())),
+        Some(edge) => Arc::new(DaprSink::new(
+            edge.sidecar.clone(),
+            edge.args.dapr_pubsub.clone(),
+        )),
     };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
     let mut background = vec![tokio::spawn(relay.run(shutdown.child_token()))];
     match &dapr {
         None => {
-            let scheduler = Scheduler::new(db.clone(), wakers.scheduler.clone(), wakers.relay.clone());
+            let scheduler =
+                Scheduler::new(db.clone(), wakers.scheduler.clone(), wakers.relay.clone());
             background.push(tokio::spawn(scheduler.run(shutdown.child_token())));
         }
         Some(edge) => {
             tracing::info!(sidecar = %edge.sidecar.endpoint(), pubsub = %edge.args.dapr_pubsub, "delivering through Dapr");
-            background.push(tokio::spawn(edge.clone().watch_sidecar(shutdown.child_token())));
+            background.push(tokio::spawn(
+                edge.clone().watch_sidecar(shutdown.child_token()),
+            ));
         }
     }
 
@@ -84,7 +103,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .with_context(|| format!("binding {} (is another process using it? set TASKHOST_LISTEN)", args.listen))?;
+        .with_context(|| {
+            format!(
+                "binding {} (is another process using it? set TASKHOST_LISTEN)",
+                args.listen
+            )
+        })?;
     let addr = listener.local_addr()?;
     // daprd delivers one message at a time per partition: Nagle + delayed ACK would cap it at
     // ~25 deliveries/s. Answer without delay.
@@ -116,7 +140,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await
     .is_err()
     {
-        tracing::warn!(?grace, "background work did not finish within the grace period");
+        tracing::warn!(
+            ?grace,
+            "background work did not finish within the grace period"
+        );
     }
     db.pool().close().await;
     tracing::info!("stopped");
@@ -127,7 +154,8 @@ async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

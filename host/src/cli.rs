@@ -5,7 +5,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "taskhost", version, about = "Hosts the Todo system's event consumers as sandboxed WebAssembly components")]
+#[command(
+    name = "taskhost",
+    version,
+    about = "Hosts the Todo system's event consumers as sandboxed WebAssembly components"
+)]
 pub struct Cli {
     /// Log format: text (default) or json.
     #[arg(long, global = true, env = "TASKHOST_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]

@@ -25,7 +25,10 @@ impl AuthArgs {
     pub fn secret(&self) -> anyhow::Result<Vec<u8>> {
         match (&self.jwt_secret, self.dev) {
             (Some(s), _) if s.len() >= 32 => Ok(s.clone().into_bytes()),
-            (Some(s), _) => bail!("TASKHOST_JWT_SECRET is {} bytes long; use at least 32 random bytes", s.len()),
+            (Some(s), _) => bail!(
+                "TASKHOST_JWT_SECRET is {} bytes long; use at least 32 random bytes",
+                s.len()
+            ),
             (None, true) => Ok(DEV_JWT_SECRET.as_bytes().to_vec()),
             (None, false) => bail!(
                 "no JWT secret: set TASKHOST_JWT_SECRET (at least 32 bytes), or pass --dev to use the development secret"
@@ -40,7 +43,11 @@ pub struct ServeArgs {
     #[arg(long, env = "TASKHOST_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
     /// sqlite://path?mode=rwc (embedded default) or postgres://user:pass@host/db.
-    #[arg(long, env = "TASKHOST_DATABASE_URL", default_value = "sqlite://data/taskhost.db?mode=rwc")]
+    #[arg(
+        long,
+        env = "TASKHOST_DATABASE_URL",
+        default_value = "sqlite://data/taskhost.db?mode=rwc"
+    )]
     pub database_url: String,
     /// PostgreSQL pool size (SQLite always uses one connection).
     #[arg(long, env = "TASKHOST_DB_MAX_CONNECTIONS", default_value_t = 10)]
@@ -66,7 +73,11 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ComponentArgs {
     /// Directory of consumer components (*.wasm).
-    #[arg(long, env = "TASKHOST_COMPONENTS_DIR", default_value = "target/components")]
+    #[arg(
+        long,
+        env = "TASKHOST_COMPONENTS_DIR",
+        default_value = "target/components"
+    )]
     pub components_dir: PathBuf,
     /// Cache of compiled components (default: $XDG_CACHE_HOME or ~/.cache, /taskhost/compiled).
     #[arg(long, env = "TASKHOST_CACHE_DIR")]
@@ -88,15 +99,28 @@ pub struct ComponentArgs {
 impl ComponentArgs {
     pub fn runtime_config(&self) -> anyhow::Result<RuntimeConfig> {
         if !(1..=60_000).contains(&self.call_timeout_ms) {
-            bail!("TASKHOST_CALL_TIMEOUT_MS must be 1..=60000, not {}", self.call_timeout_ms);
+            bail!(
+                "TASKHOST_CALL_TIMEOUT_MS must be 1..=60000, not {}",
+                self.call_timeout_ms
+            );
         }
         if !(1..=4096).contains(&self.memory_limit_mib) {
-            bail!("TASKHOST_MEMORY_LIMIT_MIB must be 1..=4096, not {}", self.memory_limit_mib);
+            bail!(
+                "TASKHOST_MEMORY_LIMIT_MIB must be 1..=4096, not {}",
+                self.memory_limit_mib
+            );
         }
         if !(1..=100_000).contains(&self.max_effects) {
-            bail!("TASKHOST_MAX_EFFECTS must be 1..=100000, not {}", self.max_effects);
+            bail!(
+                "TASKHOST_MAX_EFFECTS must be 1..=100000, not {}",
+                self.max_effects
+            );
         }
-        let cache_dir = if self.no_cache { None } else { self.cache_dir.clone().or_else(default_cache_dir) };
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(default_cache_dir)
+        };
         Ok(RuntimeConfig {
             limits: Limits {
                 call_timeout: Duration::from_millis(self.call_timeout_ms),
@@ -136,14 +160,19 @@ impl ServeArgs {
             bail!("TASKHOST_MAX_ATTEMPTS must be at least 1");
         }
         if !(1..=1000).contains(&self.db_max_connections) {
-            bail!("TASKHOST_DB_MAX_CONNECTIONS must be 1..=1000, not {}", self.db_max_connections);
+            bail!(
+                "TASKHOST_DB_MAX_CONNECTIONS must be 1..=1000, not {}",
+                self.db_max_connections
+            );
         }
         if let Some(t) = &self.admin_token
             && t.len() < 16
         {
             bail!("TASKHOST_ADMIN_TOKEN must be at least 16 characters");
         }
-        self.components.checked_dir().context("checking TASKHOST_COMPONENTS_DIR")?;
+        self.components
+            .checked_dir()
+            .context("checking TASKHOST_COMPONENTS_DIR")?;
         self.dapr.validate()?;
         Ok(())
     }

@@ -10,26 +10,47 @@ use serde_json::{Value, json};
 use std::io::Read;
 use std::path::Path;
 
-pub fn invoke(component: &Path, topic: &str, event: &Path, now: Option<&str>, args: &ComponentArgs) -> anyhow::Result<Value> {
+pub fn invoke(
+    component: &Path,
+    topic: &str,
+    event: &Path,
+    now: Option<&str>,
+    args: &ComponentArgs,
+) -> anyhow::Result<Value> {
     let payload = if event == Path::new("-") {
         let mut s = Vec::new();
-        std::io::stdin().read_to_end(&mut s).context("reading the event from standard input")?;
+        std::io::stdin()
+            .read_to_end(&mut s)
+            .context("reading the event from standard input")?;
         s
     } else {
-        std::fs::read(event).with_context(|| format!("reading the event file {}", event.display()))?
+        std::fs::read(event)
+            .with_context(|| format!("reading the event file {}", event.display()))?
     };
     let now = match now {
-        Some(s) => time::parse(s).map_err(anyhow::Error::msg).context("--now")?,
+        Some(s) => time::parse(s)
+            .map_err(anyhow::Error::msg)
+            .context("--now")?,
         None => Utc::now(),
     };
     let runtime = Runtime::new(args.runtime_config()?)?;
     let loaded = runtime.load_file(component)?;
     if !loaded.topics.iter().any(|t| t == topic) {
-        eprintln!("note: {} does not subscribe to {topic} (it subscribes to {})", loaded.name, loaded.topics.join(", "));
+        eprintln!(
+            "note: {} does not subscribe to {topic} (it subscribes to {})",
+            loaded.name,
+            loaded.topics.join(", ")
+        );
     }
     let message = wire::decode(topic, &payload, now)?;
-    let answer = runtime.call(&loaded, topic, &convert::message_to(&message), now.timestamp_millis())?;
-    let component_info = json!({ "name": loaded.name, "version": loaded.version, "digest": loaded.digest });
+    let answer = runtime.call(
+        &loaded,
+        topic,
+        &convert::message_to(&message),
+        now.timestamp_millis(),
+    )?;
+    let component_info =
+        json!({ "name": loaded.name, "version": loaded.version, "digest": loaded.digest });
     Ok(match answer {
         Ok(effects) => {
             let effects = effects
@@ -69,7 +90,9 @@ pub fn effect_json(e: &crate::domain::Effect) -> Value {
             "at": time::format(&a.at), "previous": a.previous.as_ref().map(TaskJson::from),
             "current": a.current.as_ref().map(TaskJson::from),
             "changes": a.changes.iter().map(|c| json!({"field": c.field, "old": c.old, "new": c.new})).collect::<Vec<_>>() }}),
-        Broadcast(m) => json!({ "broadcast": { "user_id": m.user_id, "frame": serde_json::from_str::<Value>(&crate::sockets::encode(m)).unwrap_or_default() }}),
+        Broadcast(m) => {
+            json!({ "broadcast": { "user_id": m.user_id, "frame": serde_json::from_str::<Value>(&crate::sockets::encode(m)).unwrap_or_default() }})
+        }
         Publish(p) => json!({ "publish": { "topic": p.topic, "key": p.key, "payload": p.payload }}),
     }
 }

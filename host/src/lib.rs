@@ -11,17 +11,17 @@
 //! messages), `pipeline` (the straight line above), `runtime` (wasm), `effects` and `storage`
 //! (I/O), `wire` (JSON ⇄ `domain`).
 
-pub mod domain;
-pub mod runtime;
-pub mod storage;
-pub mod wire;
-pub mod effects;
-pub mod pipeline;
-pub mod sockets;
-pub mod delivery;
 pub mod api;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod invoke;
 pub mod dapr;
+pub mod delivery;
+pub mod domain;
+pub mod effects;
+pub mod invoke;
+pub mod pipeline;
+pub mod runtime;
+pub mod sockets;
+pub mod storage;
+pub mod wire;

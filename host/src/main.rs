@@ -5,10 +5,17 @@ use taskhost::domain::UserId;
 use tracing_subscriber::EnvFilter;
 
 fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_env("TASKHOST_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = EnvFilter::try_from_env("TASKHOST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init();
     } else {
         builder.init();
     }
@@ -23,16 +30,28 @@ fn main() -> ExitCode {
             .build()
             .map_err(anyhow::Error::from)
             .and_then(|rt| rt.block_on(taskhost::app::serve(*args))),
-        Command::Token { user_id, ttl_hours, auth } => (|| {
-            let user = UserId::new(user_id).ok_or_else(|| anyhow::anyhow!("the user id must not be empty"))?;
+        Command::Token {
+            user_id,
+            ttl_hours,
+            auth,
+        } => (|| {
+            let user = UserId::new(user_id)
+                .ok_or_else(|| anyhow::anyhow!("the user id must not be empty"))?;
             let keys = taskhost::api::auth::JwtKeys::from_secret(&auth.secret()?);
-            println!("{}", keys.mint(&user, std::time::Duration::from_secs(ttl_hours * 3600))?);
+            println!(
+                "{}",
+                keys.mint(&user, std::time::Duration::from_secs(ttl_hours * 3600))?
+            );
             Ok(())
         })(),
-        Command::Invoke { component, topic, event, now, components } => {
-            taskhost::invoke::invoke(&component, &topic, &event, now.as_deref(), &components)
-                .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON")))
-        }
+        Command::Invoke {
+            component,
+            topic,
+            event,
+            now,
+            components,
+        } => taskhost::invoke::invoke(&component, &topic, &event, now.as_deref(), &components)
+            .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,16 +27,33 @@ async fn pipeline() -> (Pipeline, Db, Option<tempfile::TempDir>) {
         Ok(url) => (url, None),
         Err(_) => {
             let dir = tempfile::tempdir().unwrap();
-            (format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()), Some(dir))
+            (
+                format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display()),
+                Some(dir),
+            )
         }
     };
     let db = Db::connect(&url, 5).await.expect("database");
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-compiled-cache");
-    let runtime = Runtime::new(RuntimeConfig { cache_dir: Some(cache), ..RuntimeConfig::default() }).unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
     let dir_path = components_dir();
-    let registry = Registry::load_dir(&runtime, &dir_path)
-        .unwrap_or_else(|e| panic!("loading components from {}: {e} (run `just build-components`)", dir_path.display()));
-    let p = Pipeline::new(runtime, Arc::new(registry), db.clone(), Arc::new(SocketHub::default()), Wakers::default());
+    let registry = Registry::load_dir(&runtime, &dir_path).unwrap_or_else(|e| {
+        panic!(
+            "loading components from {}: {e} (run `just build-components`)",
+            dir_path.display()
+        )
+    });
+    let p = Pipeline::new(
+        runtime,
+        Arc::new(registry),
+        db.clone(),
+        Arc::new(SocketHub::default()),
+        Wakers::default(),
+    );
     (p, db, dir)
 }
 
@@ -84,7 +101,11 @@ fn story(user: &str) -> Vec<(&'static str, String)> {
 
 async fn deliver(p: &Pipeline, topic: &str, payload: &str) {
     let report = p.deliver(topic, payload.as_bytes()).await;
-    assert_eq!(report.disposition(), Disposition::Success, "{topic} {payload}: {report:?}");
+    assert_eq!(
+        report.disposition(),
+        Disposition::Success,
+        "{topic} {payload}: {report:?}"
+    );
 }
 
 /// Everything one user's events left in the database, without generated ids and wall-clock
@@ -104,14 +125,30 @@ async fn snapshot(db: &Db, user: &str) -> Value {
         .fetch_all(&mut *c).await.unwrap().iter()
         .map(|r| json!([r.get::<String, _>(0), r.get::<String, _>(1), r.get::<String, _>(2)]))
         .collect();
-    let jobs: Vec<Value> = rows("SELECT name, due_at, offset_minutes FROM scheduled_jobs WHERE user_id = $1 ORDER BY name")
-        .fetch_all(&mut *c).await.unwrap().iter()
-        .map(|r| json!([r.get::<String, _>(0), r.get::<i64, _>(1), r.get::<i64, _>(2)]))
-        .collect();
-    let outbox: Vec<Value> = rows("SELECT topic, COUNT(*) FROM outbox WHERE partition_key = $1 GROUP BY topic ORDER BY topic")
-        .fetch_all(&mut *c).await.unwrap().iter()
-        .map(|r| json!([r.get::<String, _>(0), r.get::<i64, _>(1)]))
-        .collect();
+    let jobs: Vec<Value> = rows(
+        "SELECT name, due_at, offset_minutes FROM scheduled_jobs WHERE user_id = $1 ORDER BY name",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        json!([
+            r.get::<String, _>(0),
+            r.get::<i64, _>(1),
+            r.get::<i64, _>(2)
+        ])
+    })
+    .collect();
+    let outbox: Vec<Value> = rows(
+        "SELECT topic, COUNT(*) FROM outbox WHERE partition_key = $1 GROUP BY topic ORDER BY topic",
+    )
+    .fetch_all(&mut *c)
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| json!([r.get::<String, _>(0), r.get::<i64, _>(1)]))
+    .collect();
     json!({"tasks": tasks, "audit": audit, "inbox": inbox, "jobs": jobs, "outbox": outbox})
 }
 
@@ -142,16 +179,26 @@ async fn delivering_every_event_twice_equals_delivering_it_once() {
     // exactly one next instance; one notification; one audit entry per task event.
     // (The events were injected, not written through the API, so `tasks` holds only what
     // the recurrence component created: exactly one next occurrence of t1.)
-    assert_eq!(a["tasks"].as_array().unwrap().len(), 1, "one next occurrence: {a}");
+    assert_eq!(
+        a["tasks"].as_array().unwrap().len(),
+        1,
+        "one next occurrence: {a}"
+    );
     assert_eq!(a["tasks"][0][2], json!(2), "it is occurrence 2: {a}");
     assert_eq!(a["inbox"].as_array().unwrap().len(), 1, "{a}");
     assert_eq!(a["audit"].as_array().unwrap().len(), 5, "{a}");
-    assert_eq!(a["outbox"], json!([["task-events", 1]]), "one task.created for the next occurrence: {a}");
+    assert_eq!(
+        a["outbox"],
+        json!([["task-events", 1]]),
+        "one task.created for the next occurrence: {a}"
+    );
 }
 
 /// Merges the users' stories in a random order that keeps each user's own order.
 fn interleave(stories: &[Vec<(&'static str, String)>], seed: u64) -> Vec<(&'static str, String)> {
-    let mut rng = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut rng = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = |n: usize| {
         rng ^= rng << 13;
         rng ^= rng >> 7;
@@ -161,7 +208,9 @@ fn interleave(stories: &[Vec<(&'static str, String)>], seed: u64) -> Vec<(&'stat
     let mut cursors = vec![0; stories.len()];
     let mut out = vec![];
     loop {
-        let open: Vec<usize> = (0..stories.len()).filter(|&i| cursors[i] < stories[i].len()).collect();
+        let open: Vec<usize> = (0..stories.len())
+            .filter(|&i| cursors[i] < stories[i].len())
+            .collect();
         if open.is_empty() {
             return out;
         }
@@ -179,7 +228,10 @@ async fn any_interleaving_of_users_gives_each_user_the_same_state() {
     for (topic, payload) in story(&reference) {
         deliver(&p, topic, &payload).await;
     }
-    let expected = snapshot(&db, &reference).await.to_string().replace(&reference, "USER");
+    let expected = snapshot(&db, &reference)
+        .await
+        .to_string()
+        .replace(&reference, "USER");
     for seed in 1..=4u64 {
         let users: Vec<String> = (0..3).map(|i| unique(&format!("s{seed}u{i}"))).collect();
         let stories: Vec<_> = users.iter().map(|u| story(u)).collect();
@@ -187,7 +239,10 @@ async fn any_interleaving_of_users_gives_each_user_the_same_state() {
             deliver(&p, topic, &payload).await;
         }
         for u in &users {
-            let got = snapshot(&db, u).await.to_string().replace(u.as_str(), "USER");
+            let got = snapshot(&db, u)
+                .await
+                .to_string()
+                .replace(u.as_str(), "USER");
             assert_eq!(got, expected, "seed {seed}, user {u}");
         }
     }
@@ -198,7 +253,10 @@ async fn an_undecodable_message_is_dropped_with_a_reason() {
     let (p, _db, _dir) = pipeline().await;
     let report = p.deliver("task-events", br#"{"event_id":"x","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","priority":"urgent"}}"#).await;
     match report.disposition() {
-        Disposition::Drop(reason) => assert!(reason.contains("task.priority") && reason.contains("urgent"), "{reason}"),
+        Disposition::Drop(reason) => assert!(
+            reason.contains("task.priority") && reason.contains("urgent"),
+            "{reason}"
+        ),
         other => panic!("expected a drop, got {other:?}"),
     }
 }

@@ -12,13 +12,17 @@ use serde_json::{Value, json};
 
 fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(expected) = &state.admin_token else {
-        return Err(ApiError::not_found("admin routes are disabled: set TASKHOST_ADMIN_TOKEN"));
+        return Err(ApiError::not_found(
+            "admin routes are disabled: set TASKHOST_ADMIN_TOKEN",
+        ));
     };
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
-        .ok_or_else(|| ApiError::unauthorized("admin routes need Authorization: Bearer <admin token>"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("admin routes need Authorization: Bearer <admin token>")
+        })?;
     // Constant-time enough for a shared secret of fixed length: compare digests.
     use sha2::{Digest, Sha256};
     if Sha256::digest(given.trim().as_bytes()) != Sha256::digest(expected.as_bytes()) {
@@ -28,7 +32,10 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
 }
 
 /// `GET /admin/components`: what is loaded and which version serves.
-pub async fn components(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Value>> {
+pub async fn components(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
     let list: Vec<Value> = state
         .registry
@@ -49,7 +56,10 @@ pub async fn components(State(state): State<AppState>, headers: HeaderMap) -> Ap
 }
 
 /// `GET /admin/dead-letters`: the newest messages that could not be handled, with reasons.
-pub async fn dead_letters(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Json<Vec<DeadLetterRecord>>> {
+pub async fn dead_letters(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Vec<DeadLetterRecord>>> {
     authorize(&state, &headers)?;
     let mut conn = state.db.pool().acquire().await?;
     Ok(Json(dead_letters::list(&mut conn, 500).await?))

@@ -26,15 +26,17 @@ impl PageQuery {
                 .parse::<i64>()
                 .ok()
                 .filter(|l| (1..=MAX_LIMIT).contains(l))
-                .ok_or_else(|| ApiError::bad_request(format!("limit must be a number from 1 to {MAX_LIMIT}, not `{l}`")))?,
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "limit must be a number from 1 to {MAX_LIMIT}, not `{l}`"
+                    ))
+                })?,
         };
         let after = match &self.cursor {
             None => 0,
-            Some(c) => c
-                .parse::<i64>()
-                .ok()
-                .filter(|c| *c >= 0)
-                .ok_or_else(|| ApiError::bad_request(format!("cursor `{c}` is not one this API returned")))?,
+            Some(c) => c.parse::<i64>().ok().filter(|c| *c >= 0).ok_or_else(|| {
+                ApiError::bad_request(format!("cursor `{c}` is not one this API returned"))
+            })?,
         };
         Ok((limit, after))
     }
@@ -48,7 +50,10 @@ pub struct AuditPage {
 
 impl From<audit::Page> for AuditPage {
     fn from(p: audit::Page) -> Self {
-        Self { entries: p.entries, next_cursor: p.next_cursor }
+        Self {
+            entries: p.entries,
+            next_cursor: p.next_cursor,
+        }
     }
 }
 
@@ -69,8 +74,15 @@ pub async fn by_task(
     let page = audit::by_task(&mut conn, &user, &task, after, limit).await?;
     // A deleted task keeps its trail; a task with no trail yet (its first entry is still on
     // its way) has an empty one; an unknown task, or another user's, is not found.
-    if page.entries.is_empty() && after == 0 && crate::storage::tasks::get(&mut conn, &user, &task).await?.is_none() {
-        return Err(ApiError::not_found(format!("no audit trail for task {task}")));
+    if page.entries.is_empty()
+        && after == 0
+        && crate::storage::tasks::get(&mut conn, &user, &task)
+            .await?
+            .is_none()
+    {
+        return Err(ApiError::not_found(format!(
+            "no audit trail for task {task}"
+        )));
     }
     Ok(Json(page.into()))
 }
@@ -84,8 +96,12 @@ pub async fn by_user(
 ) -> ApiResult<Json<AuditPage>> {
     let (limit, after) = query.map_err(query_error)?.parse()?;
     if UserId::new(of).as_ref() != Some(&user) {
-        return Err(ApiError::forbidden("you can only read your own audit trail"));
+        return Err(ApiError::forbidden(
+            "you can only read your own audit trail",
+        ));
     }
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(audit::by_user(&mut conn, &user, after, limit).await?.into()))
+    Ok(Json(
+        audit::by_user(&mut conn, &user, after, limit).await?.into(),
+    ))
 }

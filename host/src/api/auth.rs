@@ -26,14 +26,25 @@ pub struct JwtKeys {
 
 impl JwtKeys {
     pub fn from_secret(secret: &[u8]) -> Self {
-        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
+        Self {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+        }
     }
 
     /// Mints a token for `user` valid for `ttl`.
     pub fn mint(&self, user: &UserId, ttl: Duration) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
-        let claims = Claims { sub: user.to_string(), iat: now, exp: now + ttl.as_secs() };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        let claims = Claims {
+            sub: user.to_string(),
+            iat: now,
+            exp: now + ttl.as_secs(),
+        };
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// The user a token belongs to, or why it is not accepted.
@@ -42,7 +53,8 @@ impl JwtKeys {
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map_err(|e| ApiError::unauthorized(format!("invalid token: {e}")))?;
-        UserId::new(data.claims.sub).ok_or_else(|| ApiError::unauthorized("invalid token: empty sub"))
+        UserId::new(data.claims.sub)
+            .ok_or_else(|| ApiError::unauthorized("invalid token: empty sub"))
     }
 }
 
@@ -61,12 +73,16 @@ where
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token> header"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("missing Authorization: Bearer <token> header")
+            })?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization header must be `Bearer <token>`"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized("Authorization header must be `Bearer <token>`")
+            })?;
         keys.verify(token.trim()).map(AuthUser)
     }
 }
@@ -82,6 +98,9 @@ mod tests {
         let token = keys.mint(&user, Duration::from_secs(60)).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), user);
         let other = JwtKeys::from_secret(b"another-secret-another-secret-xx");
-        assert_eq!(other.verify(&token).unwrap_err().status, axum::http::StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            other.verify(&token).unwrap_err().status,
+            axum::http::StatusCode::UNAUTHORIZED
+        );
     }
 }

@@ -13,7 +13,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
     pub fn bad_request(m: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, m)
@@ -39,7 +42,10 @@ impl From<crate::storage::StorageError> for ApiError {
     fn from(e: crate::storage::StorageError) -> Self {
         if e.is_transient() {
             tracing::warn!(error = %e, "database unavailable");
-            Self::new(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly")
+            Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; try again shortly",
+            )
         } else {
             tracing::error!(error = %e, "database error");
             Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error (logged)")

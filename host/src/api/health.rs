@@ -13,12 +13,18 @@ pub async fn healthz() -> Json<Value> {
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     if !state.ready.load(Ordering::Acquire) {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "starting" })));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "starting" })),
+        );
     }
     if let Some(edge) = &state.dapr
         && !edge.sidecar_ready()
     {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "waiting for the Dapr sidecar" })));
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "waiting for the Dapr sidecar" })),
+        );
     }
     match state.db.ping().await {
         Ok(()) => (
@@ -29,6 +35,9 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
                 "sockets": state.hub.connections(),
             })),
         ),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable", "error": e.to_string() }))),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "database unavailable", "error": e.to_string() })),
+        ),
     }
 }

@@ -9,12 +9,20 @@ use axum::extract::State;
 
 const INBOX_LIMIT: i64 = 200;
 
-pub async fn notifications(State(state): State<AppState>, AuthUser(user): AuthUser) -> ApiResult<Json<Vec<NotificationRecord>>> {
+pub async fn notifications(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<NotificationRecord>>> {
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(notifications::list(&mut conn, &user, INBOX_LIMIT).await?))
+    Ok(Json(
+        notifications::list(&mut conn, &user, INBOX_LIMIT).await?,
+    ))
 }
 
-pub async fn reminders(State(state): State<AppState>, AuthUser(user): AuthUser) -> ApiResult<Json<Vec<JobRecord>>> {
+pub async fn reminders(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<JobRecord>>> {
     let mut conn = state.db.pool().acquire().await?;
     Ok(Json(jobs::by_user(&mut conn, &user).await?))
 }

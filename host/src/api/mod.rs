@@ -49,7 +49,10 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/api/tasks", post(tasks::create).get(tasks::list))
-        .route("/api/tasks/{id}", get(tasks::get).patch(tasks::patch).delete(tasks::delete))
+        .route(
+            "/api/tasks/{id}",
+            get(tasks::get).patch(tasks::patch).delete(tasks::delete),
+        )
         .route("/api/tasks/{id}/complete", post(tasks::complete))
         .route("/api/audit-logs/user/{user_id}", get(audit::by_user))
         .route("/api/audit-logs/{task_id}", get(audit::by_task))

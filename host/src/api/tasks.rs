@@ -5,7 +5,8 @@ use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
 use super::{AppState, auth::AuthUser};
 use crate::domain::{
-    EventId, Frequency, Priority, Recurrence, Task, TaskEvent, TaskId, TaskOperation, UserId, topics,
+    EventId, Frequency, Priority, Recurrence, Task, TaskEvent, TaskId, TaskOperation, UserId,
+    topics,
 };
 use crate::storage::{Tx, outbox, tasks};
 use crate::wire::event_json::encode_task_event;
@@ -51,7 +52,9 @@ pub struct CreateTask {
 }
 
 /// `null` and absent differ in a PATCH: absent keeps the value, `null` clears it.
-fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -83,7 +86,8 @@ pub struct PatchTask {
 }
 
 fn parse_time(field: &str, v: Option<String>) -> ApiResult<Option<DateTime<Utc>>> {
-    v.map(|s| time::parse(&s).map_err(|e| ApiError::unprocessable(format!("{field}: {e}")))).transpose()
+    v.map(|s| time::parse(&s).map_err(|e| ApiError::unprocessable(format!("{field}: {e}"))))
+        .transpose()
 }
 
 fn validate(t: &Task) -> ApiResult<()> {
@@ -92,20 +96,37 @@ fn validate(t: &Task) -> ApiResult<()> {
         return Err(ApiError::unprocessable("title must not be empty"));
     }
     if t.title.chars().count() > MAX_TITLE {
-        return Err(ApiError::unprocessable(format!("title is longer than {MAX_TITLE} characters")));
+        return Err(ApiError::unprocessable(format!(
+            "title is longer than {MAX_TITLE} characters"
+        )));
     }
-    if t.description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION) {
-        return Err(ApiError::unprocessable(format!("description is longer than {MAX_DESCRIPTION} characters")));
+    if t.description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+    {
+        return Err(ApiError::unprocessable(format!(
+            "description is longer than {MAX_DESCRIPTION} characters"
+        )));
     }
     if t.tags.len() > MAX_TAGS {
-        return Err(ApiError::unprocessable(format!("tags: at most {MAX_TAGS} tags")));
+        return Err(ApiError::unprocessable(format!(
+            "tags: at most {MAX_TAGS} tags"
+        )));
     }
-    if let Some(tag) = t.tags.iter().find(|g| g.trim().is_empty() || g.chars().count() > MAX_TAG) {
-        return Err(ApiError::unprocessable(format!("tags: `{tag}` must be 1 to {MAX_TAG} characters")));
+    if let Some(tag) = t
+        .tags
+        .iter()
+        .find(|g| g.trim().is_empty() || g.chars().count() > MAX_TAG)
+    {
+        return Err(ApiError::unprocessable(format!(
+            "tags: `{tag}` must be 1 to {MAX_TAG} characters"
+        )));
     }
     if let Some(offsets) = &t.reminder_offsets_minutes {
         if offsets.len() > MAX_OFFSETS {
-            return Err(ApiError::unprocessable(format!("reminder_offsets_minutes: at most {MAX_OFFSETS} offsets")));
+            return Err(ApiError::unprocessable(format!(
+                "reminder_offsets_minutes: at most {MAX_OFFSETS} offsets"
+            )));
         }
         if let Some(o) = offsets.iter().find(|o| **o > MAX_OFFSET_MINUTES) {
             return Err(ApiError::unprocessable(format!(
@@ -117,7 +138,9 @@ fn validate(t: &Task) -> ApiResult<()> {
         && r.frequency == Frequency::Monthly
         && r.interval > 1200
     {
-        return Err(ApiError::unprocessable("recurrence_interval: at most 1200 months"));
+        return Err(ApiError::unprocessable(
+            "recurrence_interval: at most 1200 months",
+        ));
     }
     Ok(())
 }
@@ -132,7 +155,13 @@ fn normalize_offsets(o: Option<Vec<u32>>) -> Option<Vec<u32>> {
 }
 
 /// Writes the task change and its event in `tx`.
-async fn emit(tx: &mut Tx, operation: TaskOperation, task: &Task, previous: Option<Task>, now: DateTime<Utc>) -> ApiResult<()> {
+async fn emit(
+    tx: &mut Tx,
+    operation: TaskOperation,
+    task: &Task,
+    previous: Option<Task>,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     let event = TaskEvent {
         event_id: EventId::generate(),
         operation,
@@ -142,7 +171,14 @@ async fn emit(tx: &mut Tx, operation: TaskOperation, task: &Task, previous: Opti
         previous,
     };
     let payload = encode_task_event(&event).to_string();
-    outbox::enqueue(tx, topics::TASK_EVENTS, task.user_id.as_str(), &payload, now.timestamp_millis()).await?;
+    outbox::enqueue(
+        tx,
+        topics::TASK_EVENTS,
+        task.user_id.as_str(),
+        &payload,
+        now.timestamp_millis(),
+    )
+    .await?;
     Ok(())
 }
 
@@ -151,7 +187,9 @@ fn task_id(id: String) -> ApiResult<TaskId> {
 }
 
 async fn load(tx: &mut Tx, user: &UserId, id: &TaskId) -> ApiResult<Task> {
-    tasks::get(tx, user, id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
+    tasks::get(tx, user, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("task {id} not found")))
 }
 
 pub async fn create(
@@ -196,16 +234,25 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(TaskJson::from(&task))))
 }
 
-pub async fn list(State(state): State<AppState>, AuthUser(user): AuthUser) -> ApiResult<Json<Vec<TaskJson>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+) -> ApiResult<Json<Vec<TaskJson>>> {
     let mut conn = state.db.pool().acquire().await?;
     let list = tasks::list(&mut conn, &user).await?;
     Ok(Json(list.iter().map(TaskJson::from).collect()))
 }
 
-pub async fn get(State(state): State<AppState>, AuthUser(user): AuthUser, Path(id): Path<String>) -> ApiResult<Json<TaskJson>> {
+pub async fn get(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskJson>> {
     let id = task_id(id)?;
     let mut conn = state.db.pool().acquire().await?;
-    let task = tasks::get(&mut conn, &user, &id).await?.ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
+    let task = tasks::get(&mut conn, &user, &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("task {id} not found")))?;
     Ok(Json(TaskJson::from(&task)))
 }
 
@@ -254,12 +301,19 @@ pub async fn patch(
             body.recurrence_frequency.or(old.map(|r| r.frequency)),
             body.recurrence_interval.or(old.map(|r| r.interval)),
             ends_on,
-            body.recurrence_max_occurrences.unwrap_or(old.and_then(|r| r.max_occurrences)),
+            body.recurrence_max_occurrences
+                .unwrap_or(old.and_then(|r| r.max_occurrences)),
             None,
         )
         .map_err(ApiError::unprocessable)?;
         if let Some(r) = &mut task.recurrence {
-            r.anchor = anchor_for(r, task.due_date, task.occurrence, old.and_then(|o| o.anchor), task.due_date != previous.due_date);
+            r.anchor = anchor_for(
+                r,
+                task.due_date,
+                task.occurrence,
+                old.and_then(|o| o.anchor),
+                task.due_date != previous.due_date,
+            );
         }
     }
     validate(&task)?;
@@ -289,32 +343,51 @@ fn anchor_for(
     }
     let due = due?;
     match r.frequency {
-        Frequency::Monthly => due.checked_sub_months(Months::new(r.interval.saturating_mul(occurrence.saturating_sub(1)))),
+        Frequency::Monthly => due.checked_sub_months(Months::new(
+            r.interval.saturating_mul(occurrence.saturating_sub(1)),
+        )),
         Frequency::Daily | Frequency::Weekly => Some(due),
     }
 }
 
-pub async fn complete(State(state): State<AppState>, AuthUser(user): AuthUser, Path(id): Path<String>) -> ApiResult<Json<TaskJson>> {
+pub async fn complete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<Json<TaskJson>> {
     let id = task_id(id)?;
     let now = time::now();
     let mut tx = state.db.begin().await?;
     let previous = load(&mut tx, &user, &id).await?;
     if previous.is_completed {
-        return Err(ApiError::conflict(format!("task {id} is already completed")));
+        return Err(ApiError::conflict(format!(
+            "task {id} is already completed"
+        )));
     }
     let mut task = previous.clone();
     task.is_completed = true;
     task.completed_at = Some(now);
     task.updated_at = now;
     tasks::update(&mut tx, &task).await?;
-    emit(&mut tx, TaskOperation::Completed, &task, Some(previous), now).await?;
+    emit(
+        &mut tx,
+        TaskOperation::Completed,
+        &task,
+        Some(previous),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     state.wakers.relay.notify_one();
     tracing::info!(task_id = %task.id, user_id = %task.user_id, "task completed");
     Ok(Json(TaskJson::from(&task)))
 }
 
-pub async fn delete(State(state): State<AppState>, AuthUser(user): AuthUser, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    AuthUser(user): AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id = task_id(id)?;
     let now = time::now();
     let mut tx = state.db.begin().await?;

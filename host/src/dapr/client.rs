@@ -8,9 +8,16 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum SidecarError {
     #[error("the Dapr sidecar at {endpoint} is unreachable: {source}")]
-    Unreachable { endpoint: String, source: reqwest::Error },
+    Unreachable {
+        endpoint: String,
+        source: reqwest::Error,
+    },
     #[error("the Dapr sidecar answered {status} to {what}: {body}")]
-    Status { what: String, status: StatusCode, body: String },
+    Status {
+        what: String,
+        status: StatusCode,
+        body: String,
+    },
 }
 
 #[derive(Clone)]
@@ -27,7 +34,11 @@ impl Sidecar {
             .tcp_nodelay(true)
             .pool_max_idle_per_host(16)
             .build()?;
-        Ok(Self { http, endpoint, token })
+        Ok(Self {
+            http,
+            endpoint,
+            token,
+        })
     }
 
     pub fn endpoint(&self) -> &str {
@@ -35,7 +46,9 @@ impl Sidecar {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let r = self.http.request(method, format!("{}{path}", self.endpoint));
+        let r = self
+            .http
+            .request(method, format!("{}{path}", self.endpoint));
         match &self.token {
             Some(t) => r.header("dapr-api-token", t),
             None => r,
@@ -43,25 +56,41 @@ impl Sidecar {
     }
 
     async fn send(&self, what: &str, r: RequestBuilder) -> Result<reqwest::Response, SidecarError> {
-        let resp = r
-            .send()
-            .await
-            .map_err(|source| SidecarError::Unreachable { endpoint: self.endpoint.clone(), source })?;
+        let resp = r.send().await.map_err(|source| SidecarError::Unreachable {
+            endpoint: self.endpoint.clone(),
+            source,
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
-        Err(SidecarError::Status { what: what.to_string(), status, body })
+        Err(SidecarError::Status {
+            what: what.to_string(),
+            status,
+            body,
+        })
     }
 
     /// Whether the sidecar's components (pub/sub, ...) are ready: `/v1.0/healthz/outbound`.
     pub async fn outbound_ready(&self) -> bool {
-        self.send("healthz/outbound", self.request(Method::GET, "/v1.0/healthz/outbound")).await.is_ok()
+        self.send(
+            "healthz/outbound",
+            self.request(Method::GET, "/v1.0/healthz/outbound"),
+        )
+        .await
+        .is_ok()
     }
 
     /// Publishes a JSON payload; `key` becomes the Kafka partition key (per-user order).
-    pub async fn publish(&self, pubsub: &str, topic: &str, key: &str, payload: &str, traceparent: Option<&str>) -> Result<(), SidecarError> {
+    pub async fn publish(
+        &self,
+        pubsub: &str,
+        topic: &str,
+        key: &str,
+        payload: &str,
+        traceparent: Option<&str>,
+    ) -> Result<(), SidecarError> {
         let mut r = self
             .request(Method::POST, &format!("/v1.0/publish/{pubsub}/{topic}"))
             .query(&[("metadata.partitionKey", key)])
@@ -70,26 +99,43 @@ impl Sidecar {
         if let Some(tp) = traceparent {
             r = r.header("traceparent", tp);
         }
-        self.send(&format!("publish to {topic}"), r).await.map(|_| ())
+        self.send(&format!("publish to {topic}"), r)
+            .await
+            .map(|_| ())
     }
 
     /// Creates or replaces a one-shot job due at `due_time` (RFC 3339), carrying `data`.
-    pub async fn schedule_job(&self, name: &str, due_time: &str, data: Value) -> Result<(), SidecarError> {
+    pub async fn schedule_job(
+        &self,
+        name: &str,
+        due_time: &str,
+        data: Value,
+    ) -> Result<(), SidecarError> {
         let body = serde_json::json!({ "dueTime": due_time, "data": data, "overwrite": true });
-        let r = self.request(Method::POST, &format!("/v1.0-alpha1/jobs/{name}")).json(&body);
-        self.send(&format!("schedule job {name}"), r).await.map(|_| ())
+        let r = self
+            .request(Method::POST, &format!("/v1.0-alpha1/jobs/{name}"))
+            .json(&body);
+        self.send(&format!("schedule job {name}"), r)
+            .await
+            .map(|_| ())
     }
 
     /// Deletes a job; deleting one that does not exist succeeds.
     pub async fn delete_job(&self, name: &str) -> Result<(), SidecarError> {
         let r = self.request(Method::DELETE, &format!("/v1.0-alpha1/jobs/{name}"));
-        self.send(&format!("delete job {name}"), r).await.map(|_| ())
+        self.send(&format!("delete job {name}"), r)
+            .await
+            .map(|_| ())
     }
 
     /// Sends data to an output binding.
     pub async fn invoke_binding(&self, binding: &str, data: Value) -> Result<(), SidecarError> {
         let body = serde_json::json!({ "operation": "create", "data": data, "metadata": {} });
-        let r = self.request(Method::POST, &format!("/v1.0/bindings/{binding}")).json(&body);
-        self.send(&format!("binding {binding}"), r).await.map(|_| ())
+        let r = self
+            .request(Method::POST, &format!("/v1.0/bindings/{binding}"))
+            .json(&body);
+        self.send(&format!("binding {binding}"), r)
+            .await
+            .map(|_| ())
     }
 }

@@ -17,11 +17,20 @@ pub struct Delivered {
 
 /// Unwraps one event from its JSON value and content type.
 pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
-    let is_cloudevent = content_type.starts_with("application/cloudevents") || value.get("specversion").is_some();
+    let is_cloudevent =
+        content_type.starts_with("application/cloudevents") || value.get("specversion").is_some();
     if !is_cloudevent {
-        return Ok(Delivered { id: None, traceparent: None, payload: serde_json::to_vec(&value).expect("JSON") });
+        return Ok(Delivered {
+            id: None,
+            traceparent: None,
+            payload: serde_json::to_vec(&value).expect("JSON"),
+        });
     }
-    let traceparent = value.get("traceparent").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+    let traceparent = value
+        .get("traceparent")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(String::from);
     let event: cloudevents::Event =
         serde_json::from_value(value).map_err(|e| format!("not a valid CloudEvent 1.0: {e}"))?;
     let payload = match event.data() {
@@ -31,7 +40,11 @@ pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
         Some(Data::Binary(b)) => b.clone(),
         None => return Err(format!("CloudEvent {} has no data", event.id())),
     };
-    Ok(Delivered { id: Some(event.id().to_string()), traceparent, payload })
+    Ok(Delivered {
+        id: Some(event.id().to_string()),
+        traceparent,
+        payload,
+    })
 }
 
 #[cfg(test)]
@@ -47,9 +60,16 @@ mod tests {
 
     #[test]
     fn unwraps_data_from_what_daprd_sends() {
-        let d = unwrap(dapr_envelope(json!({"a": 1})), "application/cloudevents+json").unwrap();
+        let d = unwrap(
+            dapr_envelope(json!({"a": 1})),
+            "application/cloudevents+json",
+        )
+        .unwrap();
         assert_eq!(d.id.as_deref(), Some("abe9051a"));
-        assert_eq!(serde_json::from_slice::<Value>(&d.payload).unwrap(), json!({"a": 1}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&d.payload).unwrap(),
+            json!({"a": 1})
+        );
         assert_eq!(d.traceparent, None, "an empty traceparent is none");
     }
 
@@ -66,12 +86,19 @@ mod tests {
     fn passes_raw_payloads_through() {
         let d = unwrap(json!({"event_id": "x"}), "application/json").unwrap();
         assert_eq!(d.id, None);
-        assert_eq!(serde_json::from_slice::<Value>(&d.payload).unwrap(), json!({"event_id": "x"}));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&d.payload).unwrap(),
+            json!({"event_id": "x"})
+        );
     }
 
     #[test]
     fn rejects_broken_envelopes() {
-        let err = unwrap(json!({"specversion": "1.0", "id": "x"}), "application/cloudevents+json").unwrap_err();
+        let err = unwrap(
+            json!({"specversion": "1.0", "id": "x"}),
+            "application/cloudevents+json",
+        )
+        .unwrap_err();
         assert!(err.contains("CloudEvent"), "{err}");
     }
 }

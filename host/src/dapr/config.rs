@@ -17,7 +17,12 @@ pub enum DeliveryMode {
 #[derive(Debug, Clone, Args)]
 pub struct DaprArgs {
     /// embedded (no sidecar) or dapr.
-    #[arg(long, env = "TASKHOST_DELIVERY", value_enum, default_value = "embedded")]
+    #[arg(
+        long,
+        env = "TASKHOST_DELIVERY",
+        value_enum,
+        default_value = "embedded"
+    )]
     pub delivery: DeliveryMode,
     /// The sidecar's HTTP endpoint (default: http://127.0.0.1:$DAPR_HTTP_PORT, port 3500).
     #[arg(long, env = "DAPR_HTTP_ENDPOINT")]
@@ -53,9 +58,15 @@ impl DaprArgs {
 
     pub fn validate(&self) -> anyhow::Result<()> {
         let ok = !self.dapr_pubsub.is_empty()
-            && self.dapr_pubsub.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            && self
+                .dapr_pubsub
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
         if !ok {
-            bail!("TASKHOST_DAPR_PUBSUB `{}` is not a valid Dapr component name", self.dapr_pubsub);
+            bail!(
+                "TASKHOST_DAPR_PUBSUB `{}` is not a valid Dapr component name",
+                self.dapr_pubsub
+            );
         }
         let endpoint = self.endpoint();
         if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {

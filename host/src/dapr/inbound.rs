@@ -10,9 +10,9 @@ use crate::pipeline::Disposition;
 use crate::storage::dead_letters;
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -41,9 +41,21 @@ struct BulkRequest {
 }
 
 /// `POST /dapr/events/{topic}`.
-pub async fn deliver(State(state): State<AppState>, Path(topic): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
-    let header_traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok()).map(String::from);
+pub async fn deliver(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let header_traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
     let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
     async move {
         if !state.registry.topics().contains(&topic) {
@@ -110,7 +122,11 @@ async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, Stri
 
 /// One unwrapped message through the pipeline.
 async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
-    let span = tracing::info_span!("cloudevent", id = d.id.as_deref().unwrap_or(""), traceparent = d.traceparent.as_deref().unwrap_or(""));
+    let span = tracing::info_span!(
+        "cloudevent",
+        id = d.id.as_deref().unwrap_or(""),
+        traceparent = d.traceparent.as_deref().unwrap_or("")
+    );
     async {
         let report = state.pipeline.deliver(topic, &d.payload).await;
         let disposition = report.disposition();
@@ -124,7 +140,13 @@ async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
     .await
 }
 
-async fn drop_single(state: &AppState, topic: &str, id: Option<&str>, body: &[u8], reason: String) -> &'static str {
+async fn drop_single(
+    state: &AppState,
+    topic: &str,
+    id: Option<&str>,
+    body: &[u8],
+    reason: String,
+) -> &'static str {
     record_drop(state, topic, id, body, &reason).await;
     log(topic, &Disposition::Drop(reason));
     "DROP"
@@ -132,11 +154,23 @@ async fn drop_single(state: &AppState, topic: &str, id: Option<&str>, body: &[u8
 
 /// Keeps the reason of a drop: daprd forwards the message itself to the dead-letter topic,
 /// but a topic carries no reason.
-async fn record_drop(state: &AppState, topic: &str, event_id: Option<&str>, body: &[u8], reason: &str) {
+async fn record_drop(
+    state: &AppState,
+    topic: &str,
+    event_id: Option<&str>,
+    body: &[u8],
+    reason: &str,
+) {
     let payload = String::from_utf8_lossy(body);
     let result = async {
         let mut conn = state.db.pool().acquire().await?;
-        let d = dead_letters::NewDeadLetter { topic, component: None, event_id, payload: &payload, reason };
+        let d = dead_letters::NewDeadLetter {
+            topic,
+            component: None,
+            event_id,
+            payload: &payload,
+            reason,
+        };
         dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
     }
     .await;
@@ -149,23 +183,44 @@ fn log(topic: &str, d: &Disposition) {
     match d {
         Disposition::Success => tracing::debug!(%topic, "SUCCESS"),
         Disposition::Retry(reason) => tracing::warn!(%topic, %reason, "RETRY"),
-        Disposition::Drop(reason) => tracing::warn!(%topic, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP"),
+        Disposition::Drop(reason) => {
+            tracing::warn!(%topic, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP")
+        }
     }
 }
 
 /// `POST /dapr/dead-letters/{topic}`: a message arrived on `{topic}-dlq`. Recorded, with the
 /// reason kept when it was dropped, and acknowledged.
-pub async fn dead_letter(State(state): State<AppState>, Path(topic): Path<String>, headers: HeaderMap, body: Bytes) -> Json<Value> {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+pub async fn dead_letter(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Json<Value> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     let dlq = dead_letter_topic(&topic);
-    let delivered = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string()).and_then(|v| cloudevent::unwrap(v, &content_type));
+    let delivered = serde_json::from_slice::<Value>(&body)
+        .map_err(|e| e.to_string())
+        .and_then(|v| cloudevent::unwrap(v, &content_type));
     let (id, payload) = match &delivered {
-        Ok(d) => (d.id.clone(), String::from_utf8_lossy(&d.payload).into_owned()),
+        Ok(d) => (
+            d.id.clone(),
+            String::from_utf8_lossy(&d.payload).into_owned(),
+        ),
         Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
     };
     let event_id = serde_json::from_str::<Value>(&payload)
         .ok()
-        .and_then(|v| v.get("event_id").or(v.get("eventId")).and_then(Value::as_str).map(String::from))
+        .and_then(|v| {
+            v.get("event_id")
+                .or(v.get("eventId"))
+                .and_then(Value::as_str)
+                .map(String::from)
+        })
         .or(id);
     tracing::warn!(topic = %dlq, event_id = event_id.as_deref().unwrap_or(""), "message arrived on the dead-letter topic");
     let result = async {
@@ -174,8 +229,16 @@ pub async fn dead_letter(State(state): State<AppState>, Path(topic): Path<String
             Some(e) => dead_letters::reason_for(&mut conn, &topic, e).await?,
             None => None,
         }
-        .unwrap_or_else(|| "no reason recorded (retries exhausted, or dropped by another app)".into());
-        let d = dead_letters::NewDeadLetter { topic: &dlq, component: None, event_id: event_id.as_deref(), payload: &payload, reason: &reason };
+        .unwrap_or_else(|| {
+            "no reason recorded (retries exhausted, or dropped by another app)".into()
+        });
+        let d = dead_letters::NewDeadLetter {
+            topic: &dlq,
+            component: None,
+            event_id: event_id.as_deref(),
+            payload: &payload,
+            reason: &reason,
+        };
         dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
     }
     .await;

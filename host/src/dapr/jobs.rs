@@ -12,7 +12,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
 
-pub async fn fire(State(state): State<AppState>, Path(name): Path<String>, body: Bytes) -> ApiResult<StatusCode> {
+pub async fn fire(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let now = wire::time::now();
     // Validate before accepting: a job whose data does not decode is refused (daprd retries a
     // few times, then gives up) and the reason is logged.
@@ -21,7 +25,14 @@ pub async fn fire(State(state): State<AppState>, Path(name): Path<String>, body:
         ApiError::bad_request(e.to_string())
     })?;
     let mut tx = state.db.begin().await?;
-    outbox::enqueue(&mut tx, topics::REMINDERS, message.user_id().as_str(), &String::from_utf8_lossy(&body), now.timestamp_millis()).await?;
+    outbox::enqueue(
+        &mut tx,
+        topics::REMINDERS,
+        message.user_id().as_str(),
+        &String::from_utf8_lossy(&body),
+        now.timestamp_millis(),
+    )
+    .await?;
     jobs::delete(&mut tx, &name).await?;
     tx.commit().await?;
     state.wakers.relay.notify_one();

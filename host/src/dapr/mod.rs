@@ -38,7 +38,11 @@ impl DaprEdge {
     pub fn new(args: DaprArgs) -> anyhow::Result<Self> {
         args.validate()?;
         let sidecar = Sidecar::new(args.endpoint(), args.dapr_api_token.clone())?;
-        Ok(Self { args, sidecar, ready: AtomicBool::new(false) })
+        Ok(Self {
+            args,
+            sidecar,
+            ready: AtomicBool::new(false),
+        })
     }
 
     /// Whether the sidecar's outbound side (pub/sub, jobs) answered.
@@ -54,15 +58,23 @@ impl DaprEdge {
             let ok = self.sidecar.outbound_ready().await;
             let was = self.ready.swap(ok, Ordering::AcqRel);
             match (was, ok) {
-                (false, true) => tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready"),
-                (true, false) => tracing::warn!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is not answering; not ready"),
+                (false, true) => {
+                    tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready")
+                }
+                (true, false) => {
+                    tracing::warn!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is not answering; not ready")
+                }
                 (false, false) if !logged_waiting => {
                     logged_waiting = true;
                     tracing::info!(endpoint = %self.sidecar.endpoint(), "waiting for the Dapr sidecar");
                 }
                 _ => {}
             }
-            let wait = if ok { Duration::from_secs(5) } else { Duration::from_millis(250) };
+            let wait = if ok {
+                Duration::from_secs(5)
+            } else {
+                Duration::from_millis(250)
+            };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(wait) => {}
@@ -83,17 +95,28 @@ pub fn routes(state: AppState) -> Router<AppState> {
 
 async fn subscribe_handler(State(state): State<AppState>) -> Response {
     match &state.dapr {
-        Some(edge) => axum::Json(subscribe::subscriptions(edge, &state.registry.topics())).into_response(),
-        None => ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)").into_response(),
+        Some(edge) => {
+            axum::Json(subscribe::subscriptions(edge, &state.registry.topics())).into_response()
+        }
+        None => ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)")
+            .into_response(),
     }
 }
 
-async fn require_app_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
+async fn require_app_token(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(edge) = &state.dapr else {
-        return ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)").into_response();
+        return ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)")
+            .into_response();
     };
     if let Some(expected) = &edge.args.app_api_token {
-        let given = request.headers().get("dapr-api-token").and_then(|v| v.to_str().ok());
+        let given = request
+            .headers()
+            .get("dapr-api-token")
+            .and_then(|v| v.to_str().ok());
         if given != Some(expected.as_str()) {
             tracing::warn!(path = %request.uri().path(), "rejected a sidecar callback without the right dapr-api-token");
             return ApiError::unauthorized("missing or wrong dapr-api-token").into_response();

@@ -16,8 +16,14 @@ pub const BINDING_TOPIC: &str = "__dapr/binding";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]
 pub enum JobCall {
-    Schedule { name: String, due_time: String, data: Value },
-    Delete { name: String },
+    Schedule {
+        name: String,
+        due_time: String,
+        data: Value,
+    },
+    Delete {
+        name: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,7 +45,11 @@ impl DaprSink {
     async fn call(&self, row: &OutboxRow) -> Result<(), SidecarError> {
         match row.topic.as_str() {
             JOBS_TOPIC => match serde_json::from_str::<JobCall>(&row.payload) {
-                Ok(JobCall::Schedule { name, due_time, data }) => self.sidecar.schedule_job(&name, &due_time, data).await,
+                Ok(JobCall::Schedule {
+                    name,
+                    due_time,
+                    data,
+                }) => self.sidecar.schedule_job(&name, &due_time, data).await,
                 Ok(JobCall::Delete { name }) => self.sidecar.delete_job(&name).await,
                 Err(e) => {
                     tracing::error!(outbox_id = row.id, error = %e, "skipping an unreadable job call");
@@ -53,7 +63,11 @@ impl DaprSink {
                     Ok(())
                 }
             },
-            topic => self.sidecar.publish(&self.pubsub, topic, &row.partition_key, &row.payload, None).await,
+            topic => {
+                self.sidecar
+                    .publish(&self.pubsub, topic, &row.partition_key, &row.payload, None)
+                    .await
+            }
         }
     }
 }

@@ -2,8 +2,8 @@
 //! topic some loaded component consumes, each with a dead-letter topic, plus one for each
 //! dead-letter topic so the host records what landed there.
 
-use super::config::dead_letter_topic;
 use super::DaprEdge;
+use super::config::dead_letter_topic;
 use serde_json::{Value, json};
 
 /// Largest bulk batch daprd may hand over at once, and how long it waits to fill one.

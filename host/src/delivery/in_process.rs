@@ -18,11 +18,22 @@ impl InProcessSink {
     }
 
     /// Records every failed component (or the undecodable message) with its reason.
-    async fn dead_letter(&self, row: &OutboxRow, report: &Report, only_drops: bool) -> Result<(), crate::storage::StorageError> {
+    async fn dead_letter(
+        &self,
+        row: &OutboxRow,
+        report: &Report,
+        only_drops: bool,
+    ) -> Result<(), crate::storage::StorageError> {
         let now = Utc::now().timestamp_millis();
         let mut tx = self.db.begin().await?;
         if let Some(reason) = &report.undecodable {
-            let d = dead_letters::NewDeadLetter { topic: &row.topic, component: None, event_id: None, payload: &row.payload, reason };
+            let d = dead_letters::NewDeadLetter {
+                topic: &row.topic,
+                component: None,
+                event_id: None,
+                payload: &row.payload,
+                reason,
+            };
             dead_letters::insert(&mut tx, d, now).await?;
         }
         for (c, reason) in report.failures() {
@@ -48,7 +59,10 @@ impl InProcessSink {
 #[async_trait::async_trait]
 impl OutboxSink for InProcessSink {
     async fn deliver(&self, row: &OutboxRow, final_attempt: bool) -> SinkResult {
-        let report = self.pipeline.deliver(&row.topic, row.payload.as_bytes()).await;
+        let report = self
+            .pipeline
+            .deliver(&row.topic, row.payload.as_bytes())
+            .await;
         let outcome = match report.disposition() {
             Disposition::Success => return SinkResult::Done,
             // Components that dropped are dead-lettered at once; ones that asked for a retry
@@ -61,10 +75,10 @@ impl OutboxSink for InProcessSink {
             Disposition::Retry(reason) => {
                 // Drops among the components are final now: record them before retrying the
                 // rest (recording is idempotent per component and event).
-                if report.failures().any(|(c, _)| matches!(c.outcome, crate::pipeline::ComponentOutcome::Drop(_))) {
-                    if let Err(e) = self.dead_letter(row, &report, true).await {
-                        return SinkResult::Retry(format!("{reason}; recording dead letters failed: {e}"));
-                    }
+                if report.failures().any(|(c, _)| matches!(c.outcome, crate::pipeline::ComponentOutcome::Drop(_)))
+                    && let Err(e) = self.dead_letter(row, &report, true).await
+                {
+                    return SinkResult::Retry(format!("{reason}; recording dead letters failed: {e}"));
                 }
                 return SinkResult::Retry(reason);
             }

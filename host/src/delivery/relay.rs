@@ -59,7 +59,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(db: Db, sink: Arc<dyn OutboxSink>, wake: Arc<Notify>, policy: RetryPolicy) -> Self {
-        Self { db, sink, wake, policy }
+        Self {
+            db,
+            sink,
+            wake,
+            policy,
+        }
     }
 
     /// Runs until `shutdown`; a round in progress finishes first.
@@ -114,12 +119,16 @@ impl Relay {
             match self.sink.deliver(&row, final_attempt).await {
                 SinkResult::Done => {
                     let mut conn = self.db.pool().acquire().await?;
-                    outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis()).await?;
+                    outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis())
+                        .await?;
                     finished += 1;
                 }
                 SinkResult::Unavailable(reason) => {
                     tracing::warn!(topic = %row.topic, %reason, "destination unavailable; holding the outbox");
-                    return Ok(Round { finished, stalled: true });
+                    return Ok(Round {
+                        finished,
+                        stalled: true,
+                    });
                 }
                 SinkResult::Retry(reason) if final_attempt => {
                     self.dead_letter(&row, &reason).await?;
@@ -135,17 +144,33 @@ impl Relay {
                 }
             }
         }
-        Ok(Round { finished, stalled: false })
+        Ok(Round {
+            finished,
+            stalled: false,
+        })
     }
 
-    async fn dead_letter(&self, row: &OutboxRow, reason: &str) -> Result<(), crate::storage::StorageError> {
+    async fn dead_letter(
+        &self,
+        row: &OutboxRow,
+        reason: &str,
+    ) -> Result<(), crate::storage::StorageError> {
         tracing::error!(outbox_id = row.id, topic = %row.topic, %reason, "retries exhausted; dead-lettering");
         let now = Utc::now().timestamp_millis();
         let mut tx = self.db.begin().await?;
-        let reason = format!("gave up after {} attempts: {reason}", self.policy.max_attempts);
+        let reason = format!(
+            "gave up after {} attempts: {reason}",
+            self.policy.max_attempts
+        );
         dead_letters::insert(
             &mut tx,
-            dead_letters::NewDeadLetter { topic: &row.topic, component: None, event_id: None, payload: &row.payload, reason: &reason },
+            dead_letters::NewDeadLetter {
+                topic: &row.topic,
+                component: None,
+                event_id: None,
+                payload: &row.payload,
+                reason: &reason,
+            },
             now,
         )
         .await?;

@@ -60,7 +60,8 @@ impl Scheduler {
                 });
             }
             for job in &due {
-                outbox::enqueue(&mut tx, topics::REMINDERS, &job.user_id, &job.payload, now).await?;
+                outbox::enqueue(&mut tx, topics::REMINDERS, &job.user_id, &job.payload, now)
+                    .await?;
                 jobs::delete(&mut tx, &job.name).await?;
             }
             tx.commit().await?;

@@ -74,6 +74,9 @@ pub struct OutboundEvent {
 }
 
 #[derive(Clone, Debug, PartialEq)]
+// Values are built once per message and moved, never stored in bulk: boxing the large variant
+// would add an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Effect {
     CreateTask(NewTask),
     ScheduleReminder(ReminderJob),

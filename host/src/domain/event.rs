@@ -84,6 +84,9 @@ pub struct ReminderDue {
 
 /// A decoded topic message.
 #[derive(Clone, Debug, PartialEq)]
+// Values are built once per message and moved, never stored in bulk: boxing the large variant
+// would add an allocation for nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Task(TaskEvent),
     Reminder(ReminderDue),

@@ -5,7 +5,12 @@ use crate::domain::AuditEntry;
 use crate::storage::{Conn, Result, audit};
 use chrono::{DateTime, Utc};
 
-pub async fn append(conn: &mut Conn, e: &AuditEntry, origin: Origin<'_>, now: DateTime<Utc>) -> Result<()> {
+pub async fn append(
+    conn: &mut Conn,
+    e: &AuditEntry,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> Result<()> {
     if !audit::insert(conn, e, origin.version, now.timestamp_millis()).await? {
         tracing::debug!(event_id = %e.event_id, "audit entry already recorded");
     }

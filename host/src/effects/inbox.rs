@@ -9,17 +9,31 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 /// Returns whether something was queued in the outbox.
-pub async fn notify(conn: &mut Conn, n: &Notification, binding: Option<&str>, now: DateTime<Utc>) -> Result<bool> {
+pub async fn notify(
+    conn: &mut Conn,
+    n: &Notification,
+    binding: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     if !notifications::insert(conn, n).await? {
         tracing::debug!(key = %n.idempotency_key, "notification already delivered");
         return Ok(false);
     }
-    let Some(binding) = binding else { return Ok(false) };
+    let Some(binding) = binding else {
+        return Ok(false);
+    };
     let call = BindingCall {
         binding: binding.to_string(),
         data: json!({ "user_id": n.user_id, "task_id": n.task_id, "title": n.title, "body": n.body,
                       "created_at": time::format(&n.created_at) }),
     };
-    outbox::enqueue(conn, BINDING_TOPIC, n.user_id.as_str(), &serde_json::to_string(&call).expect("JSON"), now.timestamp_millis()).await?;
+    outbox::enqueue(
+        conn,
+        BINDING_TOPIC,
+        n.user_id.as_str(),
+        &serde_json::to_string(&call).expect("JSON"),
+        now.timestamp_millis(),
+    )
+    .await?;
     Ok(true)
 }

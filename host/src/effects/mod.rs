@@ -57,7 +57,11 @@ pub async fn apply(
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     for effect in effects {
-        tracing::debug!(kind = effect.kind(), component = origin.component, "applying effect");
+        tracing::debug!(
+            kind = effect.kind(),
+            component = origin.component,
+            "applying effect"
+        );
         match effect {
             Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
             Effect::ScheduleReminder(job) => {
@@ -70,7 +74,10 @@ pub async fn apply(
                 applied.jobs_changed = true;
                 applied.outbox_written |= config.dapr_jobs;
             }
-            Effect::Notify(n) => applied.outbox_written |= inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?,
+            Effect::Notify(n) => {
+                applied.outbox_written |=
+                    inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
+            }
             Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
             Effect::Broadcast(m) => applied.broadcasts.push(m),
             Effect::Publish(e) => {

@@ -8,7 +8,12 @@ use crate::storage::{Conn, Result, jobs, outbox};
 use crate::wire::{event_json::encode_reminder, time};
 use chrono::{DateTime, Utc};
 
-pub async fn schedule(conn: &mut Conn, job: &ReminderJob, now: DateTime<Utc>, dapr: bool) -> Result<()> {
+pub async fn schedule(
+    conn: &mut Conn,
+    job: &ReminderJob,
+    now: DateTime<Utc>,
+    dapr: bool,
+) -> Result<()> {
     jobs::upsert(conn, job, now.timestamp_millis()).await?;
     if dapr {
         let call = JobCall::Schedule {
@@ -17,7 +22,14 @@ pub async fn schedule(conn: &mut Conn, job: &ReminderJob, now: DateTime<Utc>, da
             data: encode_reminder(&job.reminder),
         };
         let payload = serde_json::to_string(&call).expect("JSON");
-        outbox::enqueue(conn, JOBS_TOPIC, job.reminder.user_id.as_str(), &payload, now.timestamp_millis()).await?;
+        outbox::enqueue(
+            conn,
+            JOBS_TOPIC,
+            job.reminder.user_id.as_str(),
+            &payload,
+            now.timestamp_millis(),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -26,7 +38,10 @@ pub async fn cancel(conn: &mut Conn, name: &str, now: DateTime<Utc>, dapr: bool)
     let user = jobs::owner(conn, name).await?;
     jobs::delete(conn, name).await?;
     if dapr {
-        let payload = serde_json::to_string(&JobCall::Delete { name: name.to_string() }).expect("JSON");
+        let payload = serde_json::to_string(&JobCall::Delete {
+            name: name.to_string(),
+        })
+        .expect("JSON");
         // Keyed like the schedule call (by user when known) so a cancel never overtakes it.
         let key = user.unwrap_or_else(|| name.to_string());
         outbox::enqueue(conn, JOBS_TOPIC, &key, &payload, now.timestamp_millis()).await?;

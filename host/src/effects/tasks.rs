@@ -38,7 +38,14 @@ pub async fn create(conn: &mut Conn, t: NewTask, now: DateTime<Utc>) -> Result<b
         previous: None,
     };
     let payload = encode_task_event(&event).to_string();
-    outbox::enqueue(conn, topics::TASK_EVENTS, event.user_id.as_str(), &payload, now.timestamp_millis()).await?;
+    outbox::enqueue(
+        conn,
+        topics::TASK_EVENTS,
+        event.user_id.as_str(),
+        &payload,
+        now.timestamp_millis(),
+    )
+    .await?;
     tracing::info!(task_id = %event.task.id, user_id = %event.user_id, "created task from component effect");
     Ok(true)
 }

@@ -36,8 +36,21 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(runtime: Runtime, registry: Arc<Registry>, db: Db, hub: Arc<SocketHub>, wakers: Wakers) -> Self {
-        Self { runtime, registry, db, hub, wakers, effects: Arc::default() }
+    pub fn new(
+        runtime: Runtime,
+        registry: Arc<Registry>,
+        db: Db,
+        hub: Arc<SocketHub>,
+        wakers: Wakers,
+    ) -> Self {
+        Self {
+            runtime,
+            registry,
+            db,
+            hub,
+            wakers,
+            effects: Arc::default(),
+        }
     }
 
     /// Where effects that leave the database go (Dapr Jobs API, output binding).
@@ -61,7 +74,9 @@ impl Pipeline {
             }
         };
         let span = tracing::info_span!("message", topic, event_id = %message.event_id(), user_id = %message.user_id());
-        self.deliver_decoded(topic, &message, now).instrument(span).await
+        self.deliver_decoded(topic, &message, now)
+            .instrument(span)
+            .await
     }
 
     async fn deliver_decoded(&self, topic: &str, message: &Message, now: DateTime<Utc>) -> Report {
@@ -72,7 +87,9 @@ impl Pipeline {
         let wit_message = convert::message_to(message);
         let mut report = Report::decoded(message.event_id().to_string());
         for slot in slots {
-            let outcome = self.deliver_to(&slot, topic, message, &wit_message, now).await;
+            let outcome = self
+                .deliver_to(&slot, topic, message, &wit_message, now)
+                .await;
             report.components.push(outcome);
         }
         report
@@ -102,15 +119,32 @@ impl Pipeline {
             };
             let effects = match answer {
                 Ok(effects) => effects,
-                Err(wit::Failure::Retry(reason)) => return ComponentOutcome::Retry(format!("component asked to retry: {reason}")),
-                Err(wit::Failure::Drop(reason)) => return ComponentOutcome::Drop(format!("component dropped the message: {reason}")),
+                Err(wit::Failure::Retry(reason)) => {
+                    return ComponentOutcome::Retry(format!("component asked to retry: {reason}"));
+                }
+                Err(wit::Failure::Drop(reason)) => {
+                    return ComponentOutcome::Drop(format!(
+                        "component dropped the message: {reason}"
+                    ));
+                }
             };
-            let effects = match effects.into_iter().map(convert::effect_from).collect::<Result<Vec<_>, _>>() {
+            let effects = match effects
+                .into_iter()
+                .map(convert::effect_from)
+                .collect::<Result<Vec<_>, _>>()
+            {
                 Ok(e) => e,
-                Err(reason) => return ComponentOutcome::Drop(format!("component returned an invalid effect: {reason}")),
+                Err(reason) => {
+                    return ComponentOutcome::Drop(format!(
+                        "component returned an invalid effect: {reason}"
+                    ));
+                }
             };
             let count = effects.len();
-            let origin = Origin { component: &component.name, version: &component.version };
+            let origin = Origin {
+                component: &component.name,
+                version: &component.version,
+            };
             match self.commit(origin, event_id, effects, now).await {
                 Ok(Some(applied)) => {
                     self.after_commit(applied);
@@ -123,7 +157,11 @@ impl Pipeline {
         .instrument(span.clone())
         .await;
         span.in_scope(|| outcome.log());
-        ComponentReport { component: component.name.clone(), version: component.version.clone(), outcome }
+        ComponentReport {
+            component: component.name.clone(),
+            version: component.version.clone(),
+            outcome,
+        }
     }
 
     /// Runs the (synchronous) component call on the blocking pool: wasm must not occupy an
@@ -135,18 +173,35 @@ impl Pipeline {
         wit_message: &wit::Message,
         now: DateTime<Utc>,
     ) -> Result<crate::runtime::Answer, ComponentOutcome> {
-        let (runtime, component, topic, message) =
-            (self.runtime.clone(), component.clone(), topic.to_string(), wit_message.clone());
-        match tokio::task::spawn_blocking(move || runtime.call(&component, &topic, &message, now.timestamp_millis())).await {
+        let (runtime, component, topic, message) = (
+            self.runtime.clone(),
+            component.clone(),
+            topic.to_string(),
+            wit_message.clone(),
+        );
+        match tokio::task::spawn_blocking(move || {
+            runtime.call(&component, &topic, &message, now.timestamp_millis())
+        })
+        .await
+        {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(call_failed(e)),
-            Err(e) => Err(ComponentOutcome::Retry(format!("component call aborted in the host: {e}"))),
+            Err(e) => Err(ComponentOutcome::Retry(format!(
+                "component call aborted in the host: {e}"
+            ))),
         }
     }
 
     async fn already_processed(&self, component: &str, event_id: &str) -> Result<bool, String> {
-        let mut conn = self.db.pool().acquire().await.map_err(|e| format!("database unavailable: {e}"))?;
-        processed::contains(&mut conn, component, event_id).await.map_err(|e| e.to_string())
+        let mut conn = self
+            .db
+            .pool()
+            .acquire()
+            .await
+            .map_err(|e| format!("database unavailable: {e}"))?;
+        processed::contains(&mut conn, component, event_id)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Applies the effects and records the (component, event) pair in one transaction.
@@ -160,7 +215,15 @@ impl Pipeline {
     ) -> Result<Option<Applied>, String> {
         let run = async {
             let mut tx = self.db.begin().await?;
-            if !processed::record(&mut tx, origin.component, event_id, origin.version, now.timestamp_millis()).await? {
+            if !processed::record(
+                &mut tx,
+                origin.component,
+                event_id,
+                origin.version,
+                now.timestamp_millis(),
+            )
+            .await?
+            {
                 tx.rollback().await?;
                 return Ok(None);
             }
@@ -168,7 +231,8 @@ impl Pipeline {
             tx.commit().await?;
             Ok::<_, crate::storage::StorageError>(Some(applied))
         };
-        run.await.map_err(|e| format!("applying effects failed: {e}"))
+        run.await
+            .map_err(|e| format!("applying effects failed: {e}"))
     }
 
     fn after_commit(&self, applied: Applied) {
@@ -189,8 +253,12 @@ fn call_failed(e: CallError) -> ComponentOutcome {
     match e {
         // Possibly transient (a slow moment, a pool at capacity): retry, bounded by the
         // transport's retry policy, then dead-letter.
-        CallError::Timeout(_) | CallError::Trap(_) | CallError::Instantiate(_) => ComponentOutcome::Retry(format!("component call failed: {e}")),
+        CallError::Timeout(_) | CallError::Trap(_) | CallError::Instantiate(_) => {
+            ComponentOutcome::Retry(format!("component call failed: {e}"))
+        }
         // The same input will give the same oversized answer.
-        CallError::TooManyEffects { .. } | CallError::EffectsTooLarge { .. } => ComponentOutcome::Drop(format!("component call failed: {e}")),
+        CallError::TooManyEffects { .. } | CallError::EffectsTooLarge { .. } => {
+            ComponentOutcome::Drop(format!("component call failed: {e}"))
+        }
     }
 }

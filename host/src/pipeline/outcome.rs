@@ -13,7 +13,9 @@ pub enum Disposition {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ComponentOutcome {
     /// Effects applied (possibly none).
-    Applied { effects: usize },
+    Applied {
+        effects: usize,
+    },
     /// This component had already handled this event: nothing done again.
     Duplicate,
     Retry(String),
@@ -50,11 +52,19 @@ pub struct Report {
 
 impl Report {
     pub fn undecodable(reason: String) -> Self {
-        Self { event_id: None, undecodable: Some(reason), components: vec![] }
+        Self {
+            event_id: None,
+            undecodable: Some(reason),
+            components: vec![],
+        }
     }
 
     pub fn decoded(event_id: String) -> Self {
-        Self { event_id: Some(event_id), undecodable: None, components: vec![] }
+        Self {
+            event_id: Some(event_id),
+            undecodable: None,
+            components: vec![],
+        }
     }
 
     /// One answer for the whole message: any retry wins (components that succeeded will see
@@ -101,7 +111,11 @@ mod tests {
     fn report(outcomes: Vec<ComponentOutcome>) -> Report {
         let mut r = Report::decoded("e".into());
         for (i, outcome) in outcomes.into_iter().enumerate() {
-            r.components.push(ComponentReport { component: format!("c{i}"), version: "1".into(), outcome });
+            r.components.push(ComponentReport {
+                component: format!("c{i}"),
+                version: "1".into(),
+                outcome,
+            });
         }
         r
     }
@@ -109,9 +123,18 @@ mod tests {
     #[test]
     fn retry_wins_over_drop_and_drop_over_success() {
         use ComponentOutcome::*;
-        assert_eq!(report(vec![Applied { effects: 1 }, Duplicate]).disposition(), Disposition::Success);
-        assert!(matches!(report(vec![Applied { effects: 0 }, Drop("x".into())]).disposition(), Disposition::Drop(r) if r.contains("c1@1: x")));
-        assert!(matches!(report(vec![Drop("x".into()), Retry("y".into())]).disposition(), Disposition::Retry(r) if r.contains("y")));
-        assert!(matches!(Report::undecodable("bad".into()).disposition(), Disposition::Drop(r) if r == "bad"));
+        assert_eq!(
+            report(vec![Applied { effects: 1 }, Duplicate]).disposition(),
+            Disposition::Success
+        );
+        assert!(
+            matches!(report(vec![Applied { effects: 0 }, Drop("x".into())]).disposition(), Disposition::Drop(r) if r.contains("c1@1: x"))
+        );
+        assert!(
+            matches!(report(vec![Drop("x".into()), Retry("y".into())]).disposition(), Disposition::Retry(r) if r.contains("y"))
+        );
+        assert!(
+            matches!(Report::undecodable("bad".into()).disposition(), Disposition::Drop(r) if r == "bad")
+        );
     }
 }

@@ -19,7 +19,10 @@ pub struct CallState {
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -108,11 +111,17 @@ impl Runtime {
     fn check_effects(&self, effects: &[wit::Effect]) -> Result<(), CallError> {
         let limits = self.limits();
         if effects.len() > limits.max_effects {
-            return Err(CallError::TooManyEffects { count: effects.len(), max: limits.max_effects });
+            return Err(CallError::TooManyEffects {
+                count: effects.len(),
+                max: limits.max_effects,
+            });
         }
         let bytes: usize = effects.iter().map(effect_text_bytes).sum();
         if bytes > limits.max_effect_bytes {
-            return Err(CallError::EffectsTooLarge { bytes, max: limits.max_effect_bytes });
+            return Err(CallError::EffectsTooLarge {
+                bytes,
+                max: limits.max_effect_bytes,
+            });
         }
         Ok(())
     }
@@ -121,19 +130,25 @@ impl Runtime {
 /// Text carried by an effect: what a hostile component could inflate.
 fn effect_text_bytes(e: &wit::Effect) -> usize {
     fn task(t: &wit::Task) -> usize {
-        t.id.len() + t.title.len() + t.description.as_ref().map_or(0, String::len)
+        t.id.len()
+            + t.title.len()
+            + t.description.as_ref().map_or(0, String::len)
             + t.tags.iter().map(String::len).sum::<usize>()
             + t.series_id.as_ref().map_or(0, String::len)
             + t.reminder_offsets.as_ref().map_or(0, |o| o.len() * 4)
     }
     match e {
         wit::Effect::CreateTask(t) => {
-            t.idempotency_key.len() + t.user_id.len() + t.title.len()
+            t.idempotency_key.len()
+                + t.user_id.len()
+                + t.title.len()
                 + t.description.as_ref().map_or(0, String::len)
                 + t.tags.iter().map(String::len).sum::<usize>()
         }
         wit::Effect::ScheduleReminder(j) => {
-            j.name.len() + j.reminder.task.title.len() + j.reminder.task.description.as_ref().map_or(0, String::len)
+            j.name.len()
+                + j.reminder.task.title.len()
+                + j.reminder.task.description.as_ref().map_or(0, String::len)
         }
         wit::Effect::CancelReminder(n) => n.len(),
         wit::Effect::Notify(n) => n.idempotency_key.len() + n.title.len() + n.body.len(),
@@ -142,7 +157,11 @@ fn effect_text_bytes(e: &wit::Effect) -> usize {
                 + a.current.as_ref().map_or(0, task)
                 + a.changes
                     .iter()
-                    .map(|c| c.field.len() + c.old.as_ref().map_or(0, String::len) + c.new.as_ref().map_or(0, String::len))
+                    .map(|c| {
+                        c.field.len()
+                            + c.old.as_ref().map_or(0, String::len)
+                            + c.new.as_ref().map_or(0, String::len)
+                    })
                     .sum::<usize>()
         }
         wit::Effect::Broadcast(s) => s.task.as_ref().map_or(0, task),
@@ -156,7 +175,10 @@ fn forward_stderr(component: &LoadedComponent, stderr: &MemoryOutputPipe) {
     if bytes.is_empty() {
         return;
     }
-    for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+    for line in String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
         tracing::info!(
             target: "taskhost::component",
             component = %component.name,

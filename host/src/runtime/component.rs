@@ -43,7 +43,10 @@ impl LoadedComponent {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{origin} is not a valid wasm component: {reason}")]
     Compile { origin: String, reason: String },
     #[error("{origin} does not target the {WORLD} world: {reason}")]
@@ -57,8 +60,10 @@ pub enum LoadError {
 impl Runtime {
     /// Loads a component from a file.
     pub fn load_file(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         self.load_bytes(&bytes, &path.display().to_string())
     }
 
@@ -66,16 +71,25 @@ impl Runtime {
     pub fn load_bytes(&self, bytes: &[u8], origin: &str) -> Result<LoadedComponent, LoadError> {
         let digest = hex::encode(Sha256::digest(bytes));
         let component = self.compile(bytes, &digest, origin)?;
-        let instance_pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::World { origin: origin.into(), reason: format!("{e:#}") })?;
-        let pre = ConsumerPre::new(instance_pre)
-            .map_err(|e| LoadError::World { origin: origin.into(), reason: format!("{e:#}") })?;
-        let manifest = self
-            .describe(&pre)
-            .map_err(|e| LoadError::Describe { origin: origin.into(), reason: format!("{e:#}") })?;
-        validate_manifest(&manifest).map_err(|reason| LoadError::Manifest { origin: origin.into(), reason })?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::World {
+                    origin: origin.into(),
+                    reason: format!("{e:#}"),
+                })?;
+        let pre = ConsumerPre::new(instance_pre).map_err(|e| LoadError::World {
+            origin: origin.into(),
+            reason: format!("{e:#}"),
+        })?;
+        let manifest = self.describe(&pre).map_err(|e| LoadError::Describe {
+            origin: origin.into(),
+            reason: format!("{e:#}"),
+        })?;
+        validate_manifest(&manifest).map_err(|reason| LoadError::Manifest {
+            origin: origin.into(),
+            reason,
+        })?;
         Ok(LoadedComponent {
             name: manifest.name,
             version: manifest.version,
@@ -89,7 +103,10 @@ impl Runtime {
     /// Compiles, or deserializes what an earlier compile of the same bytes by a compatible
     /// engine left in the cache. The cache is written atomically (temp file + rename).
     fn compile(&self, bytes: &[u8], digest: &str, origin: &str) -> Result<Component, LoadError> {
-        let compile_err = |e: wasmtime::Error| LoadError::Compile { origin: origin.into(), reason: format!("{e:#}") };
+        let compile_err = |e: wasmtime::Error| LoadError::Compile {
+            origin: origin.into(),
+            reason: format!("{e:#}"),
+        };
         let Some(dir) = &self.config.cache_dir else {
             return Component::new(&self.engine, bytes).map_err(compile_err);
         };
@@ -99,7 +116,9 @@ impl Runtime {
             // compatibility fingerprint, into a directory only taskhost writes.
             match unsafe { Component::deserialize_file(&self.engine, &cached) } {
                 Ok(c) => return Ok(c),
-                Err(e) => tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable compiled-component cache entry"),
+                Err(e) => {
+                    tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable compiled-component cache entry")
+                }
             }
         }
         let component = Component::new(&self.engine, bytes).map_err(compile_err)?;
@@ -121,9 +140,14 @@ fn write_cache(dir: &Path, path: &Path, component: &Component) -> anyhow::Result
 
 fn validate_manifest(m: &wit::Manifest) -> Result<(), String> {
     let valid_name = !m.name.is_empty()
-        && m.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+        && m.name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
     if !valid_name {
-        return Err(format!("component name `{}` must be non-empty lowercase [a-z0-9_-]", m.name));
+        return Err(format!(
+            "component name `{}` must be non-empty lowercase [a-z0-9_-]",
+            m.name
+        ));
     }
     if m.topics.is_empty() {
         return Err(format!("component `{}` subscribes to no topic", m.name));

@@ -233,7 +233,11 @@ pub fn effect_from(e: wit::Effect) -> Result<d::Effect, String> {
                 changes: a
                     .changes
                     .into_iter()
-                    .map(|c| d::FieldChange { field: c.field, old: c.old, new: c.new })
+                    .map(|c| d::FieldChange {
+                        field: c.field,
+                        old: c.old,
+                        new: c.new,
+                    })
                     .collect(),
                 actor,
             })
@@ -254,7 +258,11 @@ pub fn effect_from(e: wit::Effect) -> Result<d::Effect, String> {
             }
             serde_json::from_str::<serde_json::Value>(&p.payload)
                 .map_err(|e| format!("publish.payload is not JSON: {e}"))?;
-            d::Effect::Publish(d::OutboundEvent { topic: p.topic, key: p.key, payload: p.payload })
+            d::Effect::Publish(d::OutboundEvent {
+                topic: p.topic,
+                key: p.key,
+                payload: p.payload,
+            })
         }
     })
 }

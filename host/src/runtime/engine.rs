@@ -30,7 +30,11 @@ pub struct RuntimeConfig {
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), cache_dir: None, max_instances: 1000 }
+        Self {
+            limits: Limits::default(),
+            cache_dir: None,
+            max_instances: 1000,
+        }
     }
 }
 

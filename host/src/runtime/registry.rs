@@ -20,7 +20,10 @@ pub struct ComponentSlot {
 
 impl ComponentSlot {
     fn new(component: LoadedComponent) -> Self {
-        Self { name: component.name.clone(), current: ArcSwap::from_pointee(component) }
+        Self {
+            name: component.name.clone(),
+            current: ArcSwap::from_pointee(component),
+        }
     }
 
     /// The version that will handle the next message.
@@ -42,7 +45,11 @@ pub enum RegistryError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("two components are named `{name}`: {first} and {second}")]
-    Duplicate { name: String, first: String, second: String },
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
     #[error("no component (*.wasm) found in {0}: build them with `just build-components`")]
     Empty(String),
 }
@@ -51,8 +58,10 @@ impl Registry {
     /// Loads every `*.wasm` in `dir`. Any invalid file fails the whole load, so that a host
     /// never starts with a consumer silently missing.
     pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Self, RegistryError> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|source| RegistryError::Dir { dir: dir.display().to_string(), source })?;
+        let entries = std::fs::read_dir(dir).map_err(|source| RegistryError::Dir {
+            dir: dir.display().to_string(),
+            source,
+        })?;
         let mut paths: Vec<_> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
@@ -67,7 +76,8 @@ impl Registry {
                 digest = component.short_digest(), topics = ?component.topics,
                 path = %path.display(), "loaded component"
             );
-            if let Some(first) = origins.insert(component.name.clone(), path.display().to_string()) {
+            if let Some(first) = origins.insert(component.name.clone(), path.display().to_string())
+            {
                 return Err(RegistryError::Duplicate {
                     name: component.name.clone(),
                     first,
@@ -83,7 +93,10 @@ impl Registry {
     }
 
     pub fn insert(&mut self, component: LoadedComponent) {
-        self.slots.insert(component.name.clone(), Arc::new(ComponentSlot::new(component)));
+        self.slots.insert(
+            component.name.clone(),
+            Arc::new(ComponentSlot::new(component)),
+        );
     }
 
     /// The slots whose current version subscribes to `topic`.
@@ -97,8 +110,11 @@ impl Registry {
 
     /// Every topic some component subscribes to.
     pub fn topics(&self) -> Vec<String> {
-        let mut t: Vec<String> =
-            self.slots.values().flat_map(|s| s.current().topics.clone()).collect();
+        let mut t: Vec<String> = self
+            .slots
+            .values()
+            .flat_map(|s| s.current().topics.clone())
+            .collect();
         t.sort();
         t.dedup();
         t

@@ -16,11 +16,13 @@ use tokio::sync::mpsc;
 const SOCKET_BUFFER: usize = 256;
 
 type Frame = std::sync::Arc<str>;
+/// Each user's open sockets, by socket id.
+type Registry = HashMap<UserId, Vec<(u64, mpsc::Sender<Frame>)>>;
 
 #[derive(Default)]
 pub struct SocketHub {
     next_id: AtomicU64,
-    sockets: Mutex<HashMap<UserId, Vec<(u64, mpsc::Sender<Frame>)>>>,
+    sockets: Mutex<Registry>,
 }
 
 /// A registered socket; dropping it unregisters.
@@ -41,9 +43,19 @@ impl SocketHub {
     pub fn subscribe(&self, user: UserId) -> Subscription<'_> {
         let (tx, rx) = mpsc::channel(SOCKET_BUFFER);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.sockets.lock().expect("socket registry poisoned").entry(user.clone()).or_default().push((id, tx));
+        self.sockets
+            .lock()
+            .expect("socket registry poisoned")
+            .entry(user.clone())
+            .or_default()
+            .push((id, tx));
         tracing::debug!(user_id = %user, socket = id, "socket opened");
-        Subscription { hub: self, user, id, frames: rx }
+        Subscription {
+            hub: self,
+            user,
+            id,
+            frames: rx,
+        }
     }
 
     fn remove(&self, user: &UserId, id: u64) {
@@ -58,14 +70,21 @@ impl SocketHub {
 
     /// Open sockets, for readiness pages and metrics.
     pub fn connections(&self) -> usize {
-        self.sockets.lock().expect("socket registry poisoned").values().map(Vec::len).sum()
+        self.sockets
+            .lock()
+            .expect("socket registry poisoned")
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 
     /// Sends to every socket of the message's user; returns how many received it.
     pub fn broadcast(&self, m: &SyncMessage) -> usize {
         let frame: Frame = encode(m).into();
         let mut map = self.sockets.lock().expect("socket registry poisoned");
-        let Some(list) = map.get_mut(&m.user_id) else { return 0 };
+        let Some(list) = map.get_mut(&m.user_id) else {
+            return 0;
+        };
         list.retain(|(id, tx)| match tx.try_send(frame.clone()) {
             Ok(()) => true,
             Err(e) => {

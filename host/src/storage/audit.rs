@@ -35,7 +35,11 @@ pub async fn insert(conn: &mut Conn, e: &AuditEntry, version: &str, now_ms: i64)
     let changes: Vec<ChangeJson> = e
         .changes
         .iter()
-        .map(|c| ChangeJson { field: c.field.clone(), old: c.old.clone(), new: c.new.clone() })
+        .map(|c| ChangeJson {
+            field: c.field.clone(),
+            old: c.old.clone(),
+            new: c.new.clone(),
+        })
         .collect();
     let done = sqlx::query(
         "INSERT INTO audit_log (event_id, task_id, user_id, operation, at, previous, current, changes, \
@@ -62,7 +66,13 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-pub async fn by_task(conn: &mut Conn, user: &UserId, task: &TaskId, after: i64, limit: i64) -> Result<Page> {
+pub async fn by_task(
+    conn: &mut Conn,
+    user: &UserId,
+    task: &TaskId,
+    after: i64,
+    limit: i64,
+) -> Result<Page> {
     let rows = sqlx::query(
         "SELECT id, event_id, task_id, user_id, operation, at, previous, current, changes, component_version \
          FROM audit_log WHERE user_id = $1 AND task_id = $2 AND id > $3 ORDER BY id LIMIT $4",
@@ -94,7 +104,9 @@ fn page(rows: Vec<sqlx::any::AnyRow>, limit: i64) -> Result<Page> {
     let mut entries = Vec::with_capacity(rows.len());
     for r in rows.iter().take(limit as usize) {
         let json = |col: &str| -> Result<Option<serde_json::Value>> {
-            r.try_get::<Option<String>, _>(col)?.map(|s| from_json(col, &s)).transpose()
+            r.try_get::<Option<String>, _>(col)?
+                .map(|s| from_json(col, &s))
+                .transpose()
         };
         entries.push(AuditRecord {
             id: r.try_get::<i64, _>("id")?.to_string(),
@@ -109,6 +121,13 @@ fn page(rows: Vec<sqlx::any::AnyRow>, limit: i64) -> Result<Page> {
             component_version: r.try_get("component_version")?,
         });
     }
-    let next_cursor = if more { entries.last().map(|e| e.id.clone()) } else { None };
-    Ok(Page { entries, next_cursor })
+    let next_cursor = if more {
+        entries.last().map(|e| e.id.clone())
+    } else {
+        None
+    };
+    Ok(Page {
+        entries,
+        next_cursor,
+    })
 }

@@ -34,13 +34,15 @@ pub async fn insert(conn: &mut Conn, d: NewDeadLetter<'_>, now_ms: i64) -> Resul
 
 /// The reason recorded when a message of `topic` with this event id was dropped.
 pub async fn reason_for(conn: &mut Conn, topic: &str, event_id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query("SELECT reason FROM dead_letters WHERE topic = $1 AND event_id = $2 ORDER BY id LIMIT 1")
-        .bind(topic)
-        .bind(event_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<String, _>("reason"))
-        .transpose()?)
+    Ok(sqlx::query(
+        "SELECT reason FROM dead_letters WHERE topic = $1 AND event_id = $2 ORDER BY id LIMIT 1",
+    )
+    .bind(topic)
+    .bind(event_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(|r| r.try_get::<String, _>("reason"))
+    .transpose()?)
 }
 
 #[derive(Debug, Clone, Serialize)]

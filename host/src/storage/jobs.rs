@@ -39,12 +39,14 @@ pub async fn delete(conn: &mut Conn, name: &str) -> Result<bool> {
 
 /// The user a job belongs to, if it exists.
 pub async fn owner(conn: &mut Conn, name: &str) -> Result<Option<String>> {
-    Ok(sqlx::query("SELECT user_id FROM scheduled_jobs WHERE name = $1")
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get::<String, _>("user_id"))
-        .transpose()?)
+    Ok(
+        sqlx::query("SELECT user_id FROM scheduled_jobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<String, _>("user_id"))
+            .transpose()?,
+    )
 }
 
 /// When the earliest job is due, if any.
@@ -72,7 +74,13 @@ pub async fn due(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<DueJob>
     .fetch_all(&mut *conn)
     .await?;
     rows.iter()
-        .map(|r| Ok(DueJob { name: r.try_get("name")?, user_id: r.try_get("user_id")?, payload: r.try_get("payload")? }))
+        .map(|r| {
+            Ok(DueJob {
+                name: r.try_get("name")?,
+                user_id: r.try_get("user_id")?,
+                payload: r.try_get("payload")?,
+            })
+        })
         .collect()
 }
 

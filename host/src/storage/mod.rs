@@ -62,7 +62,10 @@ fn is_transient(e: &sqlx::Error) -> bool {
             // PostgreSQL: connection exceptions (08), serialization failure, deadlock,
             // admin/crash shutdown, cannot connect now. SQLite: BUSY (5), LOCKED (6).
             code.starts_with("08")
-                || matches!(code.as_ref(), "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "5" | "6" | "517" | "262")
+                || matches!(
+                    code.as_ref(),
+                    "40001" | "40P01" | "57P01" | "57P02" | "57P03" | "5" | "6" | "517" | "262"
+                )
         }
         _ => false,
     }
@@ -173,7 +176,10 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(
+            redact("postgres://u:secret@h:5432/db"),
+            "postgres://u:***@h:5432/db"
+        );
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
     }
 }

@@ -14,14 +14,22 @@ pub struct OutboxRow {
 }
 
 /// Adds an event; it is delivered once the surrounding transaction commits.
-pub async fn enqueue(conn: &mut Conn, topic: &str, key: &str, payload: &str, now_ms: i64) -> Result<()> {
-    sqlx::query("INSERT INTO outbox (topic, partition_key, payload, created_at) VALUES ($1, $2, $3, $4)")
-        .bind(topic)
-        .bind(key)
-        .bind(payload)
-        .bind(now_ms)
-        .execute(&mut *conn)
-        .await?;
+pub async fn enqueue(
+    conn: &mut Conn,
+    topic: &str,
+    key: &str,
+    payload: &str,
+    now_ms: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (topic, partition_key, payload, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(topic)
+    .bind(key)
+    .bind(payload)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -61,7 +69,12 @@ pub async fn mark_delivered(conn: &mut Conn, id: i64, now_ms: i64) -> Result<()>
     Ok(())
 }
 
-pub async fn schedule_retry(conn: &mut Conn, id: i64, next_attempt_ms: i64, error: &str) -> Result<()> {
+pub async fn schedule_retry(
+    conn: &mut Conn,
+    id: i64,
+    next_attempt_ms: i64,
+    error: &str,
+) -> Result<()> {
     sqlx::query("UPDATE outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
         .bind(next_attempt_ms)
         .bind(error)
@@ -73,17 +86,21 @@ pub async fn schedule_retry(conn: &mut Conn, id: i64, next_attempt_ms: i64, erro
 
 /// Events not yet delivered (for readiness and metrics).
 pub async fn depth(conn: &mut Conn) -> Result<i64> {
-    Ok(sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL")
-        .fetch_one(&mut *conn)
-        .await?
-        .try_get("n")?)
+    Ok(
+        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL")
+            .fetch_one(&mut *conn)
+            .await?
+            .try_get("n")?,
+    )
 }
 
 /// Deletes delivered events older than `before_ms`; the outbox is not an archive.
 pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
-    Ok(sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
-        .bind(before_ms)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+            .bind(before_ms)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
 }

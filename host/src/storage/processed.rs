@@ -4,17 +4,25 @@
 use super::{Conn, Result};
 
 pub async fn contains(conn: &mut Conn, component: &str, event_id: &str) -> Result<bool> {
-    Ok(sqlx::query("SELECT 1 FROM processed_messages WHERE component = $1 AND event_id = $2")
-        .bind(component)
-        .bind(event_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+    Ok(
+        sqlx::query("SELECT 1 FROM processed_messages WHERE component = $1 AND event_id = $2")
+            .bind(component)
+            .bind(event_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
 /// Records the pair; `false` when it was already there (a concurrent or earlier delivery won,
 /// and the caller must roll back its effects).
-pub async fn record(conn: &mut Conn, component: &str, event_id: &str, version: &str, now_ms: i64) -> Result<bool> {
+pub async fn record(
+    conn: &mut Conn,
+    component: &str,
+    event_id: &str,
+    version: &str,
+    now_ms: i64,
+) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
          VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",

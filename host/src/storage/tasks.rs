@@ -16,20 +16,32 @@ fn from_row(row: &AnyRow) -> Result<Task> {
     let priority: String = row.try_get("priority")?;
     Ok(Task {
         id: TaskId::new(row.try_get::<String, _>("id")?).ok_or_else(|| corrupt("empty id"))?,
-        user_id: UserId::new(row.try_get::<String, _>("user_id")?).ok_or_else(|| corrupt("empty user_id"))?,
+        user_id: UserId::new(row.try_get::<String, _>("user_id")?)
+            .ok_or_else(|| corrupt("empty user_id"))?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
         is_completed: row.try_get::<i64, _>("is_completed")? != 0,
-        priority: Priority::parse(&priority).ok_or_else(|| corrupt(&format!("priority {priority}")))?,
+        priority: Priority::parse(&priority)
+            .ok_or_else(|| corrupt(&format!("priority {priority}")))?,
         due_date: row.try_get::<Option<i64>, _>("due_date")?.map(from_millis),
-        recurrence: recurrence.map(|r| from_json::<Recurrence>("recurrence", &r)).transpose()?,
+        recurrence: recurrence
+            .map(|r| from_json::<Recurrence>("recurrence", &r))
+            .transpose()?,
         tags: from_json("tags", &row.try_get::<String, _>("tags")?)?,
-        reminder_offsets_minutes: offsets.map(|o| from_json("reminder_offsets", &o)).transpose()?,
-        occurrence: row.try_get::<i64, _>("occurrence")?.clamp(1, u32::MAX as i64) as u32,
-        series_id: row.try_get::<Option<String>, _>("series_id")?.and_then(TaskId::new),
+        reminder_offsets_minutes: offsets
+            .map(|o| from_json("reminder_offsets", &o))
+            .transpose()?,
+        occurrence: row
+            .try_get::<i64, _>("occurrence")?
+            .clamp(1, u32::MAX as i64) as u32,
+        series_id: row
+            .try_get::<Option<String>, _>("series_id")?
+            .and_then(TaskId::new),
         created_at: from_millis(row.try_get("created_at")?),
         updated_at: from_millis(row.try_get("updated_at")?),
-        completed_at: row.try_get::<Option<i64>, _>("completed_at")?.map(from_millis),
+        completed_at: row
+            .try_get::<Option<i64>, _>("completed_at")?
+            .map(from_millis),
     })
 }
 
@@ -102,7 +114,10 @@ pub async fn get(conn: &mut Conn, user: &UserId, id: &TaskId) -> Result<Option<T
 /// The user's tasks, oldest first.
 pub async fn list(conn: &mut Conn, user: &UserId) -> Result<Vec<Task>> {
     let sql = format!("SELECT {COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at, id");
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user.as_str()).fetch_all(&mut *conn).await?;
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user.as_str())
+        .fetch_all(&mut *conn)
+        .await?;
     rows.iter().map(from_row).collect()
 }
 

@@ -113,7 +113,9 @@ impl RecurrenceRule {
             ),
             other => (
                 Frequency::parse(other).ok_or_else(|| {
-                    format!("recurrenceRule.pattern `{other}` is not daily, weekly, monthly or interval")
+                    format!(
+                        "recurrenceRule.pattern `{other}` is not daily, weekly, monthly or interval"
+                    )
                 })?,
                 self.interval.unwrap_or(1),
             ),
@@ -144,13 +146,26 @@ impl CamelTask {
             .or(fallback_id)
             .and_then(TaskId::new)
             .ok_or("taskId (or taskData.id) is missing")?;
-        let recurrence = self.recurrence_rule.map(RecurrenceRule::into_recurrence).transpose()?.flatten();
+        let recurrence = self
+            .recurrence_rule
+            .map(RecurrenceRule::into_recurrence)
+            .transpose()?
+            .flatten();
         let reminder_offsets_minutes = match self.reminder_config {
             None => None,
             Some(ReminderConfig { enabled: false, .. }) => Some(vec![]),
-            Some(ReminderConfig { offsets_minutes: None, .. }) => None,
-            Some(ReminderConfig { offsets_minutes: Some(OneOrMany::One(m)), .. }) => Some(vec![m]),
-            Some(ReminderConfig { offsets_minutes: Some(OneOrMany::Many(v)), .. }) => Some(v),
+            Some(ReminderConfig {
+                offsets_minutes: None,
+                ..
+            }) => None,
+            Some(ReminderConfig {
+                offsets_minutes: Some(OneOrMany::One(m)),
+                ..
+            }) => Some(vec![m]),
+            Some(ReminderConfig {
+                offsets_minutes: Some(OneOrMany::Many(v)),
+                ..
+            }) => Some(v),
         };
         let created_at = self.created_at.unwrap_or(at);
         Ok(Task {
@@ -185,7 +200,10 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
     })?;
     let occurred_at = raw.timestamp.unwrap_or(received_at);
     let task_id = raw.task_id.as_deref();
-    let mut task = raw.task_data.into_task(task_id, &user_id, occurred_at).map_err(|e| format!("taskData: {e}"))?;
+    let mut task = raw
+        .task_data
+        .into_task(task_id, &user_id, occurred_at)
+        .map_err(|e| format!("taskData: {e}"))?;
     if operation == TaskOperation::Completed && !task.is_completed {
         // The producer's `completed` event is authoritative even when taskData lags behind.
         task.is_completed = true;
@@ -193,7 +211,17 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
     }
     let previous = raw
         .previous_task_data
-        .map(|p| p.into_task(task_id, &user_id, occurred_at).map_err(|e| format!("previousTaskData: {e}")))
+        .map(|p| {
+            p.into_task(task_id, &user_id, occurred_at)
+                .map_err(|e| format!("previousTaskData: {e}"))
+        })
         .transpose()?;
-    Ok(TaskEvent { event_id, operation, occurred_at, user_id, task, previous })
+    Ok(TaskEvent {
+        event_id,
+        operation,
+        occurred_at,
+        user_id,
+        task,
+        previous,
+    })
 }

@@ -44,9 +44,19 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
     let task = raw.task.into_task(&user_id, occurred_at)?;
     let previous = raw
         .previous
-        .map(|p| p.into_task(&user_id, occurred_at).map_err(|e| format!("previous: {e}")))
+        .map(|p| {
+            p.into_task(&user_id, occurred_at)
+                .map_err(|e| format!("previous: {e}"))
+        })
         .transpose()?;
-    Ok(TaskEvent { event_id, operation, occurred_at, user_id, task, previous })
+    Ok(TaskEvent {
+        event_id,
+        operation,
+        occurred_at,
+        user_id,
+        task,
+        previous,
+    })
 }
 
 pub fn encode_task_event(e: &TaskEvent) -> Value {

@@ -24,14 +24,26 @@ pub struct DecodeError {
 pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     serde_path_to_error::deserialize(v).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
     })
 }
 
 /// Decodes one message of `topic` from its JSON payload.
-pub fn decode(topic: &str, payload: &[u8], received_at: DateTime<Utc>) -> Result<Message, DecodeError> {
-    let err = |reason: String| DecodeError { topic: topic.to_string(), reason };
-    let v: Value = serde_json::from_slice(payload).map_err(|e| err(format!("invalid JSON: {e}")))?;
+pub fn decode(
+    topic: &str,
+    payload: &[u8],
+    received_at: DateTime<Utc>,
+) -> Result<Message, DecodeError> {
+    let err = |reason: String| DecodeError {
+        topic: topic.to_string(),
+        reason,
+    };
+    let v: Value =
+        serde_json::from_slice(payload).map_err(|e| err(format!("invalid JSON: {e}")))?;
     if !v.is_object() {
         return Err(err("expected a JSON object".into()));
     }
@@ -45,7 +57,10 @@ pub fn decode(topic: &str, payload: &[u8], received_at: DateTime<Utc>) -> Result
             .map(Message::Task)
         }
         topics::REMINDERS => event_json::decode_reminder(v, received_at).map(Message::Reminder),
-        other => Err(format!("no decoder for topic `{other}` (known: {})", topics::ALL.join(", "))),
+        other => Err(format!(
+            "no decoder for topic `{other}` (known: {})",
+            topics::ALL.join(", ")
+        )),
     }
     .map_err(err)
 }

@@ -73,7 +73,13 @@ pub fn recurrence_from_parts(
     if max_occurrences == Some(0) {
         return Err("recurrence_max_occurrences must be at least 1".into());
     }
-    Ok(Some(Recurrence { frequency, interval, ends_on, max_occurrences, anchor }))
+    Ok(Some(Recurrence {
+        frequency,
+        interval,
+        ends_on,
+        max_occurrences,
+        anchor,
+    }))
 }
 
 impl TaskJson {

@@ -27,7 +27,9 @@ fn decodes_the_snake_case_schema() {
                      "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-02T10:00:00Z"}
         }),
     );
-    let Message::Task(e) = m else { panic!("not a task event") };
+    let Message::Task(e) = m else {
+        panic!("not a task event")
+    };
     assert_eq!(e.operation, TaskOperation::Completed);
     assert_eq!(e.task.priority, Priority::High);
     let r = e.task.recurrence.unwrap();
@@ -49,11 +51,19 @@ fn decodes_the_camel_case_producer() {
             "previousTaskData": {"title": "Water plants", "completed": false}
         }),
     );
-    let Message::Task(e) = m else { panic!("not a task event") };
+    let Message::Task(e) = m else {
+        panic!("not a task event")
+    };
     assert_eq!(e.task.id.as_str(), "t2");
-    assert!(e.task.is_completed, "a completed event marks the task completed");
+    assert!(
+        e.task.is_completed,
+        "a completed event marks the task completed"
+    );
     let r = e.task.recurrence.unwrap();
-    assert_eq!((r.frequency, r.interval, r.max_occurrences), (Frequency::Daily, 3, Some(5)));
+    assert_eq!(
+        (r.frequency, r.interval, r.max_occurrences),
+        (Frequency::Daily, 3, Some(5))
+    );
     assert_eq!(e.task.reminder_offsets_minutes, Some(vec![30]));
     assert!(!e.previous.unwrap().is_completed);
 }
@@ -68,7 +78,9 @@ fn decodes_reminders_by_type_name() {
             "reminder_type": "24_hours_before"
         }),
     );
-    let Message::Reminder(r) = m else { panic!("not a reminder") };
+    let Message::Reminder(r) = m else {
+        panic!("not a reminder")
+    };
     assert_eq!(r.offset_minutes, 1440);
 }
 
@@ -82,7 +94,12 @@ fn round_trips_what_taskhost_publishes() {
     ) else {
         panic!()
     };
-    let again = decode("task-events", event_json::encode_task_event(&e).to_string().as_bytes(), now()).unwrap();
+    let again = decode(
+        "task-events",
+        event_json::encode_task_event(&e).to_string().as_bytes(),
+        now(),
+    )
+    .unwrap();
     assert_eq!(again, Message::Task(e));
 }
 

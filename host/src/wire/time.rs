@@ -14,7 +14,11 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
             return Ok(t.and_utc());
         }
@@ -22,7 +26,9 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
     if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
         return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
     }
-    Err(format!("`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)"))
+    Err(format!(
+        "`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)"
+    ))
 }
 
 /// The current time at millisecond precision: the precision of the database, the WIT
@@ -85,7 +91,10 @@ mod tests {
         assert_eq!(parse("2026-01-31T10:00:00+01:00").unwrap(), z);
         assert_eq!(parse("2026-01-31T09:00:00").unwrap(), z);
         assert_eq!(parse("2026-01-31T09:00:00.000000").unwrap(), z);
-        assert_eq!(format(&parse("2026-01-31").unwrap()), "2026-01-31T00:00:00Z");
+        assert_eq!(
+            format(&parse("2026-01-31").unwrap()),
+            "2026-01-31T00:00:00Z"
+        );
     }
 
     #[test]

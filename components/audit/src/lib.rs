@@ -1,0 +1,84 @@
+//! The audit consumer: one audit-trail entry per task event — who did what to which task, when,
+//! the states before and after, and the fields that changed.
+//!
+//! The entry's event id is the event's own, and the host appends effects at most once per
+//! (component, event id): a redelivered event does not write a second line.
+
+mod changes;
+mod json;
+
+wit_bindgen::generate!({ path: "../../wit", world: "consumer" });
+
+use exports::todo::events::handler::Guest;
+use todo::events::types::{
+    AuditEntry, Effect, Failure, Manifest, Message, TaskEvent, TaskOperation, Timestamp,
+};
+
+/// The only topic this component consumes.
+const TASK_EVENTS: &str = "task-events";
+
+/// The component's exports. Only exported in the wasm build: a native build of this crate (for
+/// `cargo test`) cannot link symbols named like `todo:events/handler@0.1.0#handle`.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+struct Component;
+
+impl Guest for Component {
+    fn describe() -> Manifest {
+        Manifest {
+            name: "audit".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            topics: vec![TASK_EVENTS.into()],
+        }
+    }
+
+    /// The entry is dated by the event, not by `now`: the trail records when things happened.
+    fn handle(topic: String, message: Message, _now: Timestamp) -> Result<Vec<Effect>, Failure> {
+        match message {
+            Message::TaskEvent(event) if topic == TASK_EVENTS => {
+                Ok(vec![Effect::AppendAudit(entry(event)?)])
+            }
+            _ => Ok(Vec::new()),
+        }
+    }
+}
+
+/// The audit entry for one task event.
+///
+/// A deletion records the last known state as `previous` and no change list: the task is gone,
+/// not edited. Any other operation lists the fields that differ from `previous` — all of them
+/// when the producer did not send `previous`, as for a creation.
+fn entry(event: TaskEvent) -> Result<AuditEntry, Failure> {
+    let TaskEvent {
+        event_id,
+        operation,
+        occurred_at,
+        user_id,
+        task,
+        previous,
+    } = event;
+    let task_id = task.id.clone();
+    let (previous, current, changes) = match operation {
+        TaskOperation::Created => {
+            let changes = changes::between(None, &task)?;
+            (None, Some(task), changes)
+        }
+        TaskOperation::Updated | TaskOperation::Completed => {
+            let changes = changes::between(previous.as_ref(), &task)?;
+            (previous, Some(task), changes)
+        }
+        TaskOperation::Deleted => (Some(previous.unwrap_or(task)), None, Vec::new()),
+    };
+    Ok(AuditEntry {
+        event_id,
+        task_id,
+        actor: user_id,
+        operation,
+        at: occurred_at,
+        previous,
+        current,
+        changes,
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+export!(Component);

@@ -1,0 +1,68 @@
+//! What the next occurrence of a completed recurring task is, and whether there is one.
+
+use crate::schedule::{next_due, rfc3339};
+use crate::todo::events::types::{Failure, NewTask, Recurrence, TaskEvent};
+
+/// The task that follows the one `event` completed: same content, incomplete, the next occurrence
+/// number and due date; `None` when the task does not recur or its series has ended.
+///
+/// The idempotency key names the occurrence (`recurrence:{series-id}:{n}`), not the event, so
+/// that a redelivered or duplicated completion event — or the same task completed twice —
+/// never creates the n-th occurrence twice.
+pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
+    let task = &event.task;
+    let Some(rule) = &task.recurrence else {
+        return Ok(None);
+    };
+    if rule.interval == 0 {
+        return Err(Failure::Drop(
+            "recurrence interval must be at least 1".into(),
+        ));
+    }
+    let series_id = task.series_id.clone().unwrap_or_else(|| task.id.clone());
+    if let Some(max) = rule.max_occurrences
+        && task.occurrence >= max
+    {
+        eprintln!(
+            "series {series_id} ended: occurrence {} of at most {max}",
+            task.occurrence
+        );
+        return Ok(None);
+    }
+    let occurrence = task.occurrence.checked_add(1).ok_or_else(|| {
+        Failure::Drop(format!("occurrence {} cannot be followed", task.occurrence))
+    })?;
+    let completed_at = task.completed_at.unwrap_or(event.occurred_at);
+    let due = next_due(rule, task.due_date, completed_at).map_err(Failure::Drop)?;
+    if let Some(ends_on) = rule.ends_on
+        && due > ends_on
+    {
+        eprintln!(
+            "series {series_id} ended: next due {} is after {}",
+            rfc3339(due),
+            rfc3339(ends_on)
+        );
+        return Ok(None);
+    }
+    eprintln!(
+        "series {series_id}: occurrence {occurrence} due {}",
+        rfc3339(due)
+    );
+    Ok(Some(NewTask {
+        idempotency_key: format!("recurrence:{series_id}:{occurrence}"),
+        user_id: event.user_id.clone(),
+        title: task.title.clone(),
+        description: task.description.clone(),
+        priority: task.priority,
+        due_date: Some(due),
+        // Monthly series keep the first due date's day of month: see `schedule::next_due`.
+        recurrence: Some(Recurrence {
+            anchor: rule.anchor.or(task.due_date),
+            ..*rule
+        }),
+        tags: task.tags.clone(),
+        reminder_offsets: task.reminder_offsets.clone(),
+        occurrence,
+        series_id: Some(series_id),
+    }))
+}
