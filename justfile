@@ -1,0 +1,102 @@
+# taskhost's tasks. `just run` is the quick start; `just test` is what CI runs.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+set dotenv-load := false
+# Comments inside recipes are for the reader, not echoed as commands.
+set ignore-comments := true
+
+root := justfile_directory()
+cache := env("TASKHOST_CACHE", home_directory() / ".cache/taskhost")
+
+# scripts/install-tools.sh puts just, wasmtime and wasm-tools in this venv when the system
+# lacks them; recipes find them (and rustup's cargo) whatever the caller's PATH.
+export PATH := cache / "venv/bin" + ":" + home_directory() / ".cargo/bin" + ":" + env("PATH")
+
+# cargo puts the components here: under CARGO_TARGET_DIR when set (CI caches it outside
+# the clone), relative to the repo otherwise.
+wasm_out := join(root, env("CARGO_TARGET_DIR", "target")) / "wasm32-wasip2/release-wasm"
+
+# What the host loads (`--components-dir`), and where the tests find the same .wasm files.
+components_dir := join(root, env("TASKHOST_COMPONENTS_OUT", "target/components"))
+components := "recurrence notification audit sync"
+
+export TASKHOST_TEST_COMPONENTS_DIR := components_dir
+
+# List the recipes
+default:
+    @{{ quote(just_executable()) }} --list --unsorted
+
+# Install every tool the build and the tests need (quiet when all are present)
+setup:
+    scripts/install-tools.sh
+
+# Install only the pinned Rust toolchain: all that building and running needs
+setup-light:
+    @scripts/install-tools.sh --rust-only
+
+# Build the four components (.wasm) and put them where the host loads them
+build-components: setup-light
+    cargo build --profile release-wasm --target wasm32-wasip2 -p recurrence -p notification -p audit -p sync
+    @mkdir -p {{ quote(components_dir) }}
+    # Only changed files are copied, each by an atomic rename: a running host hot-swaps
+    # what changes in its components dir, and must never read a half-written file.
+    @for c in {{ components }}; do \
+        src={{ quote(wasm_out) }}/$c.wasm dst={{ quote(components_dir) }}/$c.wasm; \
+        cmp -s "$src" "$dst" || { cp "$src" "$dst.tmp" && mv -f "$dst.tmp" "$dst"; }; \
+    done
+
+# Build the components and the host binary (release)
+build: build-components
+    cargo build -p taskhost --release
+
+# Run the host in dev mode on SQLite (data/taskhost.db); ARGS go to `taskhost serve`
+[positional-arguments]
+run *ARGS: setup-light build-components
+    @mkdir -p data
+    cargo run -p taskhost --release -- serve --dev --components-dir {{ quote(components_dir) }} --database-url 'sqlite://data/taskhost.db?mode=rwc' "$@"
+
+# Print a dev JWT for USER, accepted by `just run`
+[positional-arguments]
+token USER: setup-light
+    @cargo run -q -p taskhost --release -- token "$1" --dev
+
+# Run every test and check, as CI does: components, CLI, host on SQLite and PostgreSQL, lint
+test: setup build-components test-components test-host test-pg lint
+    @echo "== all tests passed =="
+
+# Test the components: their own tests (wasmtime only), then `wasmtime --invoke` checks
+test-components: build-components
+    @echo "== component tests =="
+    cargo test -p recurrence -p notification -p audit -p sync -p testkit
+    @echo "== component CLI checks =="
+    @test -f scripts/test-components-cli.sh || { echo "error: scripts/test-components-cli.sh is missing" >&2; exit 1; }
+    bash scripts/test-components-cli.sh {{ quote(components_dir) }}
+
+# Run the host's tests on SQLite
+test-host: build-components
+    @echo "== host tests on SQLite =="
+    env -u TASKHOST_TEST_DATABASE_URL cargo test -p taskhost
+
+# Run the host's tests on a throwaway PostgreSQL (scripts/pg-test.sh), stopped afterwards
+test-pg: build-components
+    #!/usr/bin/env bash
+    set -euo pipefail
+    echo "== host tests on PostgreSQL =="
+    url=$(scripts/pg-test.sh start)
+    trap 'scripts/pg-test.sh stop' EXIT
+    TASKHOST_TEST_DATABASE_URL=$url cargo test -p taskhost
+
+# Run clippy (warnings are errors) and check formatting
+lint: setup-light
+    @echo "== clippy =="
+    cargo clippy --workspace --all-targets -- -D warnings
+    @echo "== rustfmt =="
+    cargo fmt --all -- --check
+
+# Format all Rust code
+fmt: setup-light
+    cargo fmt --all
+
+# Delete the dev database (data/) that `just run` creates
+clean-data:
+    rm -rf data
