@@ -75,6 +75,11 @@ cmd=("$DAPR_BIN/daprd" --mode standalone --app-id "$APP_ID"
     --metrics-listen-address 127.0.0.1 --metrics-port "$DAPR_METRICS_PORT"
     --resources-path "$DAPR_RESOURCES" --config "$DAPR_CONFIG"
     --scheduler-host-address "$SCHED_ADDRESS"
+    # Health-check the app (liveness, /healthz — not /readyz, so a database outage still
+    # reaches the app and is answered RETRY): while taskhost is down, daprd holds deliveries
+    # instead of spending their retries and dead-lettering them.
+    --enable-app-health-check --app-health-check-path /healthz
+    --app-health-probe-interval 1 --app-health-threshold 1
     --log-level "$DAPR_LOG_LEVEL" "${extra[@]}")
 
 stack_say "daprd $DAPR_VERSION: app $APP_ID at 127.0.0.1:$APP_PORT, http 127.0.0.1:$DAPR_HTTP_PORT, grpc :$DAPR_GRPC_PORT, metrics :$DAPR_METRICS_PORT"

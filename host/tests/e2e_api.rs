@@ -65,7 +65,7 @@ fn series<'a>(tasks: &'a [Task], first_id: &str) -> Vec<&'a Task> {
         .collect()
 }
 
-/// Asserts that `change` records `old` → `new` (compared as JSON values).
+/// Asserts that `entry` records `field` going from `old` to `new` (compared as JSON values).
 fn assert_change(entry: &AuditEntry, field: &str, old: Value, new: Value) {
     let change = entry.change(field).unwrap_or_else(|| {
         panic!(
@@ -153,10 +153,14 @@ async fn completing_a_recurring_task_creates_the_next_instance_everywhere() {
         "a completed task has completed_at"
     );
     // A second completion is refused, and (checked below) creates no second instance.
-    api.send(Method::POST, &format!("/api/tasks/{}/complete", first.id), None)
-        .await
-        .expect(409)
-        .error_message();
+    api.send(
+        Method::POST,
+        &format!("/api/tasks/{}/complete", first.id),
+        None,
+    )
+    .await
+    .expect(409)
+    .error_message();
 
     let next = wait_until(
         "the next instance of the series in GET /api/tasks",
@@ -369,17 +373,41 @@ async fn a_task_reads_back_exactly_as_it_was_written() {
         completed_at: None,
     };
     assert_eq!(created, expected, "the created task carries what was sent");
-    assert_eq!(created.created_at, created.updated_at, "a new task was never updated");
+    assert_eq!(
+        created.created_at, created.updated_at,
+        "a new task was never updated"
+    );
 
-    let read = api.get(&format!("/api/tasks/{}", created.id)).await.expect(200);
+    let read = api
+        .get(&format!("/api/tasks/{}", created.id))
+        .await
+        .expect(200);
     assert_task_keys(&read.value());
-    assert_eq!(read.json::<Task>(), created, "GET /api/tasks/{{id}} returns exactly what POST returned");
-    assert_eq!(api.tasks().await, vec![created.clone()], "GET /api/tasks lists exactly what POST returned");
+    assert_eq!(
+        read.json::<Task>(),
+        created,
+        "GET /api/tasks/{{id}} returns exactly what POST returned"
+    );
+    assert_eq!(
+        api.tasks().await,
+        vec![created.clone()],
+        "GET /api/tasks lists exactly what POST returned"
+    );
 
     let completed = api.complete_task(&created.id).await;
-    assert_eq!(api.task(&created.id).await, completed, "GET returns exactly what POST /complete returned");
-    let patched = api.update_task(&created.id, &json!({"title": "Review the budget again"})).await;
-    assert_eq!(api.task(&created.id).await, patched, "GET returns exactly what PATCH returned");
+    assert_eq!(
+        api.task(&created.id).await,
+        completed,
+        "GET returns exactly what POST /complete returned"
+    );
+    let patched = api
+        .update_task(&created.id, &json!({"title": "Review the budget again"}))
+        .await;
+    assert_eq!(
+        api.task(&created.id).await,
+        patched,
+        "GET returns exactly what PATCH returned"
+    );
 }
 
 /// A due reminder puts exactly one notification in the inbox, and a restart
@@ -490,6 +518,8 @@ async fn updating_and_deleting_a_task_is_audited_rescheduled_and_broadcast() {
     let user = User::new().await;
     let api = host.api(&user);
     let socket = Socket::connect(&host, &user).await;
+    // A second client of the same user: every socket of the owner hears every change.
+    let other_client = Socket::connect(&host, &user).await;
 
     let due = from_now(Duration::days(2));
     let task = api
@@ -647,6 +677,27 @@ async fn updating_and_deleting_a_task_is_audited_rescheduled_and_broadcast() {
         message.task.is_none(),
         "task.deleted carries task: null, got {message:?}"
     );
+    let heard: Vec<(String, String)> = socket
+        .events()
+        .into_iter()
+        .map(|m| (m.kind, m.task_id))
+        .collect();
+    let expected: Vec<(String, String)> = ["task.created", "task.updated", "task.deleted"]
+        .iter()
+        .map(|kind| (kind.to_string(), task.id.clone()))
+        .collect();
+    assert_eq!(heard, expected, "one message per change, in order");
+    other_client
+        .wait_for("task.deleted on the second socket", |m| {
+            m.kind == "task.deleted" && m.task_id == task.id
+        })
+        .await;
+    let heard_too: Vec<(String, String)> = other_client
+        .events()
+        .into_iter()
+        .map(|m| (m.kind, m.task_id))
+        .collect();
+    assert_eq!(heard_too, expected, "the second socket hears the same");
 }
 
 /// Monthly recurrence keeps the anchor's day of month, and max_occurrences ends a series.
@@ -775,6 +826,32 @@ async fn users_are_isolated_from_each_other() {
         b.get(&format!("/api/audit-logs/{}", task.id)).await,
     ] {
         reply.expect(404).error_message();
+    }
+    // Not even the message may tell "exists, not yours" from "does not exist".
+    let nobody = uuid::Uuid::new_v4().to_string();
+    for (theirs, missing) in [
+        (
+            b.get(&task_path).await,
+            b.get(&format!("/api/tasks/{nobody}")).await,
+        ),
+        (
+            b.get(&format!("/api/audit-logs/{}", task.id)).await,
+            b.get(&format!("/api/audit-logs/{nobody}")).await,
+        ),
+    ] {
+        assert_eq!(
+            (
+                theirs.status,
+                theirs.error_message().replace(&task.id, "<id>")
+            ),
+            (
+                missing.status,
+                missing.error_message().replace(&nobody, "<id>")
+            ),
+            "{} answers like {} does",
+            theirs.request,
+            missing.request
+        );
     }
     b.get(&format!("/api/audit-logs/user/{}", alice.id))
         .await
@@ -1081,20 +1158,29 @@ async fn audit_pagination_returns_every_entry_once_in_order() {
     }
 }
 
-/// A SIGKILL right after the last acknowledged write loses and doubles nothing.
+/// A SIGKILL loses and doubles nothing: not right after the last acknowledged
+/// write (the outbox must survive), and not while the relay is half-way
+/// through a batch (each component applies each event exactly once).
 #[tokio::test]
-async fn a_crash_right_after_writes_loses_and_doubles_no_audit_entry() {
+async fn a_crash_loses_and_doubles_nothing() {
+    const TASKS: usize = 30;
     let mut env = TestEnv::new();
     let host = env.start().await;
     let user = User::new().await;
     let api = host.api(&user);
 
-    const TASKS: usize = 30;
+    // Phase 1: kill right after the last write is acknowledged.
+    let due = from_now(Duration::days(2));
     let created: Vec<Task> = futures::future::join_all((0..TASKS).map(|i| {
         let api = api.clone();
         async move {
-            api.create_task(&json!({"title": format!("task {i}")}))
-                .await
+            api.create_task(&json!({
+                "title": format!("task {i}"),
+                "due_date": due.to_rfc3339(),
+                "is_recurring": true,
+                "recurrence_frequency": "daily",
+            }))
+            .await
         }
     }))
     .await;
@@ -1102,58 +1188,145 @@ async fn a_crash_right_after_writes_loses_and_doubles_no_audit_entry() {
 
     let host = env.start().await;
     let api = host.api(&user);
+    let mut ids: Vec<String> = created.iter().map(|t| t.id.clone()).collect();
+    ids.sort();
     let mut listed: Vec<String> = api.tasks().await.into_iter().map(|t| t.id).collect();
-    let mut acknowledged: Vec<String> = created.iter().map(|t| t.id.clone()).collect();
     listed.sort();
-    acknowledged.sort();
-    assert_eq!(
-        listed, acknowledged,
-        "every acknowledged task survives the crash"
-    );
-
-    let count_created = |trail: &[AuditEntry], id: &str| {
-        trail
-            .iter()
-            .filter(|e| e.task_id == id && e.operation == "created")
-            .count()
-    };
+    assert_eq!(listed, ids, "every acknowledged task survives the crash");
     wait_until(
-        &format!("a created entry for each of the {TASKS} tasks after the restart"),
+        &format!("exactly one created entry for each of the {TASKS} tasks after the restart"),
         EFFECT_TIMEOUT * 3,
-        async || {
-            let trail = api.user_audit(&user.id).await;
-            let missing: Vec<&str> = acknowledged
-                .iter()
-                .filter(|id| count_created(&trail, id) == 0)
-                .map(String::as_str)
-                .collect();
-            if missing.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} tasks have none: {missing:?}", missing.len()))
-            }
-        },
+        async || trails_are(&api, &user, &ids, &["created"]).await,
     )
     .await;
     assert_holds(
-        &format!("exactly {TASKS} entries, one created per task"),
+        "exactly one created entry per task, and nothing else",
+        QUIET_PERIOD,
+        async || trails_are(&api, &user, &ids, &["created"]).await,
+    )
+    .await;
+
+    // Phase 2: complete every task, and kill as soon as the first next
+    // instance shows that the relay is working through the completions.
+    futures::future::join_all(ids.iter().map(|id| {
+        let api = api.clone();
+        async move { api.complete_task(id).await }
+    }))
+    .await;
+    let deadline = std::time::Instant::now() + EFFECT_TIMEOUT;
+    while api.tasks().await.len() <= TASKS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no next instance appeared within {EFFECT_TIMEOUT:?} of completing {TASKS} recurring tasks"
+        );
+        // Polled faster than `wait_until` does: the point is to kill mid-batch.
+        tokio::time::sleep(StdDuration::from_millis(10)).await;
+    }
+    host.kill().await;
+
+    let host = env.start().await;
+    let api = host.api(&user);
+    let next_instances = async || {
+        let tasks = api.tasks().await;
+        let wrong: Vec<(&String, Vec<i64>)> = ids
+            .iter()
+            .map(|id| {
+                (
+                    id,
+                    series(&tasks, id)
+                        .iter()
+                        .map(|t| t.occurrence)
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .filter(|(_, occurrences)| occurrences[..] != [1, 2])
+            .collect();
+        if wrong.is_empty() && tasks.len() == 2 * TASKS {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} tasks; series without exactly occurrences [1, 2]: {wrong:?}",
+                tasks.len()
+            ))
+        }
+    };
+    wait_until(
+        "exactly one next instance per completed task after the restart",
+        EFFECT_TIMEOUT * 3,
+        next_instances,
+    )
+    .await;
+    wait_until(
+        "created + completed entries for each completed task after the restart",
+        EFFECT_TIMEOUT * 3,
+        async || trails_are(&api, &user, &ids, &["created", "completed"]).await,
+    )
+    .await;
+    assert_holds(
+        "one next instance per series, and created + completed per task",
         QUIET_PERIOD,
         async || {
-            let trail = api.user_audit(&user.id).await;
-            let doubled: Vec<&str> = acknowledged
-                .iter()
-                .filter(|id| count_created(&trail, id) != 1)
-                .map(String::as_str)
-                .collect();
-            if doubled.is_empty() && trail.len() == TASKS {
-                Ok(())
-            } else {
-                Err(format!(
-                    "{} entries; tasks without exactly one created entry: {doubled:?}",
-                    trail.len()
-                ))
-            }
+            next_instances().await?;
+            trails_are(&api, &user, &ids, &["created", "completed"]).await
         },
     )
     .await;
+}
+
+/// `Ok` when each of `ids` has exactly the audit operations `expected`.
+async fn trails_are(
+    api: &support::Api,
+    user: &User,
+    ids: &[String],
+    expected: &[&str],
+) -> Result<(), String> {
+    let trail = api.user_audit(&user.id).await;
+    let wrong: Vec<(&str, Vec<&str>)> = ids
+        .iter()
+        .map(|id| {
+            let ops = trail
+                .iter()
+                .filter(|e| &e.task_id == id)
+                .map(|e| e.operation.as_str())
+                .collect::<Vec<_>>();
+            (id.as_str(), ops)
+        })
+        .filter(|(_, ops)| ops[..] != *expected)
+        .collect();
+    if wrong.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} of {} tasks lack exactly {expected:?}: {wrong:?}",
+            wrong.len(),
+            ids.len()
+        ))
+    }
+}
+
+/// Two hosts on one database, as behind a load balancer: a change written
+/// through one reaches the owner's socket on the other.
+///
+/// Ignored until the lead decides that several instances per database are in
+/// scope: today a broadcast reaches only the sockets of the instance whose
+/// relay handled the event, so this fails on SQLite and PostgreSQL alike, and
+/// the other socket tests can fail when they share one PostgreSQL database.
+#[tokio::test]
+#[ignore = "multi-instance socket fan-out is not implemented yet; run with --ignored"]
+async fn a_change_reaches_the_owners_socket_on_another_instance() {
+    let mut env = TestEnv::new();
+    let first = env.start().await;
+    let second = env.start().await;
+    let user = User::new().await;
+    let socket = Socket::connect(&first, &user).await;
+    let task = second
+        .api(&user)
+        .create_task(&json!({"title": "written elsewhere"}))
+        .await;
+    socket
+        .wait_for(
+            "task.created of a task written through the other instance",
+            |m| m.kind == "task.created" && m.task_id == task.id,
+        )
+        .await;
 }

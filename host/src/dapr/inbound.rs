@@ -189,8 +189,9 @@ fn log(topic: &str, d: &Disposition) {
     }
 }
 
-/// `POST /dapr/dead-letters/{topic}`: a message arrived on `{topic}-dlq`. Recorded, with the
-/// reason kept when it was dropped, and acknowledged.
+/// `POST /dapr/dead-letters/{topic}`: a message arrived on `{topic}-dlq`. One this app dropped
+/// is recorded with the reason of its drop; one daprd gave up retrying is handled again (and
+/// recorded only if it fails for good).
 pub async fn dead_letter(
     State(state): State<AppState>,
     Path(topic): Path<String>,
@@ -213,37 +214,56 @@ pub async fn dead_letter(
         ),
         Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
     };
-    let event_id = serde_json::from_str::<Value>(&payload)
-        .ok()
-        .and_then(|v| {
-            v.get("event_id")
-                .or(v.get("eventId"))
-                .and_then(Value::as_str)
-                .map(String::from)
-        })
-        .or(id);
-    tracing::warn!(topic = %dlq, event_id = event_id.as_deref().unwrap_or(""), "message arrived on the dead-letter topic");
+    let event_id = serde_json::from_str::<Value>(&payload).ok().and_then(|v| {
+        v.get("event_id")
+            .or(v.get("eventId"))
+            .and_then(Value::as_str)
+            .map(String::from)
+    });
+    tracing::warn!(topic = %dlq, event_id = event_id.as_deref().or(id.as_deref()).unwrap_or(""), "message arrived on the dead-letter topic");
     let result = async {
         let mut conn = state.db.pool().acquire().await?;
-        let reason = match &event_id {
-            Some(e) => dead_letters::reason_for(&mut conn, &topic, e).await?,
-            None => None,
+        // A drop is recorded under the payload's event id when it decoded, and under the
+        // CloudEvent id (which daprd keeps when it forwards) when it did not: look under both.
+        let mut reason = None;
+        for key in [event_id.as_deref(), id.as_deref()].into_iter().flatten() {
+            if reason.is_none() {
+                reason = dead_letters::reason_for(&mut conn, &topic, key).await?;
+            }
         }
-        .unwrap_or_else(|| {
-            "no reason recorded (retries exhausted, or dropped by another app)".into()
-        });
+        drop(conn);
+        let reason = match reason {
+            Some(reason) => reason,
+            // Not dropped by this app: daprd gave up retrying (e.g. taskhost was down longer
+            // than the resiliency policy's budget). Handle it now — exactly-once makes a late
+            // or repeated delivery safe — and only keep it as a dead letter if that fails.
+            None => match state.pipeline.deliver(&topic, payload.as_bytes()).await.disposition() {
+                Disposition::Success => {
+                    tracing::info!(topic = %dlq, event_id = event_id.as_deref().unwrap_or(""), "recovered a message from the dead-letter topic");
+                    return Ok(true);
+                }
+                Disposition::Retry(reason) => {
+                    tracing::warn!(topic = %dlq, %reason, "RETRY: recovering a dead-lettered message failed for now");
+                    return Ok(false);
+                }
+                Disposition::Drop(reason) => reason,
+            },
+        };
+        let mut conn = state.db.pool().acquire().await?;
         let d = dead_letters::NewDeadLetter {
             topic: &dlq,
             component: None,
-            event_id: event_id.as_deref(),
+            event_id: event_id.as_deref().or(id.as_deref()),
             payload: &payload,
             reason: &reason,
         };
-        dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
+        dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await?;
+        Ok::<_, crate::storage::StorageError>(true)
     }
     .await;
     match result {
-        Ok(()) => Json(json!({ "status": "SUCCESS" })),
+        Ok(true) => Json(json!({ "status": "SUCCESS" })),
+        Ok(false) => Json(json!({ "status": "RETRY" })),
         Err(e) => {
             tracing::warn!(topic = %dlq, error = %e, "RETRY: cannot record dead letter");
             Json(json!({ "status": "RETRY" }))

@@ -3,6 +3,7 @@
 //! each component applies each event exactly once, even across crashes.
 
 use super::retry::RetryPolicy;
+use crate::storage::leader::Leadership;
 use crate::storage::outbox::{self, OutboxRow};
 use crate::storage::{Db, dead_letters};
 use chrono::Utc;
@@ -38,6 +39,9 @@ pub trait OutboxSink: Send + Sync + 'static {
     async fn deliver(&self, row: &OutboxRow, final_attempt: bool) -> SinkResult;
 }
 
+/// How often a standby instance checks whether the relay lock became free.
+const STANDBY_POLL: Duration = Duration::from_secs(2);
+
 /// How long the relay waits before trying an unavailable destination again.
 const STALLED_WAIT: Duration = Duration::from_secs(1);
 
@@ -70,7 +74,40 @@ impl Relay {
     /// Runs until `shutdown`; a round in progress finishes first.
     pub async fn run(self, shutdown: CancellationToken) {
         tracing::info!("outbox relay started");
+        let mut leadership: Option<Leadership> = None;
+        let mut standby_logged = false;
         loop {
+            // Only one instance per database relays (see storage::leader).
+            let leads = match &mut leadership {
+                Some(l) => l.still_held().await,
+                None => false,
+            };
+            if !leads {
+                leadership = match Leadership::try_acquire(&self.db).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot take the relay lock; will retry");
+                        None
+                    }
+                };
+                match &leadership {
+                    Some(_) => {
+                        standby_logged = false;
+                        tracing::info!("this instance relays the outbox");
+                    }
+                    None => {
+                        if !standby_logged {
+                            standby_logged = true;
+                            tracing::info!("another instance relays the outbox; standing by");
+                        }
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(STANDBY_POLL) => {}
+                        }
+                        continue;
+                    }
+                }
+            }
             let busy = match self.round().await {
                 Ok(Round { stalled: true, .. }) => {
                     tokio::select! {

@@ -9,7 +9,8 @@ pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
 
 use crate::domain::Message;
 use crate::effects::{self, Applied, EffectsConfig, Origin};
-use crate::runtime::{CallError, ComponentSlot, Registry, Runtime, convert, wit};
+use crate::metrics;
+use crate::runtime::{CallError, LoadedComponent, Registry, Runtime, convert, wit};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
 use crate::wire::{self, time};
@@ -70,6 +71,7 @@ impl Pipeline {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(topic, reason = %e, "dropping undecodable message");
+                metrics::undecodable(topic);
                 return Report::undecodable(e.to_string());
             }
         };
@@ -80,15 +82,17 @@ impl Pipeline {
     }
 
     async fn deliver_decoded(&self, topic: &str, message: &Message, now: DateTime<Utc>) -> Report {
-        let slots = self.registry.route(topic);
-        if slots.is_empty() {
+        // One version per component for the whole message, pinned here: a swap meanwhile
+        // changes what the next message gets, never this one.
+        let versions = self.registry.route(topic);
+        if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
         }
         let wit_message = convert::message_to(message);
         let mut report = Report::decoded(message.event_id().to_string());
-        for slot in slots {
+        for component in versions {
             let outcome = self
-                .deliver_to(&slot, topic, message, &wit_message, now)
+                .deliver_to(component, topic, message, &wit_message, now)
                 .await;
             report.components.push(outcome);
         }
@@ -97,14 +101,12 @@ impl Pipeline {
 
     async fn deliver_to(
         &self,
-        slot: &ComponentSlot,
+        component: Arc<LoadedComponent>,
         topic: &str,
         message: &Message,
         wit_message: &wit::Message,
         now: DateTime<Utc>,
     ) -> ComponentReport {
-        // One version for the whole message, even if the slot is swapped meanwhile.
-        let component = slot.current();
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
         let outcome = async {
@@ -157,6 +159,11 @@ impl Pipeline {
         .instrument(span.clone())
         .await;
         span.in_scope(|| outcome.log());
+        metrics::message(topic, &component.name, &component.version, outcome.label());
+        if matches!(outcome, ComponentOutcome::Applied { .. }) {
+            let lag = Utc::now() - message.occurred_at();
+            metrics::lag(topic, &component.name, lag.as_seconds_f64());
+        }
         ComponentReport {
             component: component.name.clone(),
             version: component.version.clone(),
@@ -180,7 +187,14 @@ impl Pipeline {
             wit_message.clone(),
         );
         match tokio::task::spawn_blocking(move || {
-            runtime.call(&component, &topic, &message, now.timestamp_millis())
+            let started = std::time::Instant::now();
+            let answer = runtime.call(&component, &topic, &message, now.timestamp_millis());
+            metrics::call_duration(
+                &component.name,
+                &component.version,
+                started.elapsed().as_secs_f64(),
+            );
+            answer
         })
         .await
         {

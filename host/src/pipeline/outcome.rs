@@ -23,6 +23,16 @@ pub enum ComponentOutcome {
 }
 
 impl ComponentOutcome {
+    /// The `outcome` metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ComponentOutcome::Applied { .. } => "applied",
+            ComponentOutcome::Duplicate => "duplicate",
+            ComponentOutcome::Retry(_) => "retry",
+            ComponentOutcome::Drop(_) => "drop",
+        }
+    }
+
     pub fn log(&self) {
         match self {
             ComponentOutcome::Applied { effects } => tracing::debug!(effects, "handled"),

@@ -50,6 +50,7 @@ impl SocketHub {
             .or_default()
             .push((id, tx));
         tracing::debug!(user_id = %user, socket = id, "socket opened");
+        crate::metrics::sockets(self.connections());
         Subscription {
             hub: self,
             user,
@@ -59,13 +60,16 @@ impl SocketHub {
     }
 
     fn remove(&self, user: &UserId, id: u64) {
-        let mut map = self.sockets.lock().expect("socket registry poisoned");
-        if let Some(list) = map.get_mut(user) {
-            list.retain(|(i, _)| *i != id);
-            if list.is_empty() {
-                map.remove(user);
+        {
+            let mut map = self.sockets.lock().expect("socket registry poisoned");
+            if let Some(list) = map.get_mut(user) {
+                list.retain(|(i, _)| *i != id);
+                if list.is_empty() {
+                    map.remove(user);
+                }
             }
         }
+        crate::metrics::sockets(self.connections());
     }
 
     /// Open sockets, for readiness pages and metrics.

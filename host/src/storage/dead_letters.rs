@@ -29,6 +29,7 @@ pub async fn insert(conn: &mut Conn, d: NewDeadLetter<'_>, now_ms: i64) -> Resul
     .bind(now_ms)
     .execute(&mut *conn)
     .await?;
+    crate::metrics::dead_letter(d.topic);
     Ok(())
 }
 

@@ -49,6 +49,14 @@ pub async fn owner(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     )
 }
 
+/// Jobs scheduled and not yet fired.
+pub async fn count(conn: &mut Conn) -> Result<i64> {
+    Ok(sqlx::query("SELECT COUNT(*) AS n FROM scheduled_jobs")
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("n")?)
+}
+
 /// When the earliest job is due, if any.
 pub async fn next_due(conn: &mut Conn) -> Result<Option<i64>> {
     Ok(sqlx::query("SELECT MIN(due_at) AS due FROM scheduled_jobs")

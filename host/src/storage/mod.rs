@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod dead_letters;
 pub mod jobs;
+pub mod leader;
 pub mod notifications;
 pub mod outbox;
 pub mod processed;

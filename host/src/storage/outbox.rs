@@ -84,14 +84,14 @@ pub async fn schedule_retry(
     Ok(())
 }
 
-/// Events not yet delivered (for readiness and metrics).
-pub async fn depth(conn: &mut Conn) -> Result<i64> {
-    Ok(
-        sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE delivered_at IS NULL")
-            .fetch_one(&mut *conn)
-            .await?
-            .try_get("n")?,
+/// Events not yet delivered, and when the oldest was written (for metrics).
+pub async fn stats(conn: &mut Conn) -> Result<(i64, Option<i64>)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE delivered_at IS NULL",
     )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
 }
 
 /// Deletes delivered events older than `before_ms`; the outbox is not an archive.

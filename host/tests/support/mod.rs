@@ -12,6 +12,9 @@
 //!   run of that test is printed (and its temporary directory is kept), so a
 //!   failure can be debugged from the test output alone;
 //! - every wait is bounded and names what never happened.
+//!
+//! Set `TASKHOST_TEST_KEEP=1` to keep every test's directory (database and
+//! logs) even when it passes.
 
 #![allow(dead_code)] // Each test binary uses a different subset of the harness.
 
@@ -71,31 +74,109 @@ const BUILD_COMPONENTS_HINT: &str = "build them with `just build-components` or 
 /// ids. Otherwise each test gets its own SQLite file.
 pub struct TestEnv {
     dir: Option<TempDir>,
+    /// A PostgreSQL database created for this test, dropped with it.
+    created_database: Option<String>,
     database_url: String,
     components_dir: PathBuf,
     /// One stderr log per run, in start order.
     logs: Vec<PathBuf>,
+    /// Logs of other processes (e.g. the Dapr sidecar) whose tails a failure prints too.
+    other_logs: Vec<(String, PathBuf)>,
+}
+
+/// How [`TestEnv::start_with`] runs the binary. The default is what [`TestEnv::start`] does:
+/// a free port, the test's own environment, and a wait until `/readyz` answers 200.
+#[derive(Clone, Debug, Default)]
+pub struct HostOptions {
+    listen: Option<std::net::SocketAddr>,
+    env: Vec<(String, String)>,
+    env_remove: Vec<String>,
+    args: Vec<String>,
+    live_only: bool,
+}
+
+impl HostOptions {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Listen on this address instead of a free port (e.g. the app port a sidecar calls).
+    pub fn listen(mut self, addr: std::net::SocketAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Sets an environment variable of the child.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_owned(), value.into()));
+        self
+    }
+
+    /// Removes a variable the child would otherwise inherit from the test.
+    pub fn env_remove(mut self, key: &str) -> Self {
+        self.env_remove.push(key.to_owned());
+        self
+    }
+
+    /// Appends an argument to `taskhost serve ...`.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Return once `/healthz` answers, without waiting for `/readyz` (for a host that is
+    /// meant to stay unready, e.g. one whose sidecar is absent).
+    pub fn live_only(mut self) -> Self {
+        self.live_only = true;
+        self
+    }
 }
 
 impl TestEnv {
     pub fn new() -> Self {
+        Self::with_database(None)
+    }
+
+    /// Like [`TestEnv::new`], but on the given database whatever
+    /// `TASKHOST_TEST_DATABASE_URL` says (e.g. the local Dapr stack's PostgreSQL).
+    pub fn on_database(url: &str) -> Self {
+        Self::with_database(Some(url.to_owned()))
+    }
+
+    fn with_database(url: Option<String>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("taskhost-e2e-")
             .tempdir()
             .expect("create a temporary directory for the test");
-        let database_url = match std::env::var("TASKHOST_TEST_DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => url,
-            _ => format!(
+        // Each test gets a database of its own on the PostgreSQL server: a host's relay
+        // delivers every pending event in its database, so two tests' hosts sharing one
+        // database would handle (and push to sockets) each other's events. (One embedded
+        // host per database is also the supported deployment.)
+        // A test given its database (`on_database`) gets no database of its own.
+        let from_env = std::env::var("TASKHOST_TEST_DATABASE_URL")
+            .ok()
+            .filter(|env_url| url.is_none() && !env_url.trim().is_empty())
+            .map(|env_url| fresh_postgres_database(&env_url));
+        let created = from_env.is_some();
+        let database_url = url.or(from_env).unwrap_or_else(|| {
+            format!(
                 "sqlite://{}?mode=rwc",
                 dir.path().join("taskhost.db").display()
-            ),
-        };
+            )
+        });
         Self {
             dir: Some(dir),
+            created_database: created.then(|| database_url.clone()),
             database_url,
             components_dir: components_dir(),
             logs: Vec::new(),
+            other_logs: Vec::new(),
         }
+    }
+
+    /// Also print the tail of `path` (labelled `name`) when the test fails.
+    pub fn tail_on_failure(&mut self, name: &str, path: impl Into<PathBuf>) {
+        self.other_logs.push((name.to_owned(), path.into()));
     }
 
     fn dir(&self) -> &Path {
@@ -108,6 +189,12 @@ impl TestEnv {
     /// Starts the binary on this environment's database and waits until it
     /// listens and reports ready.
     pub async fn start(&mut self) -> Host {
+        self.start_with(&HostOptions::default()).await
+    }
+
+    /// Starts the binary as `options` say and waits until it listens and reports
+    /// ready (or only live, with [`HostOptions::live_only`]).
+    pub async fn start_with(&mut self, options: &HostOptions) -> Host {
         let run = self.logs.len() + 1;
         let log_path = self.dir().join(format!("run-{run}.log"));
         self.logs.push(log_path.clone());
@@ -121,11 +208,17 @@ impl TestEnv {
         command
             .arg("serve")
             .arg("--dev")
-            .args(["--listen", "127.0.0.1:0"])
+            .arg("--listen")
+            .arg(
+                options
+                    .listen
+                    .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string()),
+            )
             .arg("--database-url")
             .arg(&self.database_url)
             .arg("--components-dir")
             .arg(&self.components_dir)
+            .args(&options.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
@@ -134,6 +227,10 @@ impl TestEnv {
             // The log is a file: colour codes would only make it harder to read.
             .env("NO_COLOR", "1")
             .kill_on_drop(true);
+        for key in &options.env_remove {
+            command.env_remove(key);
+        }
+        command.envs(options.env.iter().map(|(k, v)| (k, v)));
         let mut child = command.spawn().expect("spawn the taskhost binary");
 
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -146,7 +243,8 @@ impl TestEnv {
             Ok(Ok(None)) => {
                 let status = child.wait().await;
                 panic!(
-                    "run {run}: taskhost exited before it printed its listening line ({status:?})"
+                    "run {run}: taskhost exited before it printed its listening line ({status:?}); its stderr:\n{}",
+                    tail(&log_path, 30)
                 )
             }
             Ok(Ok(Some(line))) => line,
@@ -178,8 +276,13 @@ impl TestEnv {
             http: reqwest::Client::new(),
             drain,
             run,
+            log: log_path,
         };
-        host.wait_until_ready().await;
+        if options.live_only {
+            host.wait_until_live().await;
+        } else {
+            host.wait_until_ready().await;
+        }
         host
     }
 
@@ -191,7 +294,20 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if !std::thread::panicking()
+            && let Some(url) = self.created_database.take()
+        {
+            drop_postgres_database(&url);
+        }
         if !std::thread::panicking() {
+            if std::env::var_os("TASKHOST_TEST_KEEP").is_some()
+                && let Some(dir) = self.dir.take()
+            {
+                eprintln!(
+                    "----- kept the test directory (TASKHOST_TEST_KEEP): {} -----",
+                    dir.keep().display()
+                );
+            }
             return;
         }
         for (i, log) in self.logs.iter().enumerate() {
@@ -200,6 +316,10 @@ impl Drop for TestEnv {
                 i + 1,
                 log.display()
             );
+            eprintln!("{}", tail(log, 80));
+        }
+        for (name, log) in &self.other_logs {
+            eprintln!("----- {name} (last 80 lines of {}) -----", log.display());
             eprintln!("{}", tail(log, 80));
         }
         if let Some(dir) = self.dir.take() {
@@ -211,7 +331,8 @@ impl Drop for TestEnv {
     }
 }
 
-fn tail(path: &Path, lines: usize) -> String {
+/// The last `lines` lines of a log file (or why it cannot be read).
+pub fn tail(path: &Path, lines: usize) -> String {
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let all: Vec<&str> = text.lines().collect();
@@ -269,9 +390,31 @@ pub struct Host {
     http: reqwest::Client,
     drain: JoinHandle<()>,
     run: usize,
+    log: PathBuf,
 }
 
 impl Host {
+    /// The process id, e.g. to signal it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Everything this run wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.log.display()))
+    }
+
+    /// The file this run's stderr goes to.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// `http://ip:port` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
@@ -293,7 +436,18 @@ impl Host {
             http: self.http.clone(),
             base_url: self.base_url.clone(),
             authorization: authorization.map(str::to_owned),
+            headers: Vec::new(),
         }
+    }
+
+    async fn wait_until_live(&self) {
+        let client = self.api_with_authorization(None);
+        wait_until(
+            &format!("run {}: GET /healthz to answer 200", self.run),
+            Duration::from_secs(10),
+            async || client.get("/healthz").await.status_is(200),
+        )
+        .await;
     }
 
     async fn wait_until_ready(&self) {
@@ -326,6 +480,16 @@ impl Host {
 
 impl Drop for Host {
     fn drop(&mut self) {
+        // A server that died under the test (crashed, or was signalled from outside) explains
+        // failures like "no response" or a reset socket: say so next to the log.
+        if std::thread::panicking()
+            && let Ok(Some(status)) = self.child.try_wait()
+        {
+            eprintln!(
+                "----- taskhost run {} had already exited: {status} -----",
+                self.run
+            );
+        }
         // kill_on_drop does the killing; the drain task ends with the pipe.
         self.drain.abort();
     }
@@ -388,6 +552,8 @@ pub struct Api {
     http: reqwest::Client,
     base_url: String,
     authorization: Option<String>,
+    /// Further headers sent on every request (e.g. `dapr-api-token`).
+    headers: Vec<(String, String)>,
 }
 
 /// A response, kept whole so that a failed expectation can show it.
@@ -465,29 +631,95 @@ impl Reply {
 }
 
 impl Api {
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+    /// A client for any other HTTP server (e.g. the Dapr sidecar), without
+    /// `Authorization`.
+    pub fn at(base_url: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            authorization: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// This client, also sending `name: value` on every request.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let mut request = self
             .http
-            .request(method.clone(), format!("{}{path}", self.base_url));
+            .request(method, format!("{}{path}", self.base_url));
         if let Some(authorization) = &self.authorization {
             request = request.header(reqwest::header::AUTHORIZATION, authorization);
         }
+        for (name, value) in &self.headers {
+            request = request.header(name, value);
+        }
+        request
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        let mut request = self.request(method.clone(), path);
         if let Some(body) = body {
             request = request.json(body);
         }
         self.finish(format!("{method} {path}"), request).await
     }
 
+    /// Like [`Api::send`], but a request that gets no response (the server died,
+    /// the connection was reset) is an `Err` instead of a panic.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let mut request = self.request(method.clone(), path);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let what = format!("{method} {path}");
+        let response = request
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .map_err(|e| format!("{what}: no response: {e}"))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| format!("{what}: reading the body failed: {e}"))?;
+        Ok(Reply {
+            request: what,
+            status,
+            text,
+        })
+    }
+
+    /// Posts `body` verbatim with the given `Content-Type`.
+    pub async fn post_bytes(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let shown = String::from_utf8_lossy(&body);
+        let shown: String = shown.chars().take(200).collect();
+        let request = self
+            .request(Method::POST, path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.finish(
+            format!("POST {path} ({content_type}) with body {shown:?}"),
+            request,
+        )
+        .await
+    }
+
     /// Sends `body` verbatim as `application/json`, for bodies that are not JSON.
     pub async fn send_raw(&self, method: Method, path: &str, body: &'static str) -> Reply {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.base_url))
+        let request = self
+            .request(method.clone(), path)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        if let Some(authorization) = &self.authorization {
-            request = request.header(reqwest::header::AUTHORIZATION, authorization);
-        }
         self.finish(format!("{method} {path} with body {body:?}"), request)
             .await
     }
@@ -951,9 +1183,19 @@ impl Socket {
         desc: &str,
         matches: impl Fn(&SocketEvent) -> bool,
     ) -> SocketEvent {
+        self.wait_for_within(desc, EFFECT_TIMEOUT, matches).await
+    }
+
+    /// [`Socket::wait_for`] with another deadline (e.g. through a message broker).
+    pub async fn wait_for_within(
+        &self,
+        desc: &str,
+        timeout: Duration,
+        matches: impl Fn(&SocketEvent) -> bool,
+    ) -> SocketEvent {
         wait_until(
             &format!("a WebSocket message on {}'s socket: {desc}", self.user),
-            EFFECT_TIMEOUT,
+            timeout,
             async || {
                 let events = self.events();
                 if let Some(event) = events.iter().find(|e| matches(e)) {
@@ -1064,4 +1306,39 @@ pub fn same<T: PartialEq + Debug>(actual: T, expected: T) -> Result<T, String> {
     } else {
         Err(format!("{actual:?}, expected {expected:?}"))
     }
+}
+
+/// Creates a new, empty database on the server of `url` and returns its URL.
+fn fresh_postgres_database(url: &str) -> String {
+    let name = format!("taskhost_t_{}", uuid::Uuid::new_v4().simple());
+    let (base, _) = url
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL ends in /<database>");
+    run_psql(url, &format!("CREATE DATABASE {name}"));
+    format!("{base}/{name}")
+}
+
+fn drop_postgres_database(url: &str) {
+    let (base, name) = url
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL ends in /<database>");
+    let _ = std::process::Command::new("psql")
+        .args([
+            &format!("{base}/postgres"),
+            "-qc",
+            &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        ])
+        .output();
+}
+
+fn run_psql(url: &str, sql: &str) {
+    let out = std::process::Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qc", sql])
+        .output()
+        .expect("running psql (the PostgreSQL client) to create the test's database");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

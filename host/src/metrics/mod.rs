@@ -1,0 +1,157 @@
+//! Prometheus metrics (`GET /metrics`), through the `metrics` facade and its Prometheus
+//! exporter. Every name is declared here, with what it means; labels are bounded (topic,
+//! component, version, outcome — never an id).
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+
+pub const MESSAGES: &str = "taskhost_messages_total";
+pub const UNDECODABLE: &str = "taskhost_undecodable_messages_total";
+pub const CALL_SECONDS: &str = "taskhost_component_call_seconds";
+pub const LAG_SECONDS: &str = "taskhost_event_lag_seconds";
+pub const OUTBOX_DEPTH: &str = "taskhost_outbox_depth";
+pub const OUTBOX_OLDEST: &str = "taskhost_outbox_oldest_age_seconds";
+pub const DEAD_LETTERS: &str = "taskhost_dead_letters_total";
+pub const SCHEDULED_JOBS: &str = "taskhost_scheduled_reminder_jobs";
+pub const SOCKETS: &str = "taskhost_websocket_connections";
+pub const DB_POOL: &str = "taskhost_db_pool_connections";
+pub const SWAPS: &str = "taskhost_component_swaps_total";
+pub const ROLLBACKS: &str = "taskhost_component_rollbacks_total";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder (once; later calls return the same handle).
+pub fn install() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(CALL_SECONDS.into()),
+                &[
+                    0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.005, 0.025,
+                    0.1, 0.5,
+                ],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(LAG_SECONDS.into()),
+                    &[
+                        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+                    ],
+                )
+            })
+            .expect("static bucket lists are non-empty")
+            .install_recorder()
+            .expect("the metrics recorder is installed once");
+        describe();
+        handle
+    })
+}
+
+fn describe() {
+    describe_counter!(
+        MESSAGES,
+        "Messages handled per topic, component, version and outcome (applied, duplicate, retry, drop)"
+    );
+    describe_counter!(
+        UNDECODABLE,
+        "Messages that could not be decoded, per topic (dead-lettered)"
+    );
+    describe_histogram!(
+        CALL_SECONDS,
+        metrics::Unit::Seconds,
+        "Component call duration (fresh instance + handle)"
+    );
+    describe_histogram!(
+        LAG_SECONDS,
+        metrics::Unit::Seconds,
+        "From the event's time to its effects applied, per topic and component"
+    );
+    describe_gauge!(OUTBOX_DEPTH, "Outbox events not yet delivered");
+    describe_gauge!(
+        OUTBOX_OLDEST,
+        metrics::Unit::Seconds,
+        "Age of the oldest undelivered outbox event"
+    );
+    describe_counter!(DEAD_LETTERS, "Messages dead-lettered, per topic");
+    describe_gauge!(SCHEDULED_JOBS, "Reminder jobs scheduled and not yet fired");
+    describe_gauge!(SOCKETS, "Open WebSocket connections");
+    describe_gauge!(
+        DB_POOL,
+        "Database pool connections, by state (idle, in_use)"
+    );
+    describe_counter!(SWAPS, "Component versions swapped in, per component");
+    describe_counter!(
+        ROLLBACKS,
+        "Component rollbacks, per component and cause (manual, automatic)"
+    );
+}
+
+/// The exposition text, for `GET /metrics`.
+pub fn render() -> String {
+    install().render()
+}
+
+pub fn message(topic: &str, component: &str, version: &str, outcome: &'static str) {
+    counter!(MESSAGES, "topic" => topic.to_string(), "component" => component.to_string(),
+             "version" => version.to_string(), "outcome" => outcome)
+    .increment(1);
+}
+
+pub fn undecodable(topic: &str) {
+    counter!(UNDECODABLE, "topic" => topic.to_string()).increment(1);
+}
+
+pub fn call_duration(component: &str, version: &str, seconds: f64) {
+    histogram!(CALL_SECONDS, "component" => component.to_string(), "version" => version.to_string()).record(seconds);
+}
+
+pub fn lag(topic: &str, component: &str, seconds: f64) {
+    histogram!(LAG_SECONDS, "topic" => topic.to_string(), "component" => component.to_string())
+        .record(seconds.max(0.0));
+}
+
+pub fn dead_letter(topic: &str) {
+    counter!(DEAD_LETTERS, "topic" => topic.to_string()).increment(1);
+}
+
+pub fn sockets(open: usize) {
+    gauge!(SOCKETS).set(open as f64);
+}
+
+pub fn swap(component: &str) {
+    counter!(SWAPS, "component" => component.to_string()).increment(1);
+}
+
+pub fn rollback(component: &str, cause: &'static str) {
+    counter!(ROLLBACKS, "component" => component.to_string(), "cause" => cause).increment(1);
+}
+
+/// Samples what is cheaper to read periodically than to track (outbox, jobs, pool).
+pub async fn sample_forever(db: crate::storage::Db, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        if let Err(e) = sample(&db).await {
+            tracing::debug!(error = %e, "metrics sampling failed");
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+async fn sample(db: &crate::storage::Db) -> crate::storage::Result<()> {
+    let pool = db.pool();
+    let idle = pool.num_idle() as f64;
+    gauge!(DB_POOL, "state" => "idle").set(idle);
+    gauge!(DB_POOL, "state" => "in_use").set(pool.size() as f64 - idle);
+    let mut conn = pool.acquire().await?;
+    let (depth, oldest) = crate::storage::outbox::stats(&mut conn).await?;
+    gauge!(OUTBOX_DEPTH).set(depth as f64);
+    let age = oldest.map_or(0.0, |t| {
+        ((crate::wire::time::now().timestamp_millis() - t).max(0) as f64) / 1000.0
+    });
+    gauge!(OUTBOX_OLDEST).set(age);
+    gauge!(SCHEDULED_JOBS).set(crate::storage::jobs::count(&mut conn).await? as f64);
+    Ok(())
+}

@@ -1,0 +1,531 @@
+//! The Dapr app callbacks of the real `taskhost` binary, without any sidecar: the test plays
+//! daprd and sends exactly what daprd 1.16 sends (see `dapr-http-contract.md` and
+//! `deploy/local-stack/README.md` §5), then checks the documented answers — `SUCCESS`,
+//! `RETRY` or `DROP` per message, per entry for bulk deliveries — their effects, and that every
+//! refusal is explained in the host's log.
+//!
+//! The host runs with `TASKHOST_DELIVERY=dapr`, `APP_API_TOKEN` set and `DAPR_HTTP_PORT`
+//! pointing at a closed port, so it never becomes ready and its relay holds everything it would
+//! publish: the only way in is the callbacks. Runs on SQLite, or on PostgreSQL when
+//! `TASKHOST_TEST_DATABASE_URL` is set (fresh random user ids keep runs apart).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{SecondsFormat, Utc};
+use serde_json::{Value, json};
+
+use support::{Api, EFFECT_TIMEOUT, HostOptions, TestEnv, User, assert_holds, wait_until};
+
+const APP_TOKEN: &str = "app-token-for-the-callback-test";
+const ADMIN_TOKEN: &str = "admin-token-for-the-callback-test";
+const CLOUDEVENT: &str = "application/cloudevents+json";
+
+/// A TCP port on 127.0.0.1 where nothing listens (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A valid `task.created` event of `user` for a new task; returns (event id, task id, event).
+fn task_created(user: &User, title: &str) -> (String, String, Value) {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let event = json!({
+        "event_id": event_id,
+        "event_type": "task.created",
+        "event_timestamp": now(),
+        "user_id": user.id,
+        "task": {
+            "id": task_id, "user_id": user.id, "title": title, "description": null,
+            "is_completed": false, "priority": "medium", "due_date": null,
+            "is_recurring": false, "recurrence_frequency": null, "tags": ["dapr"],
+            "created_at": now(), "updated_at": now(),
+        },
+    });
+    (event_id, task_id, event)
+}
+
+/// The CloudEvent envelope daprd 1.16 delivers for a JSON payload published to `topic`.
+fn dapr_cloudevent(topic: &str, data: Value) -> Value {
+    json!({
+        "data": data,
+        "datacontenttype": "application/json",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "pubsubname": "pubsub-kafka",
+        "source": "taskhost",
+        "specversion": "1.0",
+        "time": Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+        "topic": topic,
+        "traceid": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "tracestate": "",
+        "type": "com.dapr.event.sent",
+    })
+}
+
+/// `{"status": ...}` of a single delivery's answer.
+fn status_of(reply: &support::Reply) -> String {
+    let body = reply.value();
+    body.get("status")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: expected {{\"status\": ...}}, got {body}",
+                reply.request
+            )
+        })
+        .to_owned()
+}
+
+/// The lines of the host's stderr that contain every one of `needles`.
+fn log_lines_with(stderr: &str, needles: &[&str]) -> Vec<String> {
+    stderr
+        .lines()
+        .filter(|line| needles.iter().all(|n| line.contains(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Starts taskhost in Dapr mode with no sidecar: it stays live but not ready.
+async fn start_without_sidecar(env: &mut TestEnv) -> support::Host {
+    env.start_with(
+        &HostOptions::new()
+            .env("TASKHOST_DELIVERY", "dapr")
+            .env("DAPR_HTTP_PORT", closed_port().to_string())
+            .env("APP_API_TOKEN", APP_TOKEN)
+            .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("DAPR_HTTP_ENDPOINT")
+            .env_remove("DAPR_API_TOKEN")
+            .env_remove("TASKHOST_DAPR_PUBSUB")
+            .env_remove("TASKHOST_DAPR_BULK")
+            .live_only(),
+    )
+    .await
+}
+
+/// The dead letters whose payload contains `marker`.
+async fn dead_letters_with(host: &support::Host, marker: &str) -> Vec<Value> {
+    let dead = host
+        .api_with_authorization(Some(&format!("Bearer {ADMIN_TOKEN}")))
+        .get("/admin/dead-letters")
+        .await
+        .expect(200)
+        .value();
+    dead.as_array()
+        .unwrap_or_else(|| panic!("GET /admin/dead-letters: expected an array, got {dead}"))
+        .iter()
+        .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(marker)))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn callbacks_answer_as_documented_without_a_sidecar() {
+    let mut env = TestEnv::new();
+    let host = start_without_sidecar(&mut env).await;
+    // What daprd sends: the token, and (for single deliveries) the Kafka metadata as headers.
+    let daprd = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", APP_TOKEN);
+    let anonymous = host.api_with_authorization(None);
+    let impostor = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", "not-the-app-token");
+    let user = User::new().await;
+    let api = host.api(&user);
+    // A single delivery also carries the Kafka record's metadata as headers.
+    let daprd_single = daprd
+        .clone()
+        .with_header("Partitionkey", &user.id)
+        .with_header("__key", &user.id)
+        .with_header("__topic", "task-events")
+        .with_header("__partition", "0")
+        .with_header("__offset", "41")
+        .with_header(
+            "Traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+
+    // Live, not ready: there is no sidecar.
+    anonymous.get("/readyz").await.expect(503);
+
+    // --- GET /dapr/subscribe needs the token. ---
+    anonymous
+        .get("/dapr/subscribe")
+        .await
+        .expect(401)
+        .error_message();
+    impostor
+        .get("/dapr/subscribe")
+        .await
+        .expect(401)
+        .error_message();
+    let subscriptions = daprd.get("/dapr/subscribe").await.expect(200).value();
+    let subscriptions = subscriptions.as_array().unwrap_or_else(|| {
+        panic!("GET /dapr/subscribe: expected a JSON array, got {subscriptions}")
+    });
+    let by_topic: BTreeMap<&str, &Value> = subscriptions
+        .iter()
+        .map(|s| {
+            (
+                s["topic"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("a subscription without topic: {s}")),
+                s,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_topic.len(),
+        subscriptions.len(),
+        "one subscription per topic: {subscriptions:?}"
+    );
+    assert_eq!(
+        by_topic.keys().copied().collect::<Vec<_>>(),
+        [
+            "reminders",
+            "reminders-dlq",
+            "task-events",
+            "task-events-dlq",
+            "task-updates",
+            "task-updates-dlq"
+        ],
+        "the topics the four components consume, and their dead-letter topics"
+    );
+    for topic in ["task-events", "task-updates", "reminders"] {
+        let sub = by_topic[topic];
+        assert_eq!(sub["pubsubname"], "pubsub-kafka", "{sub}");
+        assert_eq!(
+            sub["routes"]["default"],
+            format!("/dapr/events/{topic}"),
+            "{sub}"
+        );
+        assert_eq!(sub["deadLetterTopic"], format!("{topic}-dlq"), "{sub}");
+        assert_eq!(
+            sub["bulkSubscribe"]["enabled"], true,
+            "bulk delivery is on: {sub}"
+        );
+        let max = sub["bulkSubscribe"]["maxMessagesCount"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!(
+            max >= 1,
+            "bulkSubscribe.maxMessagesCount must be set: {sub}"
+        );
+
+        let dlq = by_topic[format!("{topic}-dlq").as_str()];
+        assert_eq!(dlq["pubsubname"], "pubsub-kafka", "{dlq}");
+        assert_eq!(
+            dlq["routes"]["default"],
+            format!("/dapr/dead-letters/{topic}"),
+            "{dlq}"
+        );
+        assert!(
+            dlq.get("deadLetterTopic").is_none(),
+            "a dead-letter topic has no dead-letter topic of its own: {dlq}"
+        );
+    }
+
+    // --- A single delivery, exactly as daprd sends it. ---
+    let (event_id, task_id, event) = task_created(&user, "delivered by daprd");
+    let envelope = dapr_cloudevent("task-events", event);
+    let body = serde_json::to_vec(&envelope).unwrap();
+    let deliver = |api: &Api, body: Vec<u8>| {
+        let api = api.clone();
+        async move {
+            api.post_bytes("/dapr/events/task-events", CLOUDEVENT, body)
+                .await
+                .expect(200)
+        }
+    };
+    // Without the token: refused before anything is handled.
+    let refused = anonymous
+        .post_bytes("/dapr/events/task-events", CLOUDEVENT, body.clone())
+        .await
+        .expect(401);
+    refused.error_message();
+    assert_eq!(
+        status_of(&deliver(&daprd_single, body.clone()).await),
+        "SUCCESS"
+    );
+    let audit_of_user = async || api.user_audit(&user.id).await;
+    wait_until(
+        "the audit entry of the delivered task.created",
+        EFFECT_TIMEOUT,
+        async || {
+            let trail = audit_of_user().await;
+            match &trail[..] {
+                [entry]
+                    if entry.event_id == event_id
+                        && entry.task_id == task_id
+                        && entry.operation == "created" =>
+                {
+                    Ok(())
+                }
+                _ => Err(format!("{trail:?}")),
+            }
+        },
+    )
+    .await;
+
+    // --- Garbage, a wrong content type, an unknown topic: each DROP. ---
+    let garbage = deliver(
+        &daprd,
+        format!("{{this is not json, {}", user.id).into_bytes(),
+    )
+    .await;
+    assert_eq!(status_of(&garbage), "DROP", "an undecodable body");
+    let (_, _, plain_event) = task_created(&user, "sent as text/plain");
+    let plain = daprd
+        .post_bytes(
+            "/dapr/events/task-events",
+            "text/plain",
+            serde_json::to_vec(&dapr_cloudevent("task-events", plain_event)).unwrap(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        status_of(&plain),
+        "DROP",
+        "a body that is not JSON by its content type"
+    );
+    let (_, _, stray_event) = task_created(&user, "on a topic nobody consumes");
+    let unknown = daprd
+        .post_bytes(
+            "/dapr/events/no-such-topic",
+            CLOUDEVENT,
+            serde_json::to_vec(&dapr_cloudevent("no-such-topic", stray_event)).unwrap(),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status_of(&unknown), "DROP", "a topic no component consumes");
+
+    // --- A bulk delivery: one good entry, one undecodable: per-entry answers. ---
+    let (good_event_id, good_task_id, good_event) = task_created(&user, "bulk entry");
+    let mut bad_event = task_created(&user, "bulk entry that explodes").2;
+    bad_event["event_type"] = json!("task.exploded");
+    let bulk = json!({
+        "entries": [
+            {"entryId": "entry-good", "event": dapr_cloudevent("task-events", good_event),
+             "contentType": CLOUDEVENT, "metadata": {"__key": user.id, "__offset": "17", "__partition": "0"}},
+            {"entryId": "entry-bad", "event": dapr_cloudevent("task-events", bad_event),
+             "contentType": CLOUDEVENT, "metadata": {"__key": user.id, "__offset": "18", "__partition": "0"}},
+        ],
+        "id": uuid::Uuid::new_v4().to_string(),
+        "metadata": {},
+        "pubsubname": "pubsub-kafka",
+        "topic": "task-events",
+        "type": "com.dapr.event.sent",
+    });
+    let reply = daprd
+        .post_bytes(
+            "/dapr/events/task-events",
+            "application/json",
+            serde_json::to_vec(&bulk).unwrap(),
+        )
+        .await
+        .expect(200);
+    let statuses = reply.value();
+    let statuses: BTreeMap<String, String> = statuses["statuses"]
+        .as_array()
+        .unwrap_or_else(|| panic!("a bulk answer is {{\"statuses\": [...]}}, got {statuses}"))
+        .iter()
+        .map(|s| {
+            (
+                s["entryId"].as_str().unwrap_or_default().to_owned(),
+                s["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        BTreeMap::from([
+            ("entry-bad".to_owned(), "DROP".to_owned()),
+            ("entry-good".to_owned(), "SUCCESS".to_owned()),
+        ]),
+        "one status per entry, by entryId: {}",
+        reply.text
+    );
+    wait_until(
+        "the audit entry of the good bulk entry",
+        EFFECT_TIMEOUT,
+        async || {
+            let trail = audit_of_user().await;
+            let good = trail
+                .iter()
+                .filter(|e| e.event_id == good_event_id && e.task_id == good_task_id)
+                .count();
+            if good == 1 {
+                Ok(())
+            } else {
+                Err(format!("{trail:?}"))
+            }
+        },
+    )
+    .await;
+
+    // --- A redelivery of the first CloudEvent changes nothing. ---
+    assert_eq!(
+        status_of(&deliver(&daprd_single, body.clone()).await),
+        "SUCCESS",
+        "a redelivery is acknowledged"
+    );
+    assert_holds(
+        "one audit entry per delivered event, none for the dropped ones",
+        Duration::from_secs(2),
+        async || {
+            let trail = audit_of_user().await;
+            let mut ids: Vec<&str> = trail.iter().map(|e| e.event_id.as_str()).collect();
+            ids.sort_unstable();
+            let mut want = vec![event_id.as_str(), good_event_id.as_str()];
+            want.sort_unstable();
+            if ids == want {
+                Ok(())
+            } else {
+                Err(format!("event ids {ids:?}, expected {want:?}"))
+            }
+        },
+    )
+    .await;
+
+    // --- Still not ready: the sidecar is absent. ---
+    let ready = anonymous.get("/readyz").await.expect(503);
+    assert!(
+        ready.text.contains("Dapr sidecar"),
+        "/readyz says it waits for the sidecar: {}",
+        ready.text
+    );
+
+    // --- Every refusal is explained in the log. ---
+    let why = [
+        (vec!["DROP", "body is not JSON"], "the garbage body"),
+        (
+            vec!["DROP", "unsupported content type", "text/plain"],
+            "the text/plain body",
+        ),
+        (
+            vec!["DROP", "no-such-topic", "no component consumes this topic"],
+            "the unknown topic",
+        ),
+        (vec!["DROP", "task.exploded"], "the undecodable bulk entry"),
+        (
+            vec![
+                "rejected a sidecar callback",
+                "dapr-api-token",
+                "/dapr/subscribe",
+            ],
+            "the subscribe call without the token",
+        ),
+        (
+            vec![
+                "rejected a sidecar callback",
+                "dapr-api-token",
+                "/dapr/events/task-events",
+            ],
+            "the delivery without the token",
+        ),
+    ];
+    wait_until(
+        "a log line for each refusal",
+        Duration::from_secs(5),
+        async || {
+            let stderr = host.stderr();
+            let missing: Vec<&str> = why
+                .iter()
+                .filter(|(needles, _)| log_lines_with(&stderr, needles).is_empty())
+                .map(|(_, what)| *what)
+                .collect();
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("no log line explains {missing:?}"))
+            }
+        },
+    )
+    .await;
+
+    // The reasons of the drops are also kept for operators (every dropped body names the user).
+    let dead = dead_letters_with(&host, &user.id).await;
+    let reasons: Vec<&str> = dead
+        .iter()
+        .filter(|d| d["topic"] == "task-events")
+        .filter_map(|d| d["reason"].as_str())
+        .collect();
+    for needle in [
+        "body is not JSON",
+        "unsupported content type",
+        "task.exploded",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r.contains(needle)),
+            "GET /admin/dead-letters keeps a task-events drop whose reason says {needle:?}: {reasons:?}"
+        );
+    }
+
+    // --- Still alive. ---
+    let mut host = host;
+    assert!(host.is_running(), "taskhost exited during the test");
+    anonymous.get("/healthz").await.expect(200);
+}
+
+/// daprd forwards a dropped message to `{topic}-dlq` as it was (the same CloudEvent, id
+/// included: checked with daprd 1.16.5), and `POST /dapr/dead-letters/{topic}` records its
+/// arrival on `{topic}-dlq` with the reason the host gave when it dropped it.
+#[tokio::test]
+async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
+    let mut env = TestEnv::new();
+    let host = start_without_sidecar(&mut env).await;
+    let daprd = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", APP_TOKEN);
+    let user = User::new().await;
+
+    let (event_id, _, mut event) = task_created(&user, "explodes on arrival");
+    event["event_type"] = json!("task.exploded");
+    let body = serde_json::to_vec(&dapr_cloudevent("task-events", event)).unwrap();
+    let dropped = daprd
+        .post_bytes("/dapr/events/task-events", CLOUDEVENT, body.clone())
+        .await
+        .expect(200);
+    assert_eq!(status_of(&dropped), "DROP");
+    // What daprd then delivers from task-events-dlq.
+    let arrived = daprd
+        .post_bytes("/dapr/dead-letters/task-events", CLOUDEVENT, body)
+        .await
+        .expect(200);
+    assert_eq!(
+        status_of(&arrived),
+        "SUCCESS",
+        "a dead letter is acknowledged once recorded"
+    );
+
+    let records = dead_letters_with(&host, &user.id).await;
+    let dlq: Vec<&Value> = records
+        .iter()
+        .filter(|d| d["topic"] == "task-events-dlq")
+        .collect();
+    assert_eq!(
+        dlq.len(),
+        1,
+        "one record of the arrival on task-events-dlq: {records:?}"
+    );
+    assert_eq!(
+        dlq[0]["event_id"],
+        json!(event_id),
+        "the record names the event: {}",
+        dlq[0]
+    );
+    let reason = dlq[0]["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("task.exploded"),
+        "the task-events-dlq record keeps the reason of the drop (naming `task.exploded`), got {reason:?}; \
+         all records of the event: {records:?}"
+    );
+}

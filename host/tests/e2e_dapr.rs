@@ -1,0 +1,1339 @@
+//! End to end through the real Dapr stack: the `taskhost` binary with `TASKHOST_DELIVERY=dapr`
+//! next to a real daprd 1.16, Kafka and the Dapr scheduler, on the stack's PostgreSQL.
+//!
+//! Every event takes the production path: the outbox relay publishes through daprd to Kafka,
+//! daprd delivers it back as a CloudEvent (bulk) to `/dapr/events/{topic}`, reminder jobs live
+//! in the Dapr scheduler and fire as `POST /job/{name}`, drops travel to `{topic}-dlq`.
+//!
+//! Needs the local stack (`deploy/local-stack/up.sh`): run `just e2e`, or
+//! `deploy/local-stack/e2e.sh`, which builds, starts the stack and runs
+//! `cargo test -p taskhost --test e2e_dapr -- --ignored --test-threads=1`. The tests start daprd
+//! themselves (`daprd.sh`, idempotent) with the test tokens and leave it running; they listen
+//! on the stack's app port (`APP_PORT`, 8080), hence one test at a time. The database is shared
+//! and persists: every test uses fresh random users.
+//!
+//! Settings (environment): `TASKHOST_E2E_DATABASE_URL` (default: the stack's PostgreSQL),
+//! `APP_PORT`, `DAPR_HTTP_PORT`, `TASKHOST_STACK_RUN` — the names `deploy/local-stack/env.sh`
+//! uses. A failure prints the tails of every taskhost run's stderr and of daprd's log.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{DateTime, Duration, SecondsFormat, SubsecRound as _, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use support::{
+    Api, AuditEntry, Host, HostOptions, Socket, SocketEvent, Task, TestEnv, User, assert_holds,
+    same, wait_until,
+};
+
+const APP_API_TOKEN: &str = "taskhost-e2e-app-api-token";
+const DAPR_API_TOKEN: &str = "taskhost-e2e-dapr-api-token";
+const ADMIN_TOKEN: &str = "taskhost-e2e-admin-token";
+const PUBSUB: &str = "pubsub-kafka";
+
+/// How long an effect may take through daprd and Kafka. A hop takes ~15 ms once daprd's Kafka
+/// consumer runs, but the first deliveries after daprd (re)joins its consumer group, or after
+/// the app comes back, can wait several seconds.
+const DAPR_TIMEOUT: StdDuration = StdDuration::from_secs(30);
+
+/// How long a "nothing more happens" check keeps watching: longer than daprd's redelivery
+/// backoff, so a redelivery that would double something has time to arrive.
+const QUIET_PERIOD: StdDuration = StdDuration::from_secs(5);
+
+/// Now plus `offset`, to the whole second.
+fn from_now(offset: Duration) -> DateTime<Utc> {
+    (Utc::now() + offset).trunc_subsecs(0)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Prints a step with the time since the test started (shown by `--show-output`).
+fn step(started: Instant, what: &str) {
+    println!("[{:>6.1} s] {what}", started.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------
+// The local stack: daprd, PostgreSQL, the Dapr HTTP API.
+// ---------------------------------------------------------------------------
+
+struct Stack {
+    repo: PathBuf,
+    run_dir: PathBuf,
+    app_port: u16,
+    dapr_http_port: u16,
+    database_url: String,
+}
+
+impl Stack {
+    fn from_env() -> Self {
+        let var = |key: &str| std::env::var(key).ok().filter(|v| !v.trim().is_empty());
+        let port = |key: &str, default: u16| {
+            var(key).map_or(default, |v| {
+                v.parse()
+                    .unwrap_or_else(|e| panic!("{key}={v:?} is not a port: {e}"))
+            })
+        };
+        Self {
+            repo: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+            run_dir: var("TASKHOST_STACK_RUN")
+                .map_or_else(|| PathBuf::from("/tmp/taskhost-stack"), PathBuf::from),
+            app_port: port("APP_PORT", 8080),
+            dapr_http_port: port("DAPR_HTTP_PORT", 3500),
+            database_url: var("TASKHOST_E2E_DATABASE_URL").unwrap_or_else(|| {
+                "postgres://postgres:postgres@127.0.0.1:54329/taskhost".to_owned()
+            }),
+        }
+    }
+
+    fn daprd_log(&self) -> PathBuf {
+        self.run_dir.join("logs/daprd.log")
+    }
+
+    fn app_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.app_port))
+    }
+
+    fn sidecar_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.dapr_http_port)
+    }
+
+    /// The Dapr HTTP API, as the app calls it (with `dapr-api-token`).
+    fn sidecar(&self) -> Api {
+        Api::at(&self.sidecar_url()).with_header("dapr-api-token", DAPR_API_TOKEN)
+    }
+
+    /// Runs a bash snippet at the repository root with `deploy/local-stack/env.sh` sourced;
+    /// fails the test with its output if it fails.
+    async fn sh(&self, what: &str, script: &str) -> String {
+        self.try_sh(what, script).await.unwrap_or_else(|failure| {
+            panic!("{failure}");
+        })
+    }
+
+    /// [`Stack::sh`], returning a failure (with the output) instead of failing the test.
+    async fn try_sh(&self, what: &str, script: &str) -> Result<String, String> {
+        let output = Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "set -euo pipefail; . deploy/local-stack/env.sh; {script}"
+            ))
+            .current_dir(&self.repo)
+            .env("APP_PORT", self.app_port.to_string())
+            .env("DAPR_HTTP_PORT", self.dapr_http_port.to_string())
+            .env("TASKHOST_STACK_RUN", &self.run_dir)
+            .env("APP_API_TOKEN", APP_API_TOKEN)
+            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: cannot run bash: {e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!(
+                "{what} failed ({}); is the local stack up (deploy/local-stack/up.sh)?\n{stdout}\n{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ))
+        }
+    }
+
+    /// Starts daprd for the app port with the test's tokens unless it runs, and checks that
+    /// the one that runs is usable: it requires our `DAPR_API_TOKEN` and calls our app port.
+    async fn ensure_daprd(&self) {
+        // daprd's default ports (50001, 50002, 59091) lie in Linux's ephemeral port range, so
+        // a client connection elsewhere on the machine can hold one for a while and daprd
+        // then exits with "address already in use": try again a few times, and show who
+        // held the ports when giving up.
+        let mut failures = Vec::new();
+        for attempt in 1..=4 {
+            match self
+                .try_sh(
+                    "deploy/local-stack/daprd.sh",
+                    "deploy/local-stack/daprd.sh --app-port \"$APP_PORT\"",
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(failure) => {
+                    let log = support::tail(&self.daprd_log(), 5);
+                    let sockets = self
+                        .try_sh(
+                            "ss",
+                            r#"ss -tanp | grep -E ":($DAPR_HTTP_PORT|$DAPR_GRPC_PORT|$DAPR_INTERNAL_GRPC_PORT|$DAPR_METRICS_PORT) " || true"#,
+                        )
+                        .await
+                        .unwrap_or_else(|e| e);
+                    failures.push(format!(
+                        "attempt {attempt}: {failure}\ndaprd.log:\n{log}\nsockets on daprd's ports:\n{sockets}"
+                    ));
+                    if attempt == 4 {
+                        panic!("daprd did not start:\n{}", failures.join("\n\n"));
+                    }
+                    tokio::time::sleep(StdDuration::from_secs(5)).await;
+                }
+            }
+        }
+        if !failures.is_empty() {
+            println!(
+                "daprd started after {} failed attempts:\n{}",
+                failures.len(),
+                failures.join("\n")
+            );
+        }
+        let anonymous = Api::at(&self.sidecar_url());
+        wait_until(
+            "daprd's GET /v1.0/healthz/outbound to answer 204",
+            StdDuration::from_secs(90),
+            async || match anonymous
+                .try_send(Method::GET, "/v1.0/healthz/outbound", None)
+                .await
+            {
+                Ok(reply) => reply.status_is(204),
+                Err(e) => Err(e),
+            },
+        )
+        .await;
+        let metadata = self.sidecar().get("/v1.0/metadata").await;
+        assert_eq!(
+            (
+                metadata.status.as_u16(),
+                anonymous.get("/v1.0/metadata").await.status.as_u16()
+            ),
+            (200, 401),
+            "the daprd on port {} must require the tests' DAPR_API_TOKEN; it runs with other \
+             settings: stop it with `deploy/local-stack/daprd.sh stop` ({})",
+            self.dapr_http_port,
+            metadata.text
+        );
+        let port = &metadata.value()["appConnectionProperties"]["port"];
+        assert_eq!(
+            port.as_u64(),
+            Some(u64::from(self.app_port)),
+            "the daprd on port {} calls the app on port {port}, not {}: stop it with \
+             `deploy/local-stack/daprd.sh stop`",
+            self.dapr_http_port,
+            self.app_port
+        );
+    }
+
+    /// Waits until daprd has read the app's subscriptions (`GET /v1.0/metadata`).
+    async fn wait_for_subscriptions(&self) {
+        let sidecar = self.sidecar();
+        wait_until(
+            "daprd to list the app's subscriptions in GET /v1.0/metadata",
+            DAPR_TIMEOUT,
+            async || {
+                let metadata = sidecar.get("/v1.0/metadata").await.expect(200).value();
+                let topics: HashSet<&str> = metadata["subscriptions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|s| s["topic"].as_str())
+                    .collect();
+                let want = [
+                    "task-events",
+                    "task-events-dlq",
+                    "reminders",
+                    "reminders-dlq",
+                    "task-updates",
+                    "task-updates-dlq",
+                ];
+                if want.iter().all(|t| topics.contains(t)) {
+                    Ok(())
+                } else {
+                    Err(format!("subscriptions {topics:?}"))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Publishes a JSON payload through daprd, keyed by user like the host does.
+    async fn publish(&self, topic: &str, user: &str, payload: &Value) {
+        self.sidecar()
+            .post(
+                &format!("/v1.0/publish/{PUBSUB}/{topic}?metadata.partitionKey={user}"),
+                payload,
+            )
+            .await
+            .expect(204);
+    }
+
+    /// A job in the Dapr scheduler, or `None` when it does not exist (daprd 1.16 answers a
+    /// 500 `DAPR_SCHEDULER_GET_JOB` … NotFound for a missing job).
+    async fn job(&self, name: &str) -> Option<Value> {
+        let reply = self
+            .sidecar()
+            .get(&format!("/v1.0-alpha1/jobs/{name}"))
+            .await;
+        match reply.status.as_u16() {
+            200 => Some(reply.value()),
+            500 if reply.text.contains("NotFound") || reply.text.contains("not found") => None,
+            _ => panic!(
+                "{}: expected 200 or a NotFound 500, got {} {:?}",
+                reply.request, reply.status, reply.text
+            ),
+        }
+    }
+
+    /// Stops the stack's PostgreSQL (fast shutdown), as `down.sh` does. The guard starts it
+    /// again if the test fails before it does.
+    async fn stop_postgres(&self) -> PostgresStopped {
+        self.sh(
+            "stopping PostgreSQL",
+            r#"cd / && if ((EUID == 0)); then runuser -u "$PG_OS_USER" -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop; else "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop; fi"#,
+        )
+        .await;
+        PostgresStopped {
+            repo: self.repo.clone(),
+            run_dir: self.run_dir.clone(),
+            running: false,
+        }
+    }
+}
+
+/// PostgreSQL is stopped while this lives; [`PostgresStopped::start`] (`up.sh`, idempotent)
+/// starts it again, and so does dropping the guard, so a failed test leaves the stack up.
+struct PostgresStopped {
+    repo: PathBuf,
+    run_dir: PathBuf,
+    running: bool,
+}
+
+impl PostgresStopped {
+    async fn start(mut self) {
+        let output = Command::new("deploy/local-stack/up.sh")
+            .current_dir(&self.repo)
+            .env("TASKHOST_STACK_RUN", &self.run_dir)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("run deploy/local-stack/up.sh");
+        assert!(
+            output.status.success(),
+            "deploy/local-stack/up.sh failed to start PostgreSQL again ({}):\n{}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        self.running = true;
+    }
+}
+
+impl Drop for PostgresStopped {
+    fn drop(&mut self) {
+        if !self.running {
+            let _ = std::process::Command::new("deploy/local-stack/up.sh")
+                .current_dir(&self.repo)
+                .env("TASKHOST_STACK_RUN", &self.run_dir)
+                .stdin(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// One test's world: the stack, and the taskhost runs of the test.
+struct E2e {
+    stack: Stack,
+    env: TestEnv,
+    started: Instant,
+}
+
+impl E2e {
+    async fn new() -> Self {
+        let stack = Stack::from_env();
+        let mut env = TestEnv::on_database(&stack.database_url);
+        env.tail_on_failure("daprd log", stack.daprd_log());
+        stack.ensure_daprd().await;
+        Self {
+            stack,
+            env,
+            started: Instant::now(),
+        }
+    }
+
+    fn step(&self, what: &str) {
+        step(self.started, what);
+    }
+
+    /// Starts taskhost on the app port daprd calls, and waits until it is ready (which needs
+    /// the sidecar) and daprd knows its subscriptions.
+    async fn start(&mut self) -> Host {
+        let addr = self.stack.app_addr();
+        wait_until(
+            &format!("{addr} to be free for taskhost"),
+            StdDuration::from_secs(15),
+            async || {
+                std::net::TcpListener::bind(addr)
+                    .map(drop)
+                    .map_err(|e| format!("{e} (another process listens there?)"))
+            },
+        )
+        .await;
+        let options = HostOptions::new()
+            .listen(addr)
+            .env("TASKHOST_DELIVERY", "dapr")
+            .env("DAPR_HTTP_PORT", self.stack.dapr_http_port.to_string())
+            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
+            .env("APP_API_TOKEN", APP_API_TOKEN)
+            .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env_remove("DAPR_HTTP_ENDPOINT")
+            .env_remove("TASKHOST_DAPR_PUBSUB")
+            .env_remove("TASKHOST_DAPR_BULK");
+        let host = self.env.start_with(&options).await;
+        self.stack.wait_for_subscriptions().await;
+        host
+    }
+}
+
+fn admin(host: &Host) -> Api {
+    host.api_with_authorization(Some(&format!("Bearer {ADMIN_TOKEN}")))
+}
+
+async fn dead_letters(host: &Host) -> Vec<Value> {
+    let list = admin(host)
+        .get("/admin/dead-letters")
+        .await
+        .expect(200)
+        .value();
+    list.as_array()
+        .unwrap_or_else(|| panic!("GET /admin/dead-letters: expected an array, got {list}"))
+        .clone()
+}
+
+/// A valid `task.created` event for a new task of `user`: (event id, task id, event).
+fn task_created_event(user: &User, title: &str) -> (String, String, Value) {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let task_id = uuid::Uuid::new_v4().to_string();
+    let now = rfc3339(Utc::now());
+    let event = json!({
+        "event_id": event_id,
+        "event_type": "task.created",
+        "event_timestamp": now,
+        "user_id": user.id,
+        "task": {
+            "id": task_id, "user_id": user.id, "title": title, "description": null,
+            "is_completed": false, "priority": "medium", "due_date": null,
+            "is_recurring": false, "recurrence_frequency": null, "tags": [],
+            "created_at": now, "updated_at": now,
+        },
+    });
+    (event_id, task_id, event)
+}
+
+fn operations(trail: &[AuditEntry]) -> Vec<&str> {
+    trail.iter().map(|e| e.operation.as_str()).collect()
+}
+
+/// The reminder jobs a task should have: (offset minutes, due at).
+fn default_jobs(due: DateTime<Utc>) -> Vec<(i64, DateTime<Utc>)> {
+    vec![
+        (1440, due - Duration::hours(24)),
+        (60, due - Duration::hours(1)),
+    ]
+}
+
+fn job_name(task_id: &str, offset: i64) -> String {
+    format!("reminder-{task_id}-{offset}")
+}
+
+/// The `dueTime` of a Dapr job, as an instant.
+fn job_due(job: &Value) -> Option<DateTime<Utc>> {
+    job["dueTime"]
+        .as_str()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Waits until the Dapr scheduler holds exactly these reminder jobs of the task (and the
+/// host's list agrees), each due at its time.
+async fn wait_for_jobs(
+    stack: &Stack,
+    api: &Api,
+    task_id: &str,
+    want: &[(i64, DateTime<Utc>)],
+    what: &str,
+) {
+    wait_until(
+        &format!("the reminder jobs of task {task_id} in the Dapr scheduler ({what})"),
+        DAPR_TIMEOUT,
+        async || {
+            let mut seen = Vec::new();
+            for (offset, due) in want {
+                let name = job_name(task_id, *offset);
+                match stack.job(&name).await {
+                    Some(job) if job_due(&job) == Some(*due) => {}
+                    Some(job) => seen.push(format!("{name} is {job}, expected due {due}")),
+                    None => seen.push(format!("{name} is missing")),
+                }
+            }
+            let listed: Vec<(i64, DateTime<Utc>)> = api
+                .reminders_for(task_id)
+                .await
+                .iter()
+                .map(|r| (r.offset_minutes, r.due_at))
+                .collect();
+            let mut expected = want.to_vec();
+            expected.sort_by_key(|(_, due)| *due);
+            if listed != expected {
+                seen.push(format!("GET /api/reminders lists {listed:?}"));
+            }
+            if seen.is_empty() {
+                Ok(())
+            } else {
+                Err(seen.join("; "))
+            }
+        },
+    )
+    .await;
+}
+
+/// Waits until none of these reminder jobs of the task is left, in Dapr or in the host.
+async fn wait_for_no_jobs(stack: &Stack, api: &Api, task_id: &str, offsets: &[i64], what: &str) {
+    wait_until(
+        &format!("the reminder jobs of task {task_id} to be gone ({what})"),
+        DAPR_TIMEOUT,
+        async || {
+            let mut left = Vec::new();
+            for offset in offsets {
+                let name = job_name(task_id, *offset);
+                if let Some(job) = stack.job(&name).await {
+                    left.push(format!("{name} still exists: {job}"));
+                }
+            }
+            let listed = api.reminders_for(task_id).await;
+            if !listed.is_empty() {
+                left.push(format!("GET /api/reminders still lists {listed:?}"));
+            }
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(left.join("; "))
+            }
+        },
+    )
+    .await;
+}
+
+/// (kind, task id) of socket events, in order.
+fn kinds(events: &[SocketEvent]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .map(|e| (e.kind.clone(), e.task_id.clone()))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// (a) The task lifecycle.
+// ---------------------------------------------------------------------------
+
+/// Create, move the due date, complete, delete: each step comes back through Kafka as audit
+/// entries, the next recurring instance, WebSocket messages and reminder jobs in the Dapr
+/// scheduler that follow the task.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn a_task_lifecycle_through_kafka_audits_recurs_broadcasts_and_moves_dapr_jobs() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    e2e.step("taskhost ready behind daprd");
+    let stack = &e2e.stack;
+    let user = User::new().await;
+    let api = host.api(&user);
+    let socket = Socket::connect(&host, &user).await;
+
+    // Create: a recurring task with the default reminders (24 h and 1 h before).
+    let due = from_now(Duration::days(3));
+    let first = api
+        .create_task(&json!({
+            "title": "Water the plants",
+            "due_date": due.to_rfc3339(),
+            "is_recurring": true,
+            "recurrence_frequency": "daily",
+        }))
+        .await;
+    socket
+        .wait_for_within("task.created", DAPR_TIMEOUT, |m| {
+            m.kind == "task.created" && m.task_id == first.id
+        })
+        .await;
+    wait_for_jobs(stack, &api, &first.id, &default_jobs(due), "after create").await;
+    e2e.step("created: WebSocket message and two jobs in the Dapr scheduler");
+
+    // Move the due date: the same jobs, rescheduled.
+    let moved = from_now(Duration::days(5));
+    api.update_task(&first.id, &json!({"due_date": moved.to_rfc3339()}))
+        .await;
+    socket
+        .wait_for_within("task.updated", DAPR_TIMEOUT, |m| {
+            m.kind == "task.updated"
+                && m.task_id == first.id
+                && m.task.as_ref().and_then(|t| t.due_date) == Some(moved)
+        })
+        .await;
+    wait_for_jobs(
+        stack,
+        &api,
+        &first.id,
+        &default_jobs(moved),
+        "after the due date moved",
+    )
+    .await;
+    e2e.step("updated: jobs rescheduled to the new due date");
+
+    // Complete: the jobs go, the next instance comes with its own jobs.
+    api.complete_task(&first.id).await;
+    let next = wait_until(
+        "the next instance of the series in GET /api/tasks",
+        DAPR_TIMEOUT,
+        async || {
+            let tasks = api.tasks().await;
+            match tasks
+                .iter()
+                .filter(|t| t.id != first.id)
+                .collect::<Vec<_>>()[..]
+            {
+                [next] => Ok(next.clone()),
+                ref others => Err(format!("{} other tasks: {others:?}", others.len())),
+            }
+        },
+    )
+    .await;
+    assert_eq!(next.series_id.as_deref(), Some(first.id.as_str()));
+    assert_eq!(next.occurrence, 2);
+    let next_due = moved + Duration::days(1);
+    assert_eq!(
+        next.due_date,
+        Some(next_due),
+        "a daily task recurs one day later"
+    );
+    socket
+        .wait_for_within("task.completed", DAPR_TIMEOUT, |m| {
+            m.kind == "task.completed" && m.task_id == first.id
+        })
+        .await;
+    socket
+        .wait_for_within("task.created of the next instance", DAPR_TIMEOUT, |m| {
+            m.kind == "task.created" && m.task_id == next.id
+        })
+        .await;
+    wait_for_no_jobs(stack, &api, &first.id, &[1440, 60], "after completion").await;
+    wait_for_jobs(
+        stack,
+        &api,
+        &next.id,
+        &default_jobs(next_due),
+        "next instance",
+    )
+    .await;
+    e2e.step("completed: next instance, its jobs; the completed task's jobs gone");
+
+    // Delete the next instance: its jobs go.
+    api.delete_task(&next.id).await;
+    socket
+        .wait_for_within("task.deleted", DAPR_TIMEOUT, |m| {
+            m.kind == "task.deleted" && m.task_id == next.id
+        })
+        .await;
+    wait_for_no_jobs(stack, &api, &next.id, &[1440, 60], "after deletion").await;
+    e2e.step("deleted: jobs gone");
+
+    // The audit trails.
+    let trail = wait_until("the first task's audit trail", DAPR_TIMEOUT, async || {
+        let trail = api.task_audit(&first.id).await;
+        let ops: Vec<String> = operations(&trail).into_iter().map(str::to_owned).collect();
+        same(
+            ops,
+            vec!["created".into(), "updated".into(), "completed".into()],
+        )
+        .map(|_| trail)
+    })
+    .await;
+    let change = trail[1].change("due_date").unwrap_or_else(|| {
+        panic!(
+            "the updated entry records the due date change: {:?}",
+            trail[1].changes
+        )
+    });
+    assert_eq!(
+        (
+            support::instant_of(&change.old_value()),
+            support::instant_of(&change.new_value())
+        ),
+        (Some(due), Some(moved)),
+        "the updated entry's due_date change"
+    );
+    assert!(
+        trail
+            .iter()
+            .all(|e| e.user_id == user.id && e.task_id == first.id)
+    );
+    wait_until(
+        "the next instance's audit trail",
+        DAPR_TIMEOUT,
+        async || {
+            same(
+                operations(&api.task_audit(&next.id).await),
+                vec!["created", "deleted"],
+            )
+            .map(drop)
+        },
+    )
+    .await;
+
+    // Nothing more happens: no duplicate from a redelivery, no second next instance, no job.
+    let expected_socket = vec![
+        ("task.created".to_owned(), first.id.clone()),
+        ("task.updated".to_owned(), first.id.clone()),
+        ("task.completed".to_owned(), first.id.clone()),
+        ("task.created".to_owned(), next.id.clone()),
+        ("task.deleted".to_owned(), next.id.clone()),
+    ];
+    assert_holds(
+        "the final state: 5 audit entries, one task left, 5 socket messages, no jobs",
+        QUIET_PERIOD,
+        async || {
+            let trail = api.user_audit(&user.id).await;
+            let tasks = api.tasks().await;
+            let mut heard = kinds(&socket.events());
+            heard.sort();
+            let mut want = expected_socket.clone();
+            want.sort();
+            let mut problems = Vec::new();
+            if trail.len() != 5 {
+                problems.push(format!(
+                    "{} audit entries: {:?}",
+                    trail.len(),
+                    operations(&trail)
+                ));
+            }
+            if tasks.len() != 1 || tasks[0].id != first.id || !tasks[0].is_completed {
+                problems.push(format!("tasks {tasks:?}"));
+            }
+            if heard != want {
+                problems.push(format!("socket messages {heard:?}"));
+            }
+            if !api.reminders().await.is_empty() {
+                problems.push("reminders left in GET /api/reminders".to_owned());
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(problems.join("; "))
+            }
+        },
+    )
+    .await;
+    for (task, offset) in [
+        (&first.id, 1440),
+        (&first.id, 60),
+        (&next.id, 1440),
+        (&next.id, 60),
+    ] {
+        assert_eq!(stack.job(&job_name(task, offset)).await, None);
+    }
+    e2e.step("audit trails complete, nothing doubled");
+    host.kill().await;
+}
+
+// ---------------------------------------------------------------------------
+// (b) A reminder job fires through the Dapr scheduler.
+// ---------------------------------------------------------------------------
+
+/// A task due in 70 s with a reminder 1 minute before: the job is in the Dapr scheduler,
+/// fires ~10 s later as `POST /job/{name}`, and the user's inbox gets exactly one notification.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn a_reminder_job_fires_through_the_dapr_scheduler_into_the_inbox_once() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    let stack = &e2e.stack;
+    let user = User::new().await;
+    let api = host.api(&user);
+
+    let due = from_now(Duration::seconds(70));
+    let task = api
+        .create_task(&json!({
+            "title": "Call the dentist",
+            "due_date": due.to_rfc3339(),
+            "reminder_offsets_minutes": [1],
+        }))
+        .await;
+    let fires_at = due - Duration::minutes(1);
+    wait_for_jobs(stack, &api, &task.id, &[(1, fires_at)], "after create").await;
+    e2e.step(&format!(
+        "job {} scheduled for {fires_at}",
+        job_name(&task.id, 1)
+    ));
+    assert!(
+        api.notifications().await.is_empty(),
+        "nothing is in the inbox before the reminder is due"
+    );
+
+    let until_due = (fires_at - Utc::now()).to_std().unwrap_or_default();
+    let notification = wait_until(
+        "the reminder's notification in GET /api/notifications",
+        until_due + DAPR_TIMEOUT,
+        async || match &api.notifications().await[..] {
+            [one] => Ok(one.clone()),
+            other => Err(format!("{other:?}")),
+        },
+    )
+    .await;
+    assert_eq!(notification.task_id, task.id);
+    assert!(
+        notification.created_at >= fires_at - Duration::seconds(2),
+        "the notification ({}) came before the job was due ({fires_at})",
+        notification.created_at
+    );
+    e2e.step(&format!(
+        "notified {} ms after the job was due",
+        (notification.created_at - fires_at).num_milliseconds()
+    ));
+    assert!(
+        host.stderr().contains(&job_name(&task.id, 1)),
+        "the host logs the job it received"
+    );
+
+    assert_holds("exactly one notification", QUIET_PERIOD, async || {
+        same(api.notifications().await.len(), 1).map(drop)
+    })
+    .await;
+    wait_for_no_jobs(stack, &api, &task.id, &[1], "after it fired").await;
+    e2e.step("one notification; the job is gone from the scheduler and the host");
+    host.kill().await;
+}
+
+// ---------------------------------------------------------------------------
+// (c) RETRY is redelivered.
+// ---------------------------------------------------------------------------
+
+/// With PostgreSQL down the host answers RETRY; daprd redelivers (resiliency policy) and, once
+/// the database is back, the event is applied exactly once and not dead-lettered.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn a_retry_while_postgres_is_down_is_redelivered_and_applied_once() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    let user = User::new().await;
+    let api = host.api(&user);
+
+    // The subscription delivers (a warm path), so what follows tests the retry alone.
+    let warm = api.create_task(&json!({"title": "warm-up"})).await;
+    wait_until("the warm-up task's audit entry", DAPR_TIMEOUT, async || {
+        same(operations(&api.task_audit(&warm.id).await), vec!["created"]).map(drop)
+    })
+    .await;
+    e2e.step("warm");
+
+    let postgres = e2e.stack.stop_postgres().await;
+    e2e.step("PostgreSQL stopped");
+    let (event_id, task_id, event) =
+        task_created_event(&user, "published while the database is down");
+    e2e.stack.publish("task-events", &user.id, &event).await;
+    let retry_line = wait_until(
+        &format!("a RETRY of event {event_id} in taskhost's stderr"),
+        StdDuration::from_secs(60),
+        async || {
+            host.stderr()
+                .lines()
+                .find(|l| l.contains(&event_id) && l.to_ascii_lowercase().contains("retry"))
+                .map(str::to_owned)
+                .ok_or_else(|| "no such line yet".to_owned())
+        },
+    )
+    .await;
+    e2e.step(&format!("host answered RETRY: {retry_line}"));
+    postgres.start().await;
+    e2e.step("PostgreSQL started again (up.sh)");
+
+    let entry = wait_until(
+        "the event's audit entry after PostgreSQL came back",
+        DAPR_TIMEOUT,
+        async || {
+            let trail = api.user_audit(&user.id).await;
+            trail
+                .iter()
+                .find(|e| e.event_id == event_id)
+                .cloned()
+                .ok_or_else(|| format!("trail {:?}", operations(&trail)))
+        },
+    )
+    .await;
+    assert_eq!(
+        (entry.task_id.as_str(), entry.operation.as_str()),
+        (task_id.as_str(), "created")
+    );
+    e2e.step("audit entry applied after redelivery");
+    assert_holds(
+        "exactly one audit entry for the event",
+        QUIET_PERIOD,
+        async || {
+            let trail = api.user_audit(&user.id).await;
+            same(trail.iter().filter(|e| e.event_id == event_id).count(), 1).map(drop)
+        },
+    )
+    .await;
+    let retries = host
+        .stderr()
+        .lines()
+        .filter(|l| l.contains(&event_id) && l.contains("will retry"))
+        .count();
+    assert!(retries >= 1, "the host answered RETRY at least once");
+    let dead: Vec<Value> = dead_letters(&host)
+        .await
+        .into_iter()
+        .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "a retried event is not dead-lettered: {dead:?}"
+    );
+    e2e.step(&format!(
+        "{retries} RETRY answer(s), then applied once; not dead-lettered"
+    ));
+    host.kill().await;
+}
+
+// ---------------------------------------------------------------------------
+// (d) DROP goes to the dead-letter topic, with its reason.
+// ---------------------------------------------------------------------------
+
+/// An event the host cannot decode is answered DROP; daprd forwards it to `task-events-dlq`,
+/// which the host records with the reason of the drop.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn a_dropped_event_arrives_on_the_dead_letter_topic_with_its_reason() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    let user = User::new().await;
+
+    let (event_id, _, mut event) = task_created_event(&user, "this one explodes");
+    event["event_type"] = json!("task.exploded");
+    e2e.stack.publish("task-events", &user.id, &event).await;
+
+    let arrived = wait_until(
+        "the event on task-events-dlq in GET /admin/dead-letters",
+        DAPR_TIMEOUT,
+        async || {
+            let all = dead_letters(&host).await;
+            let mine: Vec<&Value> = all
+                .iter()
+                .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
+                .collect();
+            mine.iter()
+                .find(|d| d["topic"] == "task-events-dlq")
+                .map(|d| (*d).clone())
+                .ok_or_else(|| format!("records of the event: {mine:?}"))
+        },
+    )
+    .await;
+    e2e.step(&format!("arrived on task-events-dlq: {arrived}"));
+    let stderr = host.stderr();
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("DROP") && l.contains("task.exploded")),
+        "the host logs the DROP with its reason"
+    );
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("dead-letter topic") && l.contains(&event_id)),
+        "the host logs the arrival on the dead-letter topic"
+    );
+    assert_eq!(
+        arrived["event_id"],
+        json!(event_id),
+        "the record names the event: {arrived}"
+    );
+    let reason = arrived["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("task.exploded"),
+        "the task-events-dlq record keeps the reason of the drop, naming `task.exploded`; got {reason:?} \
+         (all records of the event: {:?})",
+        dead_letters(&host)
+            .await
+            .into_iter()
+            .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
+            .collect::<Vec<_>>()
+    );
+    host.kill().await;
+}
+
+// ---------------------------------------------------------------------------
+// (e) SIGKILL in the middle of a burst.
+// ---------------------------------------------------------------------------
+
+const BURST_USERS: usize = 5;
+const BURST_PER_USER: usize = 40;
+const BURST_WORKERS_PER_USER: usize = 2;
+/// Pause of each worker between two creations: the burst (~50/s) then lasts about 4 s and
+/// keeps the relay and daprd's deliveries busy, so the kill cuts all of them mid-way.
+const BURST_PACE: StdDuration = StdDuration::from_millis(200);
+
+/// What became of one POST /api/tasks of the burst.
+#[derive(Clone, Debug)]
+enum Sent {
+    /// 201: the task exists.
+    Created(Box<Task>),
+    /// No answer (the host was killed): it may or may not exist.
+    Unknown(String),
+}
+
+/// One user's share of the burst.
+struct BurstUser {
+    user: User,
+    titles: Vec<String>,
+    next: AtomicUsize,
+    sent: Mutex<BTreeMap<usize, Sent>>,
+}
+
+/// Sends this user's creations from `next` on, until they are all sent or one gets no
+/// answer (then this worker stops: the host is gone).
+async fn burst_worker(
+    api: Api,
+    who: Arc<BurstUser>,
+    acked: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    while !stop.load(Ordering::Acquire) {
+        let i = who.next.fetch_add(1, Ordering::AcqRel);
+        if i >= who.titles.len() {
+            return;
+        }
+        let body = json!({"title": who.titles[i]});
+        match api.try_send(Method::POST, "/api/tasks", Some(&body)).await {
+            Ok(reply) => {
+                let task: Task = reply.expect(201).json();
+                who.sent
+                    .lock()
+                    .unwrap()
+                    .insert(i, Sent::Created(Box::new(task)));
+                acked.fetch_add(1, Ordering::AcqRel);
+                tokio::time::sleep(BURST_PACE).await;
+            }
+            Err(e) => {
+                who.sent.lock().unwrap().insert(i, Sent::Unknown(e));
+                return;
+            }
+        }
+    }
+}
+
+/// ~200 creations by 5 users; taskhost is SIGKILLed when half are acknowledged, restarted on
+/// the same port and database, and the rest are sent. Every task that exists has exactly one
+/// `created` audit entry, no acknowledged task is lost, no socket message is doubled, and the
+/// restarted host's sockets hear every task created after the restart.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn a_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    let mut users = Vec::new();
+    for u in 0..BURST_USERS {
+        let user = User::new().await;
+        users.push(Arc::new(BurstUser {
+            titles: (0..BURST_PER_USER)
+                .map(|i| format!("burst u{u} #{i} {}", user.id))
+                .collect(),
+            user,
+            next: AtomicUsize::new(0),
+            sent: Mutex::new(BTreeMap::new()),
+        }));
+    }
+    let mut before = Vec::new();
+    for who in &users {
+        before.push(Socket::connect(&host, &who.user).await);
+    }
+    e2e.step("sockets open; burst starts");
+
+    let total = BURST_USERS * BURST_PER_USER;
+    let acked = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for who in &users {
+        for _ in 0..BURST_WORKERS_PER_USER {
+            workers.push(tokio::spawn(burst_worker(
+                host.api(&who.user),
+                who.clone(),
+                acked.clone(),
+                stop.clone(),
+            )));
+        }
+    }
+    // Kill when half the burst is acknowledged and deliveries from daprd are under way, so
+    // that writes, outbox rows being published and deliveries being handled are all cut.
+    wait_until(
+        "half of the burst acknowledged and its first deliveries heard",
+        StdDuration::from_secs(120),
+        async || {
+            let n = acked.load(Ordering::Acquire);
+            let heard: usize = before.iter().map(|s| s.events().len()).sum();
+            if n >= total / 2 && heard >= 10 {
+                Ok(())
+            } else {
+                Err(format!("{n} acknowledged, {heard} heard on the sockets"))
+            }
+        },
+    )
+    .await;
+    let killed_at = Instant::now();
+    host.kill().await;
+    stop.store(true, Ordering::Release);
+    for worker in workers {
+        worker.await.expect("a burst worker panicked");
+    }
+    let acked_before = acked.load(Ordering::Acquire);
+    let unknown: Vec<String> = users
+        .iter()
+        .flat_map(|w| {
+            w.sent
+                .lock()
+                .unwrap()
+                .values()
+                .filter_map(|s| match s {
+                    Sent::Unknown(e) => Some(e.clone()),
+                    Sent::Created(_) => None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let heard_at_kill: usize = before.iter().map(|s| s.events().len()).sum();
+    e2e.step(&format!(
+        "SIGKILL after {acked_before} acknowledged creations, {heard_at_kill} heard on sockets; \
+         {} requests got no answer (e.g. {:?})",
+        unknown.len(),
+        unknown.first()
+    ));
+
+    let host = e2e.start().await;
+    let restart = killed_at.elapsed();
+    e2e.step(&format!(
+        "restarted on the same port in {:.1} s",
+        restart.as_secs_f64()
+    ));
+    let mut after = Vec::new();
+    for who in &users {
+        after.push(Socket::connect(&host, &who.user).await);
+    }
+    // The rest of the burst, on the restarted host: every one must succeed.
+    let mut rest = Vec::new();
+    for who in &users {
+        let api = host.api(&who.user);
+        let who = who.clone();
+        rest.push(tokio::spawn(async move {
+            let mut created = Vec::new();
+            loop {
+                let i = who.next.fetch_add(1, Ordering::AcqRel);
+                if i >= who.titles.len() {
+                    return created;
+                }
+                let task = api.create_task(&json!({"title": who.titles[i]})).await;
+                who.sent
+                    .lock()
+                    .unwrap()
+                    .insert(i, Sent::Created(Box::new(task.clone())));
+                created.push(task.id);
+            }
+        }));
+    }
+    let mut created_after: Vec<Vec<String>> = Vec::new();
+    for r in rest {
+        created_after.push(r.await.expect("a creation after the restart failed"));
+    }
+    e2e.step(&format!(
+        "{} more created after the restart",
+        created_after.iter().map(Vec::len).sum::<usize>()
+    ));
+
+    // The tasks: every acknowledged one, plus perhaps some of the unanswered ones, each once.
+    let mut all_tasks: Vec<Vec<Task>> = Vec::new();
+    for who in &users {
+        let api = host.api(&who.user);
+        let tasks = api.tasks().await;
+        let sent = who.sent.lock().unwrap().clone();
+        let by_title: HashMap<&str, usize> = who
+            .titles
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.as_str(), i))
+            .collect();
+        let mut seen_titles = HashSet::new();
+        for task in &tasks {
+            let i = by_title
+                .get(task.title.as_str())
+                .unwrap_or_else(|| panic!("{}: a task nobody created: {task:?}", who.user.id));
+            assert!(
+                seen_titles.insert(task.title.clone()),
+                "{}: task {:?} exists twice",
+                who.user.id,
+                task.title
+            );
+            match &sent[i] {
+                Sent::Created(acked) => {
+                    assert_eq!(acked.id, task.id, "{}: {:?}", who.user.id, task.title)
+                }
+                Sent::Unknown(_) => {}
+            }
+        }
+        for (i, s) in &sent {
+            if let Sent::Created(acked) = s {
+                assert!(
+                    tasks.iter().any(|t| t.id == acked.id),
+                    "{}: the acknowledged task #{i} {} was lost",
+                    who.user.id,
+                    acked.id
+                );
+            }
+        }
+        all_tasks.push(tasks);
+    }
+    let existing: usize = all_tasks.iter().map(Vec::len).sum();
+    e2e.step(&format!(
+        "{existing} tasks exist ({total} sent), none lost, none doubled"
+    ));
+
+    // Audit: one created entry per existing task, eventually, and nothing else.
+    let count_created = |trail: &[AuditEntry], id: &str| {
+        trail
+            .iter()
+            .filter(|e| e.task_id == id && e.operation == "created")
+            .count()
+    };
+    for (who, tasks) in users.iter().zip(&all_tasks) {
+        let api = host.api(&who.user);
+        wait_until(
+            &format!(
+                "a created audit entry for each of {}'s {} tasks",
+                who.user.id,
+                tasks.len()
+            ),
+            DAPR_TIMEOUT * 2,
+            async || {
+                let trail = api.user_audit(&who.user.id).await;
+                let missing: Vec<&str> = tasks
+                    .iter()
+                    .filter(|t| count_created(&trail, &t.id) == 0)
+                    .map(|t| t.id.as_str())
+                    .collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("{} without: {missing:?}", missing.len()))
+                }
+            },
+        )
+        .await;
+    }
+    e2e.step("every task has its created entry");
+    assert_holds(
+        "exactly one created entry per task, and only those, for every user",
+        QUIET_PERIOD,
+        async || {
+            for (who, tasks) in users.iter().zip(&all_tasks) {
+                let trail = host.api(&who.user).user_audit(&who.user.id).await;
+                let wrong: Vec<(&str, usize)> = tasks
+                    .iter()
+                    .map(|t| (t.id.as_str(), count_created(&trail, &t.id)))
+                    .filter(|(_, n)| *n != 1)
+                    .collect();
+                if !wrong.is_empty() || trail.len() != tasks.len() {
+                    return Err(format!(
+                        "{}: {} entries for {} tasks; not exactly one created: {wrong:?}",
+                        who.user.id,
+                        trail.len(),
+                        tasks.len()
+                    ));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    e2e.step("audit consistent");
+
+    // Sockets: tasks created after the restart reach the new sockets; nothing is heard twice
+    // across the old and the new socket, and nothing of another user's.
+    for ((who, socket), created) in users.iter().zip(&after).zip(&created_after) {
+        wait_until(
+            &format!(
+                "{}'s new socket to hear the {} tasks created after the restart",
+                who.user.id,
+                created.len()
+            ),
+            DAPR_TIMEOUT,
+            async || {
+                let heard: HashSet<String> =
+                    socket.events().into_iter().map(|e| e.task_id).collect();
+                let missing: Vec<&String> =
+                    created.iter().filter(|id| !heard.contains(*id)).collect();
+                if missing.is_empty() {
+                    Ok(())
+                } else {
+                    Err(format!("missing {missing:?}"))
+                }
+            },
+        )
+        .await;
+    }
+    assert_holds(
+        "no socket message doubled or foreign",
+        QUIET_PERIOD,
+        async || {
+            for (((who, old), new), tasks) in users.iter().zip(&before).zip(&after).zip(&all_tasks)
+            {
+                let ids: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+                let mut count: HashMap<String, usize> = HashMap::new();
+                for e in old.events().into_iter().chain(new.events()) {
+                    if e.kind != "task.created" || !ids.contains(e.task_id.as_str()) {
+                        return Err(format!(
+                            "{}: unexpected message {} {}",
+                            who.user.id, e.kind, e.task_id
+                        ));
+                    }
+                    *count.entry(e.task_id).or_default() += 1;
+                }
+                let doubled: Vec<_> = count.iter().filter(|(_, n)| **n > 1).collect();
+                if !doubled.is_empty() {
+                    return Err(format!("{}: heard twice: {doubled:?}", who.user.id));
+                }
+            }
+            Ok(())
+        },
+    )
+    .await;
+    let heard_old: usize = before.iter().map(|s| s.events().len()).sum();
+    let heard_new: usize = after.iter().map(|s| s.events().len()).sum();
+    e2e.step(&format!(
+        "sockets consistent: {heard_old} messages before the kill, {heard_new} after, none twice"
+    ));
+
+    // Nothing of the burst was dead-lettered.
+    let dead: Vec<Value> = dead_letters(&host)
+        .await
+        .into_iter()
+        .filter(|d| {
+            let payload = d["payload"].as_str().unwrap_or_default();
+            users.iter().any(|w| payload.contains(&w.user.id))
+        })
+        .collect();
+    assert!(
+        dead.is_empty(),
+        "events of the burst were dead-lettered: {dead:?}"
+    );
+    host.kill().await;
+}
