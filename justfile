@@ -61,7 +61,7 @@ token USER: setup-light
     @cargo run -q -p taskhost --release -- token "$1" --dev
 
 # Run every test and check, as CI does: components, CLI, host on SQLite and PostgreSQL, lint
-test: setup build-components test-components test-host test-pg lint
+test: setup build-components test-components test-host test-pg test-observability lint
     @echo "== all tests passed =="
 
 # Test the components: their own tests (wasmtime only), then `wasmtime --invoke` checks
@@ -86,6 +86,11 @@ test-pg: build-components
     trap 'scripts/pg-test.sh stop' EXIT
     TASKHOST_TEST_DATABASE_URL=$url cargo test -p taskhost
 
+# Check the Grafana dashboard and Prometheus rules: valid, and only metrics the host exports
+test-observability:
+    @echo "== observability files =="
+    python3 deploy/observability/check.py
+
 # Run clippy (warnings are errors) and check formatting
 lint: setup-light
     @echo "== clippy =="
@@ -100,3 +105,37 @@ fmt: setup-light
 # Delete the dev database (data/) that `just run` creates
 clean-data:
     rm -rf data
+
+# ---- The real Dapr stack (deploy/local-stack): daprd + scheduler built from Dapr's Go
+# modules, Kafka from Maven Central, PostgreSQL from Debian; loopback only, cached in ~/.cache.
+
+# Build daprd + scheduler and fetch Kafka (cached; the first build takes minutes)
+stack-build:
+    deploy/local-stack/build-dapr.sh
+    deploy/local-stack/fetch-kafka.sh
+
+# Start Kafka, PostgreSQL and the Dapr scheduler (idempotent)
+stack-up:
+    deploy/local-stack/up.sh
+
+# Start daprd next to a host on 127.0.0.1:8080, as `dapr run` would (ARGS go to daprd.sh)
+[positional-arguments]
+stack-daprd *ARGS:
+    deploy/local-stack/daprd.sh "$@"
+
+# Show what of the stack is running
+stack-status:
+    deploy/local-stack/status.sh
+
+# Stop the stack (data kept; `just stack-purge` deletes it)
+stack-down:
+    deploy/local-stack/down.sh
+
+# Stop the stack and delete its data
+stack-purge:
+    deploy/local-stack/down.sh --purge
+
+# End-to-end through daprd + Kafka + PostgreSQL (starts the stack; ARGS go to e2e.sh)
+[positional-arguments]
+e2e *ARGS: setup build-components
+    deploy/local-stack/e2e.sh "$@"

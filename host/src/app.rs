@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.validate()?;
     let ready = Arc::new(AtomicBool::new(false));
+    crate::metrics::install();
 
     let db = Db::connect(&args.database_url, args.db_max_connections)
         .await
@@ -34,7 +35,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let dir = args.components.checked_dir()?;
     let registry = Arc::new(
         tokio::task::block_in_place(|| Registry::load_dir(&runtime, dir))
-            .with_context(|| format!("loading components from {}", dir.display()))?,
+            .with_context(|| format!("loading components from {}", dir.display()))?
+            .with_policy(args.swap.policy()?),
     );
 
     let hub = Arc::new(SocketHub::default());
@@ -76,6 +78,31 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
     let mut background = vec![tokio::spawn(relay.run(shutdown.child_token()))];
+    // Hot swap: automatic rollback of failing new versions, and the watched directory.
+    background.push(tokio::spawn(crate::runtime::guard::guard(
+        registry.clone(),
+        shutdown.child_token(),
+    )));
+    if args.swap.watch_components {
+        background.push(
+            crate::watch::spawn(
+                registry.clone(),
+                dir,
+                Duration::from_millis(args.swap.watch_debounce_ms),
+                shutdown.child_token(),
+            )
+            .with_context(|| {
+                format!(
+                    "watching the components directory {} (set TASKHOST_WATCH_COMPONENTS=false to run without)",
+                    dir.display()
+                )
+            })?,
+        );
+    }
+    background.push(tokio::spawn(crate::metrics::sample_forever(
+        db.clone(),
+        shutdown.child_token(),
+    )));
     match &dapr {
         None => {
             let scheduler =

@@ -1,4 +1,7 @@
-//! The command line: `serve`, `token`, `invoke`.
+//! The command line: `serve`, `token`, `invoke`, and `components` (the admin API's client for
+//! hot swap).
+
+pub mod components;
 
 use crate::config::{AuthArgs, ComponentArgs, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -48,4 +51,7 @@ pub enum Command {
         #[command(flatten)]
         components: ComponentArgs,
     },
+    /// Manage the components of a running host: list, push a new version (hot swap), roll back.
+    #[command(subcommand)]
+    Components(components::ComponentsCommand),
 }

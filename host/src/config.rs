@@ -1,7 +1,7 @@
 //! Configuration: flags, each with a `TASKHOST_*` environment variable. Values are checked
 //! before anything starts, and an error says which setting is wrong and how to fix it.
 
-use crate::runtime::{Limits, RuntimeConfig};
+use crate::runtime::{AutoRollback, Limits, RuntimeConfig, SwapPolicy};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -62,6 +62,8 @@ pub struct ServeArgs {
     /// Attempts per outbox event before it is dead-lettered.
     #[arg(long, env = "TASKHOST_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    #[command(flatten)]
+    pub swap: SwapArgs,
     #[command(flatten)]
     pub dapr: crate::dapr::DaprArgs,
     /// How long a SIGTERM waits for in-flight work before exiting.
@@ -146,6 +148,75 @@ impl ComponentArgs {
     }
 }
 
+/// Hot swap: the watched components directory, versions kept, automatic rollback.
+#[derive(Debug, Clone, Args)]
+pub struct SwapArgs {
+    /// Swap a component when its .wasm in the components directory changes.
+    #[arg(long, env = "TASKHOST_WATCH_COMPONENTS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub watch_components: bool,
+    /// Quiet time after the last change of a .wasm file before it is loaded, in milliseconds.
+    #[arg(long, env = "TASKHOST_WATCH_DEBOUNCE_MS", default_value_t = 300)]
+    pub watch_debounce_ms: u64,
+    /// Replaced versions kept per component for instant rollback.
+    #[arg(long, env = "TASKHOST_KEEP_VERSIONS", default_value_t = 5)]
+    pub keep_versions: usize,
+    /// Roll a swapped-in version back on its own when it fails too often in its first minutes.
+    #[arg(long, env = "TASKHOST_AUTO_ROLLBACK", default_value_t = true, action = clap::ArgAction::Set)]
+    pub auto_rollback: bool,
+    /// How long after a swap the new version is on probation, in seconds.
+    #[arg(
+        long,
+        env = "TASKHOST_AUTO_ROLLBACK_WINDOW_SECS",
+        default_value_t = 300
+    )]
+    pub auto_rollback_window_secs: u64,
+    /// Share of failed calls (traps, timeouts, retry or drop answers) that rolls back, 0..1.
+    #[arg(
+        long,
+        env = "TASKHOST_AUTO_ROLLBACK_FAILURE_RATE",
+        default_value_t = 0.5
+    )]
+    pub auto_rollback_failure_rate: f64,
+    /// Calls a new version must have made before its failure rate counts.
+    #[arg(
+        long,
+        env = "TASKHOST_AUTO_ROLLBACK_MIN_MESSAGES",
+        default_value_t = 20
+    )]
+    pub auto_rollback_min_messages: u64,
+}
+
+impl SwapArgs {
+    pub fn policy(&self) -> anyhow::Result<SwapPolicy> {
+        if self.keep_versions > 100 {
+            bail!(
+                "TASKHOST_KEEP_VERSIONS must be 0..=100, not {} (each kept version holds its compiled code in memory)",
+                self.keep_versions
+            );
+        }
+        if !(self.auto_rollback_failure_rate > 0.0 && self.auto_rollback_failure_rate <= 1.0) {
+            bail!(
+                "TASKHOST_AUTO_ROLLBACK_FAILURE_RATE must be in (0, 1], not {}",
+                self.auto_rollback_failure_rate
+            );
+        }
+        if !(10..=60_000).contains(&self.watch_debounce_ms) {
+            bail!(
+                "TASKHOST_WATCH_DEBOUNCE_MS must be 10..=60000, not {}",
+                self.watch_debounce_ms
+            );
+        }
+        Ok(SwapPolicy {
+            keep_versions: self.keep_versions,
+            auto_rollback: self.auto_rollback.then(|| AutoRollback {
+                window: Duration::from_secs(self.auto_rollback_window_secs),
+                failure_rate: self.auto_rollback_failure_rate,
+                min_messages: self.auto_rollback_min_messages,
+            }),
+        })
+    }
+}
+
 fn default_cache_dir() -> Option<PathBuf> {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
@@ -173,6 +244,7 @@ impl ServeArgs {
         self.components
             .checked_dir()
             .context("checking TASKHOST_COMPONENTS_DIR")?;
+        self.swap.policy()?;
         self.dapr.validate()?;
         Ok(())
     }

@@ -52,6 +52,7 @@ fn main() -> ExitCode {
             components,
         } => taskhost::invoke::invoke(&component, &topic, &event, now.as_deref(), &components)
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))),
+        Command::Components(command) => taskhost::cli::components::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -14,6 +14,13 @@ use todo::events::types::{
     AuditEntry, Effect, Failure, Manifest, Message, TaskEvent, TaskOperation, Timestamp,
 };
 
+/// The version `describe()` reports. The `marked` feature gives a second build that differs in
+/// this string only (hot-swap tests tell the two apart by the entries' component_version).
+#[cfg(not(feature = "marked"))]
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+#[cfg(feature = "marked")]
+const VERSION: &str = "0.2.0-marked";
+
 /// The only topic this component consumes.
 const TASK_EVENTS: &str = "task-events";
 
@@ -26,7 +33,7 @@ impl Guest for Component {
     fn describe() -> Manifest {
         Manifest {
             name: "audit".into(),
-            version: env!("CARGO_PKG_VERSION").into(),
+            version: VERSION.into(),
             topics: vec![TASK_EVENTS.into()],
         }
     }

@@ -3,11 +3,13 @@
 pub mod admin;
 pub mod audit;
 pub mod auth;
+pub mod dev;
 pub mod error;
 pub mod health;
 pub mod inbox;
 pub mod json;
 pub mod tasks;
+pub mod ui;
 pub mod ws;
 
 use crate::dapr::DaprEdge;
@@ -18,7 +20,7 @@ use crate::storage::Db;
 use auth::JwtKeys;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -61,8 +63,14 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(|| async { crate::metrics::render() }))
         .route("/admin/components", get(admin::components))
+        .route("/admin/components/{name}", put(admin::push))
+        .route("/admin/components/{name}/rollback", post(admin::rollback))
         .route("/admin/dead-letters", get(admin::dead_letters))
+        .route("/", get(ui::index))
+        .route("/ui/{*path}", get(ui::asset))
+        .merge(dev::routes(&state))
         .merge(crate::dapr::routes(state.clone()))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

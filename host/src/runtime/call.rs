@@ -73,11 +73,14 @@ impl Runtime {
         })();
         drop(store);
         forward_stderr(component, &stderr);
-        let answer = result?;
-        if let Ok(effects) = &answer {
-            self.check_effects(effects)?;
-        }
-        Ok(answer)
+        let result = result.and_then(|answer| {
+            if let Ok(effects) = &answer {
+                self.check_effects(effects)?;
+            }
+            Ok(answer)
+        });
+        component.stats.record(&result);
+        result
     }
 
     fn new_store(&self) -> (Store<CallState>, MemoryOutputPipe) {

@@ -3,6 +3,7 @@
 
 use super::bindings::{ConsumerPre, wit};
 use super::engine::Runtime;
+use super::stats::VersionStats;
 use crate::domain::topics;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -20,7 +21,23 @@ pub struct LoadedComponent {
     /// sha256 of the `.wasm` bytes: identifies this exact build.
     pub digest: String,
     pub loaded_at: DateTime<Utc>,
+    /// Where it came from: a file path, or an upload through the admin API.
+    pub origin: String,
+    /// What this version did with its messages (counted per version, see `stats.rs`).
+    pub stats: VersionStats,
     pub(super) pre: ConsumerPre<super::call::CallState>,
+}
+
+/// A version's compiled code is unmapped when its last user lets go: the last message that
+/// took it, or the rollback history. Logged, so that "the old version is freed when its last
+/// message is done" can be seen.
+impl Drop for LoadedComponent {
+    fn drop(&mut self) {
+        tracing::debug!(
+            component = %self.name, version = %self.version, digest = self.short_digest(),
+            messages = self.stats.snapshot().messages, "released component version"
+        );
+    }
 }
 
 impl std::fmt::Debug for LoadedComponent {
@@ -96,6 +113,8 @@ impl Runtime {
             topics: manifest.topics,
             digest,
             loaded_at: Utc::now(),
+            origin: origin.to_string(),
+            stats: VersionStats::default(),
             pre,
         })
     }

@@ -1,4 +1,4 @@
-//! The wasm runtime: load, validate, route and call consumer components. Knows nothing about
+//! The wasm runtime: load, validate, route, call and hot-swap consumer components. Knows nothing about
 //! databases or transports: it turns a typed message into the component's typed answer.
 
 pub mod bindings;
@@ -6,12 +6,19 @@ pub mod call;
 pub mod component;
 pub mod convert;
 pub mod engine;
+pub mod guard;
 pub mod limits;
 pub mod registry;
+pub mod stats;
+pub mod swap;
+pub mod versions;
 
 pub use bindings::wit;
 pub use call::{Answer, CallError};
 pub use component::{LoadError, LoadedComponent, WORLD};
 pub use engine::{Runtime, RuntimeConfig};
 pub use limits::Limits;
-pub use registry::{ComponentSlot, Registry, RegistryError};
+pub use registry::{ComponentSlot, JournalEntry, Registry, RegistryError};
+pub use stats::{StatsSnapshot, VersionStats};
+pub use swap::{AutoRollback, SwapError, SwapPolicy, Swapped};
+pub use versions::{Activation, Cause};

@@ -1,41 +1,102 @@
 //! Which component version serves which topic.
 //!
-//! Each component name has a slot holding its current version behind an `ArcSwap`. A message
-//! takes one `Arc` from the slot before the call and keeps it to the end, so it is handled
-//! wholly by one version even if the slot is swapped meanwhile; the old version is freed when
-//! its last message is done. (The swap itself arrives with hot swap; routing already works so.)
+//! Each component name has a slot holding its serving version and the last few it replaced
+//! ([`Versions`]). Routing pins versions: [`Registry::route`] returns, for each subscribed
+//! component, the one `Arc` of the version that will handle the message from start to end, so
+//! a message is handled wholly by one version even if the slot is swapped meanwhile, and only
+//! by a version that subscribes to its topic. The old version is freed when its last message
+//! is done and it has left the rollback history. Swapping is in `swap.rs`.
+//!
+//! The set of component *names* is fixed at start-up: a swap replaces a version, it never adds
+//! or removes a consumer.
 
 use super::component::{LoadError, LoadedComponent};
 use super::engine::Runtime;
-use arc_swap::ArcSwap;
-use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
+use super::swap::SwapPolicy;
+use super::versions::{Activation, Versions};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-/// The current version of one named component.
+/// How many swap/rollback/refusal records each slot keeps for `GET /admin/components`.
+const JOURNAL_LEN: usize = 32;
+
+/// One named component: its serving version, its rollback history, what happened to it.
 pub struct ComponentSlot {
     pub name: String,
-    current: ArcSwap<LoadedComponent>,
+    versions: Versions<LoadedComponent>,
+    /// The file its start-up version came from: the directory watcher swaps this slot when
+    /// that file changes.
+    pub(crate) path: Option<PathBuf>,
+    journal: Mutex<VecDeque<JournalEntry>>,
+}
+
+/// One thing that happened to a slot, newest last.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct JournalEntry {
+    pub at: DateTime<Utc>,
+    /// `swap`, `rollback`, `auto-rollback` or `refused`.
+    pub action: &'static str,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub origin: String,
+    pub reason: Option<String>,
 }
 
 impl ComponentSlot {
-    fn new(component: LoadedComponent) -> Self {
+    fn new(component: LoadedComponent, path: Option<PathBuf>, keep: usize) -> Self {
         Self {
             name: component.name.clone(),
-            current: ArcSwap::from_pointee(component),
+            versions: Versions::new(component, keep),
+            path,
+            journal: Mutex::default(),
         }
     }
 
     /// The version that will handle the next message.
     pub fn current(&self) -> Arc<LoadedComponent> {
-        self.current.load_full()
+        self.versions.current()
+    }
+
+    /// The serving version, and when and why it became current.
+    pub fn serving(&self) -> (Arc<LoadedComponent>, Activation) {
+        self.versions.serving()
+    }
+
+    /// The kept replaced versions (rollback targets), newest first.
+    pub fn previous(&self) -> Vec<Arc<LoadedComponent>> {
+        self.versions.previous()
+    }
+
+    pub(super) fn versions(&self) -> &Versions<LoadedComponent> {
+        &self.versions
+    }
+
+    /// What happened to this slot, oldest first.
+    pub fn journal(&self) -> Vec<JournalEntry> {
+        self.lock_journal().iter().cloned().collect()
+    }
+
+    pub(super) fn record(&self, entry: JournalEntry) {
+        let mut journal = self.lock_journal();
+        if journal.len() == JOURNAL_LEN {
+            journal.pop_front();
+        }
+        journal.push_back(entry);
+    }
+
+    fn lock_journal(&self) -> std::sync::MutexGuard<'_, VecDeque<JournalEntry>> {
+        self.journal.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-#[derive(Default)]
 pub struct Registry {
     /// By component name (sorted, so routing order is stable).
     slots: BTreeMap<String, Arc<ComponentSlot>>,
+    /// Compiles new versions (hot swap).
+    runtime: Runtime,
+    policy: SwapPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +116,15 @@ pub enum RegistryError {
 }
 
 impl Registry {
+    /// An empty registry; components are added with [`Registry::insert`].
+    pub fn new(runtime: Runtime) -> Self {
+        Self {
+            slots: BTreeMap::new(),
+            runtime,
+            policy: SwapPolicy::default(),
+        }
+    }
+
     /// Loads every `*.wasm` in `dir`. Any invalid file fails the whole load, so that a host
     /// never starts with a consumer silently missing.
     pub fn load_dir(runtime: &Runtime, dir: &Path) -> Result<Self, RegistryError> {
@@ -67,8 +137,7 @@ impl Registry {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
             .collect();
         paths.sort();
-        let mut registry = Registry::default();
-        let mut origins: BTreeMap<String, String> = BTreeMap::new();
+        let mut registry = Registry::new(runtime.clone());
         for path in paths {
             let component = runtime.load_file(&path)?;
             tracing::info!(
@@ -76,15 +145,14 @@ impl Registry {
                 digest = component.short_digest(), topics = ?component.topics,
                 path = %path.display(), "loaded component"
             );
-            if let Some(first) = origins.insert(component.name.clone(), path.display().to_string())
-            {
+            if let Some(first) = registry.slots.get(&component.name) {
                 return Err(RegistryError::Duplicate {
                     name: component.name.clone(),
-                    first,
+                    first: first.current().origin.clone(),
                     second: path.display().to_string(),
                 });
             }
-            registry.insert(component);
+            registry.insert_from(component, Some(path));
         }
         if registry.slots.is_empty() {
             return Err(RegistryError::Empty(dir.display().to_string()));
@@ -92,23 +160,35 @@ impl Registry {
         Ok(registry)
     }
 
-    pub fn insert(&mut self, component: LoadedComponent) {
-        self.slots.insert(
-            component.name.clone(),
-            Arc::new(ComponentSlot::new(component)),
-        );
+    /// How swaps are handled: versions kept, automatic rollback.
+    pub fn with_policy(mut self, policy: SwapPolicy) -> Self {
+        for slot in self.slots.values() {
+            slot.versions.set_keep(policy.keep_versions);
+        }
+        self.policy = policy;
+        self
     }
 
-    /// The slots whose current version subscribes to `topic`.
-    pub fn route(&self, topic: &str) -> Vec<Arc<ComponentSlot>> {
+    pub fn insert(&mut self, component: LoadedComponent) {
+        self.insert_from(component, None);
+    }
+
+    fn insert_from(&mut self, component: LoadedComponent, path: Option<PathBuf>) {
+        let slot = ComponentSlot::new(component, path, self.policy.keep_versions);
+        self.slots.insert(slot.name.clone(), Arc::new(slot));
+    }
+
+    /// The versions that handle a message of `topic`: for each component whose serving version
+    /// subscribes to it, that version, pinned for the whole message.
+    pub fn route(&self, topic: &str) -> Vec<Arc<LoadedComponent>> {
         self.slots
             .values()
-            .filter(|s| s.current().topics.iter().any(|t| t == topic))
-            .cloned()
+            .map(|s| s.current())
+            .filter(|c| c.topics.iter().any(|t| t == topic))
             .collect()
     }
 
-    /// Every topic some component subscribes to.
+    /// Every topic some serving version subscribes to (it follows swaps).
     pub fn topics(&self) -> Vec<String> {
         let mut t: Vec<String> = self
             .slots
@@ -122,5 +202,17 @@ impl Registry {
 
     pub fn slots(&self) -> impl Iterator<Item = &Arc<ComponentSlot>> {
         self.slots.values()
+    }
+
+    pub fn slot(&self, name: &str) -> Option<&Arc<ComponentSlot>> {
+        self.slots.get(name)
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+
+    pub fn policy(&self) -> &SwapPolicy {
+        &self.policy
     }
 }
