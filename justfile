@@ -140,8 +140,8 @@ stack-purge:
 e2e *ARGS: setup build-components
     deploy/local-stack/e2e.sh "$@"
 
-# Benchmarks. So far: hot swap under a steady event stream (release build) — events/s, and
-# request → first message on the new version. The full comparison table is still to come.
+# (So far only hot swap: the full comparison table is still to come.)
+# Benchmark hot swap under a steady stream (release): events/s, request → first message on the new version
 bench: build-components
     @echo "== hot swap under a steady stream (release) =="
     cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture 2>&1 | grep -E '^hot-swap'
