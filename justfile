@@ -145,3 +145,14 @@ e2e *ARGS: setup build-components
 bench: build-components
     @echo "== hot swap under a steady stream (release) =="
     cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture 2>&1 | grep -E '^hot-swap'
+
+# ---- Kubernetes (deploy/): image and chart, checked against a real control plane ----
+
+# Build the container image without Docker (static musl host + components, OCI layout) and check it
+image: setup-light
+    deploy/k8s/install-tools.sh crane
+    deploy/k8s/build-image.sh
+
+# Test the Kubernetes deployment: image, chart, schemas, Dapr sidecars, a real control plane with kwok nodes
+deploy-test: setup-light
+    deploy/k8s/deploy-test.sh

@@ -123,7 +123,24 @@ PY
         >/dev/null
     rm -rf "$IMAGE_DIR/oci" "$IMAGE_DIR/taskhost.tar"
     "$crane" pull --insecure --format=oci "$ref" "$IMAGE_DIR/oci"
-    "$crane" pull --insecure --format=tarball "$ref" "$IMAGE_DIR/taskhost.tar"
+    "$crane" pull --insecure --format=tarball "$ref" "$IMAGE_DIR/taskhost.tar.tmp"
+    # The tarball names the image after the loopback registry; `docker load`/`kind load` should
+    # see taskhost:<version>.
+    python3 - "$IMAGE_DIR/taskhost.tar.tmp" "$IMAGE_DIR/taskhost.tar" "$IMAGE_NAME:$version" <<'PY'
+import io, json, sys, tarfile
+src, dst, tag = sys.argv[1:]
+with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+    for m in tin.getmembers():
+        data = tin.extractfile(m).read() if m.isfile() else None
+        if m.name == "manifest.json":
+            manifest = json.loads(data)
+            for entry in manifest:
+                entry["RepoTags"] = [tag]
+            data = json.dumps(manifest).encode()
+            m.size = len(data)
+        tout.addfile(m, io.BytesIO(data) if data is not None else None)
+PY
+    rm -f "$IMAGE_DIR/taskhost.tar.tmp"
     "$crane" digest --insecure "$ref" >"$IMAGE_DIR/digest"
     kill "$reg_pid" 2>/dev/null || true
     wait "$reg_pid" 2>/dev/null || true

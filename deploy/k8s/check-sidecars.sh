@@ -32,6 +32,7 @@ cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     "$stack/down.sh" --purge >/dev/null 2>&1 || true
+    ((rc != 0)) || rm -f "$TASKHOST_STACK_RUN.up.log"
     exit "$rc"
 }
 trap cleanup EXIT

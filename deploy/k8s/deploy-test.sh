@@ -16,6 +16,8 @@
 #   cluster   kube-apiserver + etcd + controller-manager + scheduler + kwok nodes; Dapr + Strimzi CRDs
 #   dry-run   kubectl apply --server-side --dry-run=server of every object (warnings are errors: Pod Security "restricted")
 #   install   helm install --wait: Deployment Available, every pod Running
+#   inject    Dapr's own injector code on the chart's pod: rejected by "restricted" with Dapr's
+#             defaults, accepted and Running with sidecarDropALLCapabilities=true
 #   upgrade   helm upgrade to a new component version + image: a new ReplicaSet rolls out
 #   rollback  helm rollback: the previous components and image are back, rolled out
 #   hot-swap  a component change with restartPodsOnChange=false: the ConfigMap changes, no pod restarts;
@@ -60,6 +62,8 @@ cleanup() {
     else
         "$K8S_SCRIPTS/cluster.sh" down >/dev/null 2>&1 || true
     fi
+    # the work dir (renders, logs) is kept when something failed
+    if ((rc == 0 && !keep)); then rm -rf "$work"; else k8s_say "logs and renders: $work"; fi
     exit "$rc"
 }
 trap cleanup EXIT
@@ -301,6 +305,26 @@ fi
 k -n "$ns" delete secret partial >/dev/null
 grep -q 'Secret "partial" in namespace "taskhost-test" has no key "jwt-secret"' <<<"$out" || { printf '%s\n' "$out" >&2; fail "Secret without a key: unclear message"; }
 ok "Secret without jwt-secret -> $(grep -o 'Secret "partial".*' <<<"$out")"
+
+# ======================================================================================
+stage inject
+# No Dapr control plane here: dapr-inject applies Dapr 1.16.5's own sidecar-injector code to the
+# chart's pod template, and the result goes to the API server, in the "restricted" namespace.
+inject=$K8S_BIN/dapr-inject
+if out=$("$inject" -namespace "$ns" <"$work/render-default.yaml" | k apply --server-side --dry-run=server -n "$ns" -f - 2>&1); then
+    fail "the injected pod with Dapr's default injector settings passed Pod Security \"restricted\" (expected: daprd lacks capabilities.drop=ALL)"
+fi
+grep -q 'container "daprd" must set securityContext.capabilities.drop=\["ALL"\]' <<<"$out" || { printf '%s\n' "$out" >&2; fail "unexpected rejection of the injected pod"; }
+ok "Dapr's injector with its defaults: rejected by \"restricted\" (daprd must drop ALL capabilities) -> install Dapr with dapr_sidecar_injector.sidecarDropALLCapabilities=true"
+"$inject" -namespace "$ns" -drop-all-capabilities <"$work/render-default.yaml" >"$work/injected.json"
+k apply --server-side --warnings-as-errors -n "$ns" -f "$work/injected.json" >/dev/null || fail "the injected pod was refused"
+k -n "$ns" wait --for=condition=Ready pod/"$rel"-injected --timeout=60s >/dev/null || fail "the injected pod did not become Ready"
+ok "with sidecarDropALLCapabilities=true: accepted; pod $(k -n "$ns" get pod "$rel"-injected -o jsonpath='{.metadata.name} {.status.phase}, ready: {range .status.containerStatuses[*]}{.name}={.ready} {end}')| daprd: $(python3 -c '
+import json, sys
+c = [c for c in json.load(open(sys.argv[1]))["spec"]["containers"] if c["name"] == "daprd"][0]
+a = c["args"]; pick = ["--app-id", "--config", "--app-health-check-path", "--app-max-concurrency"]
+print(" ".join(f"{k} {a[a.index(k) + 1]}" for k in pick if k in a), "| env", " ".join(e["name"] for e in c["env"] if e["name"].startswith("TASKHOST_")))' "$work/injected.json")"
+k -n "$ns" delete pod "$rel"-injected --wait=false >/dev/null
 
 # ======================================================================================
 stage upgrade

@@ -128,6 +128,8 @@ build_control_plane() {
 
 build_dapr_inject() {
     local src=$K8S_SCRIPTS/tools/inject/main.go dapr_cache dapr_gocache dapr_version key
+    # the local stack's own settings (its env.sh defines DAPR_CACHE, DAPR_GOCACHE, DAPR_VERSION)
+    # shellcheck disable=SC1091,SC2153
     read -r dapr_cache dapr_gocache dapr_version < <(
         . "$TASKHOST_REPO/deploy/local-stack/env.sh" && echo "$DAPR_CACHE $DAPR_GOCACHE $DAPR_VERSION")
     key="dapr=$dapr_version main.go=$(sha256sum "$src" | cut -c1-16)"
