@@ -156,3 +156,7 @@ image: setup-light
 # Test the Kubernetes deployment: image, chart, schemas, Dapr sidecars, a real control plane with kwok nodes
 deploy-test: setup-light
     deploy/k8s/deploy-test.sh
+
+# Test the web page in Debian's Chromium (playwright-core) against the real host; screenshots in target/ui-screenshots/
+e2e-ui: build-components
+    TASKHOST_COMPONENTS_DIR={{ quote(components_dir) }} e2e-ui/run.sh

@@ -58,7 +58,7 @@ export class Host {
     const first = await Promise.race([
       new Promise((resolve) => lines.once('line', resolve)),
       exited.then((s) => { throw new Error(`taskhost exited before listening (${JSON.stringify(s)}):\n${this.tail()}`); }),
-      sleep(STARTUP_MS).then(() => { throw new Error(`taskhost printed no listening line within ${STARTUP_MS} ms`); }),
+      guard(STARTUP_MS).then(() => { throw new Error(`taskhost printed no listening line within ${STARTUP_MS} ms`); }),
     ]);
     const match = /^taskhost listening on (http:\/\/\S+)$/.exec(first);
     if (!match) throw new Error(`unexpected first line from taskhost: ${first}`);
@@ -82,7 +82,7 @@ export class Host {
     const child = this.child;
     this.child = null;
     child.kill('SIGTERM');
-    const done = await Promise.race([this.exited, sleep(15_000).then(() => null)]);
+    const done = await Promise.race([this.exited, guard(15_000).then(() => null)]);
     if (!done) child.kill('SIGKILL');
     await this.exited;
     rmSync(this.pidPath, { force: true });
@@ -122,3 +122,6 @@ export class Host {
 }
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves after `ms` without keeping the process alive: a guard raced against the real work. */
+const guard = (ms) => new Promise((resolve) => setTimeout(resolve, ms).unref());

@@ -72,7 +72,7 @@ trap cleanup EXIT
 shots=$root/target/ui-screenshots
 rm -rf "$shots"
 mkdir -p "$shots"
-say "== browser tests =="
+say "== browser tests (setup and build took $((SECONDS - started)) s) =="
 (cd e2e-ui && TASKHOST_BIN=$TASKHOST_BIN TASKHOST_COMPONENTS_DIR=$work/components \
     UI_SCREENSHOTS=$shots UI_WORK_DIR=$work CHROMIUM=$chromium \
     timeout 900 node --test --test-reporter=spec test.mjs)

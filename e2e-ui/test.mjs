@@ -47,7 +47,10 @@ const timings = {};
 const EXPECTED_CONSOLE = /Failed to load resource|WebSocket connection to .* failed|ERR_CONNECTION_REFUSED/;
 
 before(async () => {
+  let t0 = Date.now();
   await host.start();
+  timings.hostReady = Date.now() - t0;
+  t0 = Date.now();
   browser = await chromium.launch({
     executablePath: env('CHROMIUM', '/usr/bin/chromium'),
     // Playwright passes --headless and a fresh profile dir; the rest keep Chromium off the
@@ -55,11 +58,16 @@ before(async () => {
     args: ['--lang=en-GB', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
+  timings.browserLaunched = Date.now() - t0;
 });
 
 after(async () => {
+  let t0 = Date.now();
   await browser?.close();
+  timings.browserClosed = Date.now() - t0;
+  t0 = Date.now();
   await host.stop();
+  timings.hostStopped = Date.now() - t0;
   console.log(`timings (ms): ${JSON.stringify(timings)}`);
 });
 

@@ -94,7 +94,7 @@ mod tests {
         serve(path, &headers)
     }
 
-    fn header(r: &Response, name: header::HeaderName) -> &str {
+    fn header_of(r: &Response, name: header::HeaderName) -> &str {
         r.headers()[name].to_str().unwrap()
     }
 
@@ -103,24 +103,24 @@ mod tests {
         let page = get("index.html", None);
         assert_eq!(page.status(), StatusCode::OK);
         assert_eq!(
-            header(&page, header::CONTENT_TYPE),
+            header_of(&page, header::CONTENT_TYPE),
             "text/html; charset=utf-8"
         );
-        assert!(header(&page, header::CONTENT_SECURITY_POLICY).contains("script-src 'self'"));
-        assert_eq!(header(&page, header::CACHE_CONTROL), "no-cache");
+        assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("script-src 'self'"));
+        assert_eq!(header_of(&page, header::CACHE_CONTROL), "no-cache");
 
         let script = get("app.js", None);
-        assert!(header(&script, header::CONTENT_TYPE).contains("javascript"));
+        assert!(header_of(&script, header::CONTENT_TYPE).contains("javascript"));
         let css = get("style.css", None);
         assert_eq!(
-            header(&css, header::CONTENT_TYPE),
+            header_of(&css, header::CONTENT_TYPE),
             "text/css; charset=utf-8"
         );
     }
 
     #[test]
     fn answers_304_to_a_matching_etag_and_404_to_an_unknown_file() {
-        let etag = header(&get("app.js", None), header::ETAG).to_owned();
+        let etag = header_of(&get("app.js", None), header::ETAG).to_owned();
         assert_eq!(
             get("app.js", Some(&etag)).status(),
             StatusCode::NOT_MODIFIED
