@@ -89,6 +89,7 @@ test-pg: build-components
 # Check the Grafana dashboard and Prometheus rules: valid, and only metrics the host exports
 test-observability:
     @echo "== observability files =="
+    @python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
     python3 deploy/observability/check.py
 
 # Run clippy (warnings are errors) and check formatting
