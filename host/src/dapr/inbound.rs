@@ -58,7 +58,7 @@ pub async fn deliver(
         .map(String::from);
     let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
     async move {
-        if !state.registry.topics().contains(&topic) {
+        if !state.registry.subscribes(&topic) {
             tracing::warn!(%topic, "DROP: no component consumes this topic");
             return Json(json!({ "status": "DROP" })).into_response();
         }

@@ -40,14 +40,6 @@ pub struct Applied {
     pub jobs_changed: bool,
 }
 
-impl Applied {
-    pub fn merge(&mut self, other: Applied) {
-        self.broadcasts.extend(other.broadcasts);
-        self.outbox_written |= other.outbox_written;
-        self.jobs_changed |= other.jobs_changed;
-    }
-}
-
 pub async fn apply(
     conn: &mut Conn,
     config: &EffectsConfig,

@@ -60,10 +60,6 @@ impl Pipeline {
         self
     }
 
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     /// Handles one message of `topic` with every component subscribed to it.
     pub async fn deliver(&self, topic: &str, payload: &[u8]) -> Report {
         let now = time::now();

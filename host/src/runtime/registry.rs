@@ -188,6 +188,13 @@ impl Registry {
             .collect()
     }
 
+    /// Whether some serving version subscribes to `topic` (per delivery: no allocation).
+    pub fn subscribes(&self, topic: &str) -> bool {
+        self.slots
+            .values()
+            .any(|s| s.current().topics.iter().any(|t| t == topic))
+    }
+
     /// Every topic some serving version subscribes to (it follows swaps).
     pub fn topics(&self) -> Vec<String> {
         let mut t: Vec<String> = self

@@ -93,14 +93,3 @@ pub async fn stats(conn: &mut Conn) -> Result<(i64, Option<i64>)> {
     .await?;
     Ok((row.try_get("n")?, row.try_get("oldest")?))
 }
-
-/// Deletes delivered events older than `before_ms`; the outbox is not an archive.
-pub async fn prune(conn: &mut Conn, before_ms: i64) -> Result<u64> {
-    Ok(
-        sqlx::query("DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
-            .bind(before_ms)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-    )
-}
