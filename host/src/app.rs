@@ -10,8 +10,8 @@ use crate::delivery::{InProcessSink, OutboxSink, Relay, RetryPolicy, Scheduler};
 use crate::effects::EffectsConfig;
 use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::{Registry, Runtime};
-use crate::sockets::SocketHub;
-use crate::storage::{Db, redact};
+use crate::sockets::{SocketFanout, SocketHub};
+use crate::storage::{Backend, Db, redact};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use std::io::Write;
@@ -46,6 +46,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DeliveryMode::Embedded => None,
         DeliveryMode::Dapr => Some(Arc::new(DaprEdge::new(args.dapr.clone())?)),
     };
+    // How socket pushes reach every instance (sockets/fanout.rs).
+    let sockets = match (&dapr, db.backend()) {
+        (Some(_), _) if args.dapr.dapr_socket_fanout => SocketFanout::Dapr,
+        (Some(_), _) | (None, Backend::Sqlite) => SocketFanout::Local,
+        (None, Backend::Postgres) => SocketFanout::Postgres,
+    };
+    tracing::info!(?sockets, "socket pushes fan out");
     let pipeline = Pipeline::new(
         runtime,
         registry.clone(),
@@ -60,6 +67,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .notification_binding
             .clone()
             .filter(|_| dapr.is_some()),
+        sockets,
     });
 
     // Embedded: the relay calls the components and the scheduler fires reminder jobs.
@@ -78,6 +86,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
     let mut background = vec![tokio::spawn(relay.run(shutdown.child_token()))];
+    if sockets == SocketFanout::Postgres {
+        background.push(
+            crate::sockets::listener::spawn(
+                &args.database_url,
+                db.clone(),
+                hub.clone(),
+                shutdown.child_token(),
+            )
+            .await
+            .context("listening for socket pushes (PostgreSQL LISTEN)")?,
+        );
+    }
     // Hot swap: automatic rollback of failing new versions, and the watched directory.
     background.push(tokio::spawn(crate::runtime::guard::guard(
         registry.clone(),

@@ -2,11 +2,19 @@
 //! contract — `SUCCESS`, `RETRY` (transient) or `DROP` (permanent; daprd then forwards the
 //! message to the subscription's dead-letter topic). Every non-success says why in the log, and
 //! a drop's reason is kept in the dead-letter table.
+//!
+//! `POST /dapr/sockets/{topic}` takes the socket fan-out (`sockets/fanout.rs`): deliveries of
+//! `task-updates` through a pub/sub with a consumer group per sidecar, so every replica gets
+//! each one. A socket push there goes to this replica's sockets, and nothing else happens (no
+//! component, no exactly-once record: each replica must push). The same push also reaches one
+//! replica through the shared subscription on `/dapr/events/task-updates`, where it is
+//! acknowledged and ignored; task events on `task-updates` are handled there, once.
 
 use super::cloudevent::{self, Delivered};
 use super::config::dead_letter_topic;
 use crate::api::AppState;
 use crate::pipeline::Disposition;
+use crate::sockets::Push;
 use crate::storage::dead_letters;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -40,10 +48,39 @@ struct BulkRequest {
     entries: Vec<BulkEntry>,
 }
 
+/// Which subscription a delivery came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/dapr/events/{topic}`: shared by the app id's consumer group; through the pipeline.
+    Events,
+    /// `/dapr/sockets/{topic}`: every replica; socket pushes to this replica's sockets.
+    Sockets,
+}
+
 /// `POST /dapr/events/{topic}`.
 pub async fn deliver(
     State(state): State<AppState>,
     Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Events, headers, body).await
+}
+
+/// `POST /dapr/sockets/{topic}`.
+pub async fn sockets(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Sockets, headers, body).await
+}
+
+async fn receive(
+    state: AppState,
+    topic: String,
+    route: Route,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -56,9 +93,9 @@ pub async fn deliver(
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
+    let span = tracing::info_span!("dapr.delivery", %topic, ?route, traceparent = header_traceparent.as_deref().unwrap_or(""));
     async move {
-        if !state.registry.subscribes(&topic) {
+        if route == Route::Events && !state.registry.subscribes(&topic) {
             tracing::warn!(%topic, "DROP: no component consumes this topic");
             return Json(json!({ "status": "DROP" })).into_response();
         }
@@ -74,14 +111,14 @@ pub async fn deliver(
             }
         };
         if value.get("entries").is_some() && value.get("specversion").is_none() {
-            return match bulk(&state, &topic, value).await {
+            return match bulk(&state, &topic, route, value).await {
                 Ok(statuses) => Json(statuses).into_response(),
                 // Not 2xx: daprd retries the whole batch.
                 Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
             };
         }
         let disposition = match cloudevent::unwrap(value, &content_type) {
-            Ok(d) => handle(&state, &topic, d).await,
+            Ok(d) => handle(&state, &topic, route, d).await,
             Err(reason) => {
                 record_drop(&state, &topic, None, &body, &reason).await;
                 Disposition::Drop(reason)
@@ -94,7 +131,7 @@ pub async fn deliver(
     .await
 }
 
-async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, String> {
+async fn bulk(state: &AppState, topic: &str, route: Route, value: Value) -> Result<Value, String> {
     let request: BulkRequest = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(e) => {
@@ -108,7 +145,7 @@ async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, Stri
     for entry in request.entries {
         let raw = serde_json::to_vec(&entry.event).unwrap_or_default();
         let disposition = match cloudevent::unwrap(entry.event, &entry.content_type) {
-            Ok(d) => handle(state, topic, d).await,
+            Ok(d) => handle(state, topic, route, d).await,
             Err(reason) => {
                 record_drop(state, topic, None, &raw, &reason).await;
                 Disposition::Drop(reason)
@@ -120,14 +157,34 @@ async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, Stri
     Ok(json!({ "statuses": statuses }))
 }
 
-/// One unwrapped message through the pipeline.
-async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
+/// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
+async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Disposition {
     let span = tracing::info_span!(
         "cloudevent",
         id = d.id.as_deref().unwrap_or(""),
         traceparent = d.traceparent.as_deref().unwrap_or("")
     );
     async {
+        match (Push::parse(&d.payload), route) {
+            (Err(reason), _) => {
+                record_drop(state, topic, d.id.as_deref(), &d.payload, &reason).await;
+                return Disposition::Drop(reason);
+            }
+            (Ok(Some(push)), Route::Sockets) => {
+                let sent = state.hub.push_frame(&push.user_id, push.frame_text().into());
+                tracing::debug!(user_id = %push.user_id, sockets = sent, "pushed sync message");
+                return Disposition::Success;
+            }
+            (Ok(Some(push)), Route::Events) => {
+                tracing::debug!(user_id = %push.user_id, "socket push on the shared subscription: every replica pushes it from /dapr/sockets");
+                return Disposition::Success;
+            }
+            (Ok(None), Route::Sockets) => {
+                tracing::debug!("not a socket push: handled once through the shared subscription");
+                return Disposition::Success;
+            }
+            (Ok(None), Route::Events) => {}
+        }
         let report = state.pipeline.deliver(topic, &d.payload).await;
         let disposition = report.disposition();
         if let Disposition::Drop(reason) = &disposition {

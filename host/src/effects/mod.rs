@@ -1,14 +1,17 @@
 //! Carrying out what a component returned. All effects of one (component, message) are applied
-//! in the caller's transaction, so they happen together or not at all; socket pushes are only
-//! collected here and sent after the commit (a socket is not transactional).
+//! in the caller's transaction, so they happen together or not at all. A socket is not
+//! transactional: a push is recorded in the transaction for every instance
+//! (`sockets/fanout.rs`), or, for a lone instance, collected here and sent after the commit.
 
 mod audit;
+mod broadcast;
 mod inbox;
 mod publish;
 mod reminders;
 mod tasks;
 
 use crate::domain::{Effect, SyncMessage};
+use crate::sockets::SocketFanout;
 use crate::storage::{Conn, Result};
 use chrono::{DateTime, Utc};
 
@@ -27,12 +30,15 @@ pub struct EffectsConfig {
     pub dapr_jobs: bool,
     /// Also send each new notification to this Dapr output binding.
     pub notification_binding: Option<String>,
+    /// How socket pushes reach every instance.
+    pub sockets: SocketFanout,
 }
 
 /// What applying effects changed that someone outside the transaction must hear about.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// To push to sockets once the transaction has committed.
+    /// To push to this instance's sockets once the transaction has committed
+    /// ([`SocketFanout::Local`] only).
     pub broadcasts: Vec<SyncMessage>,
     /// New outbox rows: wake the relay.
     pub outbox_written: bool,
@@ -71,7 +77,14 @@ pub async fn apply(
                     inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
             }
             Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
-            Effect::Broadcast(m) => applied.broadcasts.push(m),
+            Effect::Broadcast(m) => match config.sockets {
+                SocketFanout::Local => applied.broadcasts.push(m),
+                SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,
+                SocketFanout::Dapr => {
+                    broadcast::publish(conn, &m, now).await?;
+                    applied.outbox_written = true;
+                }
+            },
             Effect::Publish(e) => {
                 publish::publish(conn, &e, now).await?;
                 applied.outbox_written = true;

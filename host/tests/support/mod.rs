@@ -174,6 +174,11 @@ impl TestEnv {
         }
     }
 
+    /// Whether the hosts of this environment run on PostgreSQL (else SQLite).
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
     /// Also print the tail of `path` (labelled `name`) when the test fails.
     pub fn tail_on_failure(&mut self, name: &str, path: impl Into<PathBuf>) {
         self.other_logs.push((name.to_owned(), path.into()));
