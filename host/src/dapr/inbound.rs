@@ -55,8 +55,8 @@ pub async fn deliver(
     let header_traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
+        .unwrap_or("");
+    let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent);
     async move {
         if !state.registry.subscribes(&topic) {
             tracing::warn!(%topic, "DROP: no component consumes this topic");
@@ -125,8 +125,12 @@ async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
     let span = tracing::info_span!(
         "cloudevent",
         id = d.id.as_deref().unwrap_or(""),
-        traceparent = d.traceparent.as_deref().unwrap_or("")
+        traceparent = d.trace.as_ref().map_or("", |t| t.traceparent.as_str())
     );
+    // Each entry of a bulk delivery continues its own publisher's trace.
+    if let Some(trace) = &d.trace {
+        trace.continue_in(&span);
+    }
     async {
         let report = state.pipeline.deliver(topic, &d.payload).await;
         let disposition = report.disposition();

@@ -5,6 +5,8 @@
 use super::client::{Sidecar, SidecarError};
 use crate::delivery::{OutboxSink, SinkResult};
 use crate::storage::outbox::OutboxRow;
+use crate::telemetry::TraceContext;
+use tracing::Instrument;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -64,8 +66,13 @@ impl DaprSink {
                 }
             },
             topic => {
+                // daprd puts the `traceparent`/`tracestate` it receives into the CloudEvent, so
+                // the consumer's delivery continues this span's trace.
+                let span = tracing::info_span!(target: crate::telemetry::SPANS, "dapr.publish", otel.kind = "producer", topic, pubsub = %self.pubsub);
+                let trace = TraceContext::of(&span);
                 self.sidecar
-                    .publish(&self.pubsub, topic, &row.partition_key, &row.payload, None)
+                    .publish(&self.pubsub, topic, &row.partition_key, &row.payload, trace.as_ref())
+                    .instrument(span)
                     .await
             }
         }

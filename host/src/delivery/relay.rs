@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Rows fetched per round.
 const BATCH: i64 = 256;
@@ -153,7 +154,17 @@ impl Relay {
             }
             let attempt = row.attempts + 1;
             let final_attempt = self.policy.exhausted(attempt);
-            match self.sink.deliver(&row, final_attempt).await {
+            // The delivery continues the trace of the write that queued the row.
+            let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt);
+            if let Some(trace) = &row.trace {
+                trace.continue_in(&span);
+            }
+            match self
+                .sink
+                .deliver(&row, final_attempt)
+                .instrument(span)
+                .await
+            {
                 SinkResult::Done => {
                     let mut conn = self.db.pool().acquire().await?;
                     outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis())

@@ -11,6 +11,7 @@ mod tasks;
 use crate::domain::{Effect, SyncMessage};
 use crate::storage::{Conn, Result};
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 /// Who asked for the effects (stored with audit entries; used in logs).
 #[derive(Clone, Copy, Debug)]
@@ -54,6 +55,9 @@ pub async fn apply(
             component = origin.component,
             "applying effect"
         );
+        // A span per effect for traces only: never logged, free when traces are off.
+        let span = tracing::info_span!(target: crate::telemetry::SPANS, "effect", kind = effect.kind());
+        async {
         match effect {
             Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
             Effect::ScheduleReminder(job) => {
@@ -77,6 +81,10 @@ pub async fn apply(
                 applied.outbox_written = true;
             }
         }
+        Ok::<_, crate::storage::StorageError>(())
+        }
+        .instrument(span)
+        .await?;
     }
     Ok(applied)
 }
