@@ -6,9 +6,9 @@ use super::client::{Sidecar, SidecarError};
 use crate::delivery::{OutboxSink, SinkResult};
 use crate::storage::outbox::OutboxRow;
 use crate::telemetry::TraceContext;
-use tracing::Instrument;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::Instrument;
 
 /// Outbox topic for Jobs API calls.
 pub const JOBS_TOPIC: &str = "__dapr/jobs";
@@ -71,7 +71,13 @@ impl DaprSink {
                 let span = tracing::info_span!(target: crate::telemetry::SPANS, "dapr.publish", otel.kind = "producer", topic, pubsub = %self.pubsub);
                 let trace = TraceContext::of(&span);
                 self.sidecar
-                    .publish(&self.pubsub, topic, &row.partition_key, &row.payload, trace.as_ref())
+                    .publish(
+                        &self.pubsub,
+                        topic,
+                        &row.partition_key,
+                        &row.payload,
+                        trace.as_ref(),
+                    )
                     .instrument(span)
                     .await
             }

@@ -56,32 +56,35 @@ pub async fn apply(
             "applying effect"
         );
         // A span per effect for traces only: never logged, free when traces are off.
-        let span = tracing::info_span!(target: crate::telemetry::SPANS, "effect", kind = effect.kind());
+        let span =
+            tracing::info_span!(target: crate::telemetry::SPANS, "effect", kind = effect.kind());
         async {
-        match effect {
-            Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
-            Effect::ScheduleReminder(job) => {
-                reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
+            match effect {
+                Effect::CreateTask(t) => {
+                    applied.outbox_written |= tasks::create(conn, t, now).await?
+                }
+                Effect::ScheduleReminder(job) => {
+                    reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::CancelReminder(name) => {
+                    reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::Notify(n) => {
+                    applied.outbox_written |=
+                        inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
+                }
+                Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
+                Effect::Broadcast(m) => applied.broadcasts.push(m),
+                Effect::Publish(e) => {
+                    publish::publish(conn, &e, now).await?;
+                    applied.outbox_written = true;
+                }
             }
-            Effect::CancelReminder(name) => {
-                reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
-            }
-            Effect::Notify(n) => {
-                applied.outbox_written |=
-                    inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
-            }
-            Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
-            Effect::Broadcast(m) => applied.broadcasts.push(m),
-            Effect::Publish(e) => {
-                publish::publish(conn, &e, now).await?;
-                applied.outbox_written = true;
-            }
-        }
-        Ok::<_, crate::storage::StorageError>(())
+            Ok::<_, crate::storage::StorageError>(())
         }
         .instrument(span)
         .await?;

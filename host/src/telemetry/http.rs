@@ -7,7 +7,9 @@ use axum::http::Response;
 use axum::middleware::Next;
 use std::time::Duration;
 use tracing::Span;
+use opentelemetry::trace::TraceContextExt;
 use tracing::field::Empty;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 /// For `TraceLayer::make_span_with`: named after the method until the route is known.
 pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
@@ -23,12 +25,7 @@ pub fn request_span<B>(request: &axum::http::Request<B>) -> Span {
         http.response.status_code = Empty,
     );
     if !span.is_disabled() {
-        let header = |name: &str| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-        };
+        let header = |name: &str| request.headers().get(name).and_then(|v| v.to_str().ok());
         if let Some(cx) = TraceContext::received(header("traceparent"), header("tracestate")) {
             cx.continue_in(&span);
         }
@@ -53,10 +50,10 @@ pub async fn record_route(request: Request, next: Next) -> axum::response::Respo
         && let Some(route) = request.extensions().get::<MatchedPath>()
     {
         span.record("http.route", route.as_str());
-        span.record(
-            "otel.name",
-            format!("{} {}", request.method(), route.as_str()),
-        );
+        // The span has started by now (recording `otel.name` would be ignored): rename it.
+        span.context()
+            .span()
+            .update_name(format!("{} {}", request.method(), route.as_str()));
     }
     next.run(request).await
 }

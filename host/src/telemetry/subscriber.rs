@@ -7,11 +7,11 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing::Subscriber;
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
 use tracing_subscriber::filter::{EnvFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
 
 /// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes what is still queued.
 #[must_use = "dropping it without shutdown() may lose the last spans"]
@@ -59,11 +59,7 @@ pub fn init(log_format: &str, traces: &TraceArgs) -> anyhow::Result<Telemetry> {
 pub fn log_filter() -> EnvFilter {
     EnvFilter::try_from_env("TASKHOST_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"))
-        .add_directive(
-            format!("{SPANS}=off")
-                .parse()
-                .expect("a valid directive"),
-        )
+        .add_directive(format!("{SPANS}=off").parse().expect("a valid directive"))
 }
 
 /// The log layer, filtered by [`log_filter`]. JSON lines carry the current span and the list of
@@ -103,4 +99,3 @@ where
                 .with_target(SPANS, LevelFilter::INFO),
         )
 }
-
