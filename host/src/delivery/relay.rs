@@ -184,7 +184,8 @@ impl Relay {
                 }
                 SinkResult::Retry(reason) => {
                     let wait = self.policy.backoff(attempt);
-                    tracing::warn!(outbox_id = row.id, topic = %row.topic, attempt, ?wait, %reason, "delivery will be retried");
+                    let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
+                    tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), attempt, ?wait, %reason, "delivery will be retried");
                     let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
                     let mut conn = self.db.pool().acquire().await?;
                     outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
@@ -203,7 +204,8 @@ impl Relay {
         row: &OutboxRow,
         reason: &str,
     ) -> Result<(), crate::storage::StorageError> {
-        tracing::error!(outbox_id = row.id, topic = %row.topic, %reason, "retries exhausted; dead-lettering");
+        let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
+        tracing::error!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), %reason, "retries exhausted; dead-lettering");
         let now = Utc::now().timestamp_millis();
         let mut tx = self.db.begin().await?;
         let reason = format!(

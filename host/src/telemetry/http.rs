@@ -5,9 +5,9 @@ use super::{SPANS, TraceContext};
 use axum::extract::{MatchedPath, Request};
 use axum::http::Response;
 use axum::middleware::Next;
+use opentelemetry::trace::TraceContextExt;
 use std::time::Duration;
 use tracing::Span;
-use opentelemetry::trace::TraceContextExt;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
