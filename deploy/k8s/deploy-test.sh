@@ -75,6 +75,9 @@ base=(--namespace "$ns"
     --set dapr.appTokenSecret=taskhost-app-token --set dapr.apiTokenSecret=taskhost-dapr-token)
 # a second shape of the chart: components from a ConfigMap the chart renders, HPA on
 variant=(--set components.source=configMap --set autoscaling.enabled=true)
+# a third: the optional observability resources and traces on
+observability=(--set observability.grafanaDashboard.enabled=true --set observability.prometheusRule.enabled=true
+    --set observability.serviceMonitor.enabled=true --set observability.traces.otlpEndpoint=http://otel-collector.observability.svc:4318)
 
 # ======================================================================================
 stage tools
@@ -184,7 +187,11 @@ for sv in "${strimzi_versions[@]}"; do
     "${unshare_n[@]}" "${kc[@]}" -schema-location "$SCHEMAS/crds/strimzi-$sv/{{.ResourceKind}}{{.KindSuffix}}.json" \
         "$K8S_SCRIPTS"/strimzi/*.yaml "$K8S_SCRIPTS"/strimzi/local/*.yaml | tail -n 1 | sed "s/^/  ok  Strimzi (CRDs of $sv): /"
 done
-kinds=$(cat "$work/render-default.yaml" "$work/render-variant.yaml" | sed -n 's/^kind: //p' | sort -u | tr '\n' ' ')
+# the optional observability resources (Grafana dashboard ConfigMap, PrometheusRule, ServiceMonitor)
+h template "$rel" "$CHART_DIR" --kube-version "$K8S_VERSION" "${base[@]}" "${observability[@]}" >"$work/render-observability.yaml"
+"${unshare_n[@]}" "${kc[@]}" -schema-location "$SCHEMAS/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION/{{.ResourceKind}}{{.KindSuffix}}.json" \
+    "$work/render-observability.yaml" | tail -n 1 | sed 's/^/  ok  chart with observability.* (prometheus-operator CRDs): /'
+kinds=$(cat "$work/render-default.yaml" "$work/render-variant.yaml" "$work/render-observability.yaml" | sed -n 's/^kind: //p' | sort -u | tr '\n' ' ')
 ok "kinds rendered: $kinds${unshare_n:+(validated with no network: unshare -n)}"
 
 # ======================================================================================

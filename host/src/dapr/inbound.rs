@@ -92,8 +92,9 @@ async fn receive(
     let header_traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let span = tracing::info_span!("dapr.delivery", %topic, ?route, traceparent = header_traceparent.as_deref().unwrap_or(""));
+        .unwrap_or("");
+    let span =
+        tracing::info_span!("dapr.delivery", %topic, ?route, traceparent = header_traceparent);
     async move {
         if route == Route::Events && !state.registry.subscribes(&topic) {
             tracing::warn!(%topic, "DROP: no component consumes this topic");
@@ -120,11 +121,12 @@ async fn receive(
         let disposition = match cloudevent::unwrap(value, &content_type) {
             Ok(d) => handle(&state, &topic, route, d).await,
             Err(reason) => {
-                record_drop(&state, &topic, None, &body, &reason).await;
-                Disposition::Drop(reason)
+                let disposition = Disposition::Drop(reason);
+                record_drop(&state, &topic, None, &body, reason_of(&disposition)).await;
+                log(&topic, None, &disposition);
+                disposition
             }
         };
-        log(&topic, &disposition);
         Json(json!({ "status": status(&disposition) })).into_response()
     }
     .instrument(span)
@@ -147,11 +149,12 @@ async fn bulk(state: &AppState, topic: &str, route: Route, value: Value) -> Resu
         let disposition = match cloudevent::unwrap(entry.event, &entry.content_type) {
             Ok(d) => handle(state, topic, route, d).await,
             Err(reason) => {
-                record_drop(state, topic, None, &raw, &reason).await;
-                Disposition::Drop(reason)
+                let disposition = Disposition::Drop(reason);
+                record_drop(state, topic, None, &raw, reason_of(&disposition)).await;
+                log(topic, None, &disposition);
+                disposition
             }
         };
-        log(topic, &disposition);
         statuses.push(json!({ "entryId": entry.entry_id, "status": status(&disposition) }));
     }
     Ok(json!({ "statuses": statuses }))
@@ -162,8 +165,12 @@ async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Di
     let span = tracing::info_span!(
         "cloudevent",
         id = d.id.as_deref().unwrap_or(""),
-        traceparent = d.traceparent.as_deref().unwrap_or("")
+        traceparent = d.trace.as_ref().map_or("", |t| t.traceparent.as_str())
     );
+    // Each entry of a bulk delivery continues its own publisher's trace.
+    if let Some(trace) = &d.trace {
+        trace.continue_in(&span);
+    }
     async {
         match (Push::parse(&d.payload), route) {
             (Err(reason), _) => {
@@ -187,10 +194,11 @@ async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Di
         }
         let report = state.pipeline.deliver(topic, &d.payload).await;
         let disposition = report.disposition();
+        let event_id = report.event_id.as_deref().or(d.id.as_deref());
         if let Disposition::Drop(reason) = &disposition {
-            let event_id = report.event_id.as_deref().or(d.id.as_deref());
             record_drop(state, topic, event_id, &d.payload, reason).await;
         }
+        log(topic, event_id, &disposition);
         disposition
     }
     .instrument(span)
@@ -205,7 +213,7 @@ async fn drop_single(
     reason: String,
 ) -> &'static str {
     record_drop(state, topic, id, body, &reason).await;
-    log(topic, &Disposition::Drop(reason));
+    log(topic, id, &Disposition::Drop(reason));
     "DROP"
 }
 
@@ -236,12 +244,22 @@ async fn record_drop(
     }
 }
 
-fn log(topic: &str, d: &Disposition) {
+fn reason_of(d: &Disposition) -> &str {
     match d {
-        Disposition::Success => tracing::debug!(%topic, "SUCCESS"),
-        Disposition::Retry(reason) => tracing::warn!(%topic, %reason, "RETRY"),
+        Disposition::Retry(r) | Disposition::Drop(r) => r,
+        Disposition::Success => "",
+    }
+}
+
+/// The answer for one message, with its event id (the CloudEvent id when the payload did not
+/// decode); the reason names the component and version that failed.
+fn log(topic: &str, event_id: Option<&str>, d: &Disposition) {
+    let event_id = event_id.unwrap_or("");
+    match d {
+        Disposition::Success => tracing::debug!(%topic, event_id, "SUCCESS"),
+        Disposition::Retry(reason) => tracing::warn!(%topic, event_id, %reason, "RETRY"),
         Disposition::Drop(reason) => {
-            tracing::warn!(%topic, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP")
+            tracing::warn!(%topic, event_id, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP")
         }
     }
 }
@@ -271,12 +289,7 @@ pub async fn dead_letter(
         ),
         Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
     };
-    let event_id = serde_json::from_str::<Value>(&payload).ok().and_then(|v| {
-        v.get("event_id")
-            .or(v.get("eventId"))
-            .and_then(Value::as_str)
-            .map(String::from)
-    });
+    let event_id = crate::wire::peek_event_id(payload.as_bytes());
     tracing::warn!(topic = %dlq, event_id = event_id.as_deref().or(id.as_deref()).unwrap_or(""), "message arrived on the dead-letter topic");
     let result = async {
         let mut conn = state.db.pool().acquire().await?;

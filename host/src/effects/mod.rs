@@ -14,6 +14,7 @@ use crate::domain::{Effect, SyncMessage};
 use crate::sockets::SocketFanout;
 use crate::storage::{Conn, Result};
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 /// Who asked for the effects (stored with audit entries; used in logs).
 #[derive(Clone, Copy, Debug)]
@@ -60,36 +61,46 @@ pub async fn apply(
             component = origin.component,
             "applying effect"
         );
-        match effect {
-            Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
-            Effect::ScheduleReminder(job) => {
-                reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
-            }
-            Effect::CancelReminder(name) => {
-                reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
-            }
-            Effect::Notify(n) => {
-                applied.outbox_written |=
-                    inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
-            }
-            Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
-            Effect::Broadcast(m) => match config.sockets {
-                SocketFanout::Local => applied.broadcasts.push(m),
-                SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,
-                SocketFanout::Dapr => {
-                    broadcast::publish(conn, &m, now).await?;
+        // A span per effect for traces only: never logged, free when traces are off.
+        let span =
+            tracing::info_span!(target: crate::telemetry::SPANS, "effect", kind = effect.kind());
+        async {
+            match effect {
+                Effect::CreateTask(t) => {
+                    applied.outbox_written |= tasks::create(conn, t, now).await?
+                }
+                Effect::ScheduleReminder(job) => {
+                    reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::CancelReminder(name) => {
+                    reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::Notify(n) => {
+                    applied.outbox_written |=
+                        inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
+                }
+                Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
+                Effect::Broadcast(m) => match config.sockets {
+                    SocketFanout::Local => applied.broadcasts.push(m),
+                    SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,
+                    SocketFanout::Dapr => {
+                        broadcast::publish(conn, &m, now).await?;
+                        applied.outbox_written = true;
+                    }
+                },
+                Effect::Publish(e) => {
+                    publish::publish(conn, &e, now).await?;
                     applied.outbox_written = true;
                 }
-            },
-            Effect::Publish(e) => {
-                publish::publish(conn, &e, now).await?;
-                applied.outbox_written = true;
             }
+            Ok::<_, crate::storage::StorageError>(())
         }
+        .instrument(span)
+        .await?;
     }
     Ok(applied)
 }

@@ -292,6 +292,11 @@ impl TestEnv {
     }
 
     /// The database URL the hosts run on.
+    /// The directory of the four `.wasm` consumers (for tests that run the host in-process).
+    pub fn components_dir(&self) -> &Path {
+        &self.components_dir
+    }
+
     pub fn database_url(&self) -> &str {
         &self.database_url
     }
