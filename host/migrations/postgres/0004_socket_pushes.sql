@@ -7,6 +7,8 @@ CREATE TABLE socket_pushes (
     id                 BIGSERIAL PRIMARY KEY,
     user_id            TEXT NOT NULL,
     frame              TEXT NOT NULL,
+    traceparent        TEXT,            -- W3C trace context of the change: the push joins its trace
+    tracestate         TEXT,
     created_at         BIGINT NOT NULL
 );
 CREATE INDEX socket_pushes_by_age ON socket_pushes (created_at);

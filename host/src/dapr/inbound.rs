@@ -178,7 +178,10 @@ async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Di
                 return Disposition::Drop(reason);
             }
             (Ok(Some(push)), Route::Sockets) => {
+                // In the trace of the change (the CloudEvent carries the publisher's context).
+                let span = tracing::info_span!(target: crate::telemetry::SPANS, "ws.push", user_id = %push.user_id, sockets = tracing::field::Empty).entered();
                 let sent = state.hub.push_frame(&push.user_id, push.frame_text().into());
+                span.record("sockets", sent);
                 tracing::debug!(user_id = %push.user_id, sockets = sent, "pushed sync message");
                 return Disposition::Success;
             }

@@ -76,12 +76,19 @@ async fn deliver(db: &Db, hub: &SocketHub, payload: &str) {
         return;
     };
     match socket_pushes::get(db.pool(), id).await {
-        Ok(Some((user, frame))) => {
-            let Some(user) = crate::domain::UserId::new(user) else {
+        Ok(Some(push)) => {
+            let Some(user) = crate::domain::UserId::new(push.user_id) else {
                 tracing::warn!(id, "socket push without a user");
                 return;
             };
-            let sent = hub.push_frame(&user, frame.into());
+            // In the trace of the change that caused it, whichever instance committed it.
+            let span = tracing::info_span!(target: crate::telemetry::SPANS, "ws.push", user_id = %user, sockets = tracing::field::Empty);
+            if let Some(trace) = &push.trace {
+                trace.continue_in(&span);
+            }
+            let _entered = span.enter();
+            let sent = hub.push_frame(&user, push.frame.into());
+            span.record("sockets", sent);
             tracing::debug!(id, user_id = %user, sockets = sent, "pushed sync message");
         }
         Ok(None) => tracing::warn!(id, "socket push already purged: not pushed"),

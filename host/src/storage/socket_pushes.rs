@@ -4,19 +4,33 @@
 
 use super::{Conn, Result};
 use crate::domain::UserId;
+use crate::telemetry::TraceContext;
 use sqlx::{AnyPool, Row};
+
+/// A push as stored: for whom, the frame, and the trace of the change that caused it.
+#[derive(Debug)]
+pub struct StoredPush {
+    pub user_id: String,
+    pub frame: String,
+    pub trace: Option<TraceContext>,
+}
 
 /// The `LISTEN`/`NOTIFY` channel; a notification's payload is the row's id.
 pub const CHANNEL: &str = "taskhost_socket_pushes";
 
-/// Records a push and notifies the channel; both take effect when the transaction commits
-/// (PostgreSQL delivers notifications at commit, and drops them on rollback).
+/// Records a push (with the current trace context) and notifies the channel; both take effect
+/// when the transaction commits (PostgreSQL delivers notifications at commit, and drops them on
+/// rollback).
 pub async fn insert(conn: &mut Conn, user: &UserId, frame: &str, now_ms: i64) -> Result<()> {
+    let trace = TraceContext::current();
     let id: i64 = sqlx::query(
-        "INSERT INTO socket_pushes (user_id, frame, created_at) VALUES ($1, $2, $3) RETURNING id",
+        "INSERT INTO socket_pushes (user_id, frame, traceparent, tracestate, created_at) \
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(user.as_str())
     .bind(frame)
+    .bind(trace.as_ref().map(|t| t.traceparent.as_str()))
+    .bind(trace.as_ref().map(|t| t.tracestate.as_str()))
     .bind(now_ms)
     .fetch_one(&mut *conn)
     .await?
@@ -30,16 +44,22 @@ pub async fn insert(conn: &mut Conn, user: &UserId, frame: &str, now_ms: i64) ->
     Ok(())
 }
 
-/// The push with this id: its user and frame (`None` once purged).
-pub async fn get(pool: &AnyPool, id: i64) -> Result<Option<(String, String)>> {
-    let row = sqlx::query("SELECT user_id, frame FROM socket_pushes WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await?;
-    Ok(match row {
-        Some(r) => Some((r.try_get("user_id")?, r.try_get("frame")?)),
-        None => None,
-    })
+/// The push with this id (`None` once purged).
+pub async fn get(pool: &AnyPool, id: i64) -> Result<Option<StoredPush>> {
+    let row = sqlx::query(
+        "SELECT user_id, frame, traceparent, tracestate FROM socket_pushes WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let traceparent: Option<String> = r.try_get("traceparent")?;
+    let tracestate: Option<String> = r.try_get("tracestate")?;
+    Ok(Some(StoredPush {
+        user_id: r.try_get("user_id")?,
+        frame: r.try_get("frame")?,
+        trace: TraceContext::received(traceparent.as_deref(), tracestate.as_deref()),
+    }))
 }
 
 /// Deletes pushes created before `cutoff_ms`; returns how many.
