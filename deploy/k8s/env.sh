@@ -40,7 +40,6 @@ KUBECONFIG_FILE=${KUBECONFIG_FILE:-$K8S_RUN/kubeconfig}
 IMAGE_DIR=${IMAGE_DIR:-$TASKHOST_CACHE/image}
 IMAGE_NAME=${IMAGE_NAME:-taskhost}
 TARGET_DIR=${CARGO_TARGET_DIR:-$TASKHOST_REPO/target}   # cargo's, as the justfile uses it
-MUSL_TARGET=x86_64-unknown-linux-musl
 
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 
