@@ -203,6 +203,11 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
             })?,
         );
     }
+    background.push(tokio::spawn(crate::storage::retention::run(
+        db.clone(),
+        args.retention.policy()?,
+        shutdown.child_token(),
+    )));
     background.push(tokio::spawn(crate::metrics::sample_forever(
         db.clone(),
         shutdown.child_token(),

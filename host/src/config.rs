@@ -71,6 +71,63 @@ pub struct ServeArgs {
     /// How long a SIGTERM waits for in-flight work before exiting.
     #[arg(long, env = "TASKHOST_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    #[command(flatten)]
+    pub retention: RetentionArgs,
+}
+
+/// How long delivered outbox rows and exactly-once records are kept (storage/retention.rs).
+#[derive(Debug, Clone, Args)]
+pub struct RetentionArgs {
+    /// Hours a delivered outbox event is kept before it is deleted; 0 keeps them forever.
+    #[arg(long, env = "TASKHOST_OUTBOX_RETENTION_HOURS", default_value_t = 168)]
+    pub outbox_retention_hours: u64,
+    /// Hours an exactly-once record is kept; it must outlive every redelivery of its event
+    /// (topic and dead-letter topic retention, replays). 0 keeps them forever.
+    #[arg(
+        long,
+        env = "TASKHOST_PROCESSED_RETENTION_HOURS",
+        default_value_t = 840
+    )]
+    pub processed_retention_hours: u64,
+    /// Minutes between two retention passes.
+    #[arg(
+        long,
+        env = "TASKHOST_RETENTION_INTERVAL_MINUTES",
+        default_value_t = 10
+    )]
+    pub retention_interval_minutes: u64,
+}
+
+impl RetentionArgs {
+    pub fn policy(&self) -> anyhow::Result<crate::storage::retention::RetentionPolicy> {
+        const MAX_HOURS: u64 = 24 * 365 * 10;
+        for (name, v) in [
+            (
+                "TASKHOST_OUTBOX_RETENTION_HOURS",
+                self.outbox_retention_hours,
+            ),
+            (
+                "TASKHOST_PROCESSED_RETENTION_HOURS",
+                self.processed_retention_hours,
+            ),
+        ] {
+            if v > MAX_HOURS {
+                bail!("{name} must be 0 (keep forever) ..= {MAX_HOURS} (ten years), not {v}");
+            }
+        }
+        if !(1..=24 * 60).contains(&self.retention_interval_minutes) {
+            bail!(
+                "TASKHOST_RETENTION_INTERVAL_MINUTES must be 1..=1440, not {}",
+                self.retention_interval_minutes
+            );
+        }
+        let hours = |h: u64| (h > 0).then(|| Duration::from_secs(h * 3600));
+        Ok(crate::storage::retention::RetentionPolicy {
+            outbox_delivered: hours(self.outbox_retention_hours),
+            processed: hours(self.processed_retention_hours),
+            every: Duration::from_secs(self.retention_interval_minutes * 60),
+        })
+    }
 }
 
 /// Where components come from and what each call may use.
@@ -247,6 +304,7 @@ impl ServeArgs {
             .checked_dir()
             .context("checking TASKHOST_COMPONENTS_DIR")?;
         self.swap.policy()?;
+        self.retention.policy()?;
         self.dapr.validate()?;
         self.traces.endpoint()?;
         Ok(())

@@ -18,6 +18,7 @@ pub const SOCKETS: &str = "taskhost_websocket_connections";
 pub const DB_POOL: &str = "taskhost_db_pool_connections";
 pub const SWAPS: &str = "taskhost_component_swaps_total";
 pub const ROLLBACKS: &str = "taskhost_component_rollbacks_total";
+pub const PRUNED: &str = "taskhost_retention_deleted_rows_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -85,6 +86,10 @@ fn describe() {
         ROLLBACKS,
         "Component rollbacks, per component and cause (manual, automatic)"
     );
+    describe_counter!(
+        PRUNED,
+        "Rows deleted by retention, per table (delivered outbox rows, exactly-once records)"
+    );
 }
 
 /// The exposition text, for `GET /metrics`.
@@ -121,6 +126,10 @@ pub fn sockets(open: usize) {
 
 pub fn swap(component: &str) {
     counter!(SWAPS, "component" => component.to_string()).increment(1);
+}
+
+pub fn pruned(table: &'static str, rows: u64) {
+    counter!(PRUNED, "table" => table).increment(rows);
 }
 
 pub fn rollback(component: &str, cause: &'static str) {

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod notifications;
 pub mod outbox;
 pub mod processed;
+pub mod retention;
 pub mod socket_pushes;
 pub mod tasks;
 
