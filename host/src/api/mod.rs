@@ -68,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/components/{name}", put(admin::push))
         .route("/admin/components/{name}/rollback", post(admin::rollback))
         .route("/admin/dead-letters", get(admin::dead_letters))
+        .route("/admin/dead-letters/replay", post(admin::replay_all))
+        .route("/admin/dead-letters/{id}/replay", post(admin::replay))
         .route("/", get(ui::index))
         .route("/ui/{*path}", get(ui::asset))
         .merge(dev::routes(&state))

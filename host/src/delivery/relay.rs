@@ -207,6 +207,7 @@ impl Relay {
                 event_id: None,
                 payload: &row.payload,
                 reason: &reason,
+                attempts: self.policy.max_attempts,
             },
             now,
         )
