@@ -615,4 +615,35 @@ async fn dead_letters_are_listed_and_replayed_exactly_once_after_a_fix() {
     )
     .await;
     assert_eq!(dead_letters(&host, "").await.len(), 3);
+
+    // The command-line client says the same.
+    let listed = cli(&host, &["list", "--component", "panicking", "--status", "replayed"]).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    let replayed = cli(&host, &["replay", "--component", "panicking"]).await;
+    assert_eq!(replayed["replayed"], json!(0), "{replayed}");
+    let by_id = cli(&host, &["replay", &oldest]).await;
+    assert_eq!(by_id["outcome"], json!("duplicate"), "{by_id}");
+}
+
+/// Runs `taskhost dead-letters <args>` against the host and parses what it prints.
+async fn cli(host: &support::Host, args: &[&str]) -> Value {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_taskhost"))
+        .arg("dead-letters")
+        .args(args)
+        .args(["--url", &host.url("")])
+        .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .output()
+        .await
+        .expect("running taskhost dead-letters");
+    assert!(
+        output.status.success(),
+        "taskhost dead-letters {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "taskhost dead-letters {args:?} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
