@@ -617,7 +617,11 @@ async fn dead_letters_are_listed_and_replayed_exactly_once_after_a_fix() {
     assert_eq!(dead_letters(&host, "").await.len(), 3);
 
     // The command-line client says the same.
-    let listed = cli(&host, &["list", "--component", "panicking", "--status", "replayed"]).await;
+    let listed = cli(
+        &host,
+        &["list", "--component", "panicking", "--status", "replayed"],
+    )
+    .await;
     assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
     let replayed = cli(&host, &["replay", "--component", "panicking"]).await;
     assert_eq!(replayed["replayed"], json!(0), "{replayed}");
