@@ -75,6 +75,15 @@ impl OutboxSink for InProcessSink {
             .pipeline
             .deliver(&row.topic, row.payload.as_bytes())
             .await;
+        if report.storage_unavailable() {
+            // The database is down, not the message's fault: hold the outbox (no attempt spent,
+            // nothing dead-lettered) until it is back.
+            let reason = match report.disposition() {
+                Disposition::Retry(r) => r,
+                _ => "database unavailable".into(),
+            };
+            return SinkResult::Unavailable(reason);
+        }
         let outcome = match report.disposition() {
             Disposition::Success => return SinkResult::Done,
             // Components that dropped are dead-lettered at once; ones that asked for a retry

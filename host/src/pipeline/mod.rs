@@ -130,11 +130,17 @@ impl Pipeline {
     ) -> ComponentReport {
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
+        // Set when the database (not the component) failed transiently: the transport then
+        // waits for it without spending one of the message's attempts.
+        let mut storage_unavailable = false;
         let outcome = async {
             match self.already_processed(&component.name, event_id).await {
                 Ok(true) => return ComponentOutcome::Duplicate,
                 Ok(false) => {}
-                Err(reason) => return ComponentOutcome::Retry(reason),
+                Err(e) => {
+                    storage_unavailable = e.is_transient();
+                    return ComponentOutcome::Retry(format!("database unavailable: {e}"));
+                }
             }
             let answer = match self.call(&component, topic, wit_message, now).await {
                 Ok(answer) => answer,
@@ -174,7 +180,10 @@ impl Pipeline {
                     ComponentOutcome::Applied { effects: count }
                 }
                 Ok(None) => ComponentOutcome::Duplicate,
-                Err(reason) => ComponentOutcome::Retry(reason),
+                Err(e) => {
+                    storage_unavailable = e.is_transient();
+                    ComponentOutcome::Retry(format!("applying effects failed: {e}"))
+                }
             }
         }
         .instrument(span.clone())
@@ -189,6 +198,7 @@ impl Pipeline {
             component: component.name.clone(),
             version: component.version.clone(),
             outcome,
+            storage_unavailable,
         }
     }
 
@@ -227,16 +237,13 @@ impl Pipeline {
         }
     }
 
-    async fn already_processed(&self, component: &str, event_id: &str) -> Result<bool, String> {
-        let mut conn = self
-            .db
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| format!("database unavailable: {e}"))?;
-        processed::contains(&mut conn, component, event_id)
-            .await
-            .map_err(|e| e.to_string())
+    async fn already_processed(
+        &self,
+        component: &str,
+        event_id: &str,
+    ) -> Result<bool, crate::storage::StorageError> {
+        let mut conn = self.db.pool().acquire().await?;
+        processed::contains(&mut conn, component, event_id).await
     }
 
     /// Applies the effects and records the (component, event) pair in one transaction.
@@ -247,7 +254,7 @@ impl Pipeline {
         event_id: &str,
         effects: Vec<crate::domain::Effect>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Applied>, String> {
+    ) -> Result<Option<Applied>, crate::storage::StorageError> {
         let run = async {
             let mut tx = self.db.begin().await?;
             if !processed::record(
@@ -267,7 +274,6 @@ impl Pipeline {
             Ok::<_, crate::storage::StorageError>(Some(applied))
         };
         run.await
-            .map_err(|e| format!("applying effects failed: {e}"))
     }
 
     fn after_commit(&self, applied: Applied) {
