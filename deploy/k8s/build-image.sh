@@ -167,7 +167,9 @@ names = []
 for layer in manifest["layers"]:
     with tarfile.open(blob(layer["digest"])) as tf:
         names += tf.getnames()
-        tf.extractall(os.path.join(out, "rootfs"), filter="fully_trusted", numeric_owner=True)
+        # `filter` exists from Python 3.11.4/3.12 on (Debian 12's 3.11.2 lacks it): our own layer
+        kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
+        tf.extractall(os.path.join(out, "rootfs"), numeric_owner=True, **kwargs)
 open(os.path.join(out, "files"), "w").write("\n".join(sorted(names)) + "\n")
 PY
 cfg=$check/config.json

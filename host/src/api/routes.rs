@@ -66,6 +66,7 @@ pub const ROUTES: &[Route] = &[
     r("/api/dev/token", &["POST"], Dev),
     r("/dapr/subscribe", &["GET"], DaprApp),
     r("/dapr/events/{topic}", &["POST"], DaprApp),
+    r("/dapr/sockets/{topic}", &["POST"], DaprApp),
     r("/dapr/dead-letters/{topic}", &["POST"], DaprApp),
     r("/job/{name}", &["POST"], DaprApp),
 ];
