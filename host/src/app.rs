@@ -7,7 +7,7 @@ use crate::api::{self, AppState, auth::JwtKeys};
 use crate::config::ServeArgs;
 use crate::dapr::sink::DaprSink;
 use crate::dapr::{DaprEdge, DeliveryMode};
-use crate::delivery::{InProcessSink, OutboxSink, Relay, RetryPolicy, Scheduler};
+use crate::delivery::{InProcessSink, OutboxSink, Relay, Scheduler};
 use crate::effects::EffectsConfig;
 use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::{Registry, Runtime};
@@ -157,10 +157,7 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     // Embedded: the relay calls the components and the scheduler fires reminder jobs.
     // Dapr: the relay publishes through the sidecar, which delivers back to /dapr/events and
     // fires jobs through its scheduler.
-    let policy = RetryPolicy {
-        max_attempts: args.max_attempts,
-        ..RetryPolicy::default()
-    };
+    let policy = args.retry_policy()?;
     let sink: Arc<dyn OutboxSink> = match &dapr {
         None => Arc::new(InProcessSink::new(pipeline.clone(), db.clone())),
         Some(edge) => Arc::new(DaprSink::new(

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `token`, `invoke`, and `components` (the admin API's client for
-//! hot swap).
+//! The command line: `serve`, `token`, `invoke`, and the admin API's clients: `components` (hot
+//! swap) and `dead-letters` (list and replay).
 
 pub mod components;
+pub mod dead_letters;
 
 use crate::config::{AuthArgs, ComponentArgs, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -54,4 +55,7 @@ pub enum Command {
     /// Manage the components of a running host: list, push a new version (hot swap), roll back.
     #[command(subcommand)]
     Components(components::ComponentsCommand),
+    /// List the messages a running host could not handle, and replay them.
+    #[command(subcommand)]
+    DeadLetters(dead_letters::DeadLettersCommand),
 }

@@ -62,6 +62,13 @@ pub struct ServeArgs {
     /// Attempts per outbox event before it is dead-lettered.
     #[arg(long, env = "TASKHOST_MAX_ATTEMPTS", default_value_t = 5)]
     pub max_attempts: u32,
+    /// Wait before the second attempt of a failed delivery, in milliseconds; it doubles with
+    /// every further attempt, up to TASKHOST_RETRY_MAX_BACKOFF_MS.
+    #[arg(long, env = "TASKHOST_RETRY_BACKOFF_MS", default_value_t = 200)]
+    pub retry_backoff_ms: u64,
+    /// Longest wait between two attempts, in milliseconds.
+    #[arg(long, env = "TASKHOST_RETRY_MAX_BACKOFF_MS", default_value_t = 30_000)]
+    pub retry_max_backoff_ms: u64,
     #[command(flatten)]
     pub swap: SwapArgs,
     #[command(flatten)]
@@ -155,6 +162,9 @@ pub struct ComponentArgs {
     /// Most effects one call may return.
     #[arg(long, env = "TASKHOST_MAX_EFFECTS", default_value_t = 256)]
     pub max_effects: usize,
+    /// Most bytes of text (titles, payloads, ids, ...) all effects of one call may carry.
+    #[arg(long, env = "TASKHOST_MAX_EFFECT_BYTES", default_value_t = 4 << 20)]
+    pub max_effect_bytes: usize,
 }
 
 impl ComponentArgs {
@@ -177,6 +187,12 @@ impl ComponentArgs {
                 self.max_effects
             );
         }
+        if !(1024..=(256 << 20)).contains(&self.max_effect_bytes) {
+            bail!(
+                "TASKHOST_MAX_EFFECT_BYTES must be 1024..=268435456, not {}",
+                self.max_effect_bytes
+            );
+        }
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -187,6 +203,7 @@ impl ComponentArgs {
                 call_timeout: Duration::from_millis(self.call_timeout_ms),
                 memory_bytes: self.memory_limit_mib << 20,
                 max_effects: self.max_effects,
+                max_effect_bytes: self.max_effect_bytes,
                 ..Limits::default()
             },
             cache_dir,
@@ -284,11 +301,37 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 impl ServeArgs {
+    /// How failed deliveries are retried before they are dead-lettered.
+    pub fn retry_policy(&self) -> anyhow::Result<crate::delivery::RetryPolicy> {
+        if !(1..=3_600_000).contains(&self.retry_backoff_ms) {
+            bail!(
+                "TASKHOST_RETRY_BACKOFF_MS must be 1..=3600000, not {}",
+                self.retry_backoff_ms
+            );
+        }
+        if !(self.retry_backoff_ms..=3_600_000).contains(&self.retry_max_backoff_ms) {
+            bail!(
+                "TASKHOST_RETRY_MAX_BACKOFF_MS must be at least TASKHOST_RETRY_BACKOFF_MS ({}) and at most 3600000, not {}",
+                self.retry_backoff_ms,
+                self.retry_max_backoff_ms
+            );
+        }
+        Ok(crate::delivery::RetryPolicy {
+            max_attempts: self.max_attempts,
+            initial_backoff: Duration::from_millis(self.retry_backoff_ms),
+            max_backoff: Duration::from_millis(self.retry_max_backoff_ms),
+        })
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.auth.secret()?;
-        if self.max_attempts == 0 {
-            bail!("TASKHOST_MAX_ATTEMPTS must be at least 1");
+        if !(1..=1000).contains(&self.max_attempts) {
+            bail!(
+                "TASKHOST_MAX_ATTEMPTS must be 1..=1000, not {}",
+                self.max_attempts
+            );
         }
+        self.retry_policy()?;
         if !(1..=1000).contains(&self.db_max_connections) {
             bail!(
                 "TASKHOST_DB_MAX_CONNECTIONS must be 1..=1000, not {}",

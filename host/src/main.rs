@@ -46,6 +46,7 @@ fn main() -> ExitCode {
         } => taskhost::invoke::invoke(&component, &topic, &event, now.as_deref(), &components)
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))),
         Command::Components(command) => taskhost::cli::components::run(command),
+        Command::DeadLetters(command) => taskhost::cli::dead_letters::run(command),
     };
     // The runtime has stopped: flush the spans still queued (graceful shutdown's last step).
     telemetry.shutdown();

@@ -3,6 +3,7 @@
 
 use super::AppState;
 use super::error::{ApiError, ApiResult};
+use crate::delivery::{ReplayOutcome, Replayer};
 use crate::runtime::{Cause, LoadedComponent, SwapError, Swapped};
 use crate::storage::dead_letters::{self, DeadLetterRecord};
 use crate::wire::time;
@@ -157,6 +158,7 @@ pub async fn push(
 }
 
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RollbackQuery {
     /// A kept version (its version string or a digest prefix); default: the newest kept one.
     to: Option<String>,
@@ -167,10 +169,11 @@ pub struct RollbackQuery {
 pub async fn rollback(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    Query(query): Query<RollbackQuery>,
+    query: Result<Query<RollbackQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
+    let query = query.map_err(query_error)?.0;
     let swapped = state
         .registry
         .rollback(&name, query.to.as_deref(), "admin API")
@@ -178,12 +181,170 @@ pub async fn rollback(
     Ok(Json(swapped_json(&name, &swapped)))
 }
 
-/// `GET /admin/dead-letters`: the newest messages that could not be handled, with reasons.
+/// Dead letters per page by default, and at most.
+const DEAD_LETTER_PAGE: i64 = 100;
+const MAX_DEAD_LETTER_PAGE: i64 = 1000;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterQuery {
+    component: Option<String>,
+    topic: Option<String>,
+    event_id: Option<String>,
+    /// `pending` (not replayed yet), `replayed` or `all` (the default).
+    status: Option<String>,
+    /// Only dead letters older than this id: the last id of the previous page.
+    before: Option<String>,
+    limit: Option<String>,
+}
+
+impl DeadLetterQuery {
+    fn filter(self, default_limit: i64) -> ApiResult<dead_letters::Filter> {
+        let status = match self.status.as_deref() {
+            None | Some("all") => dead_letters::Status::All,
+            Some("pending") => dead_letters::Status::Pending,
+            Some("replayed") => dead_letters::Status::Replayed,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "status must be `pending`, `replayed` or `all`, not `{other}`"
+                )));
+            }
+        };
+        let before = self
+            .before
+            .map(|b| {
+                b.parse::<i64>().ok().filter(|b| *b > 0).ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "before must be a dead letter id (a positive number), not `{b}`"
+                    ))
+                })
+            })
+            .transpose()?;
+        let limit = match self.limit {
+            None => default_limit,
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_DEAD_LETTER_PAGE).contains(l))
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "limit must be a number from 1 to {MAX_DEAD_LETTER_PAGE}, not `{l}`"
+                    ))
+                })?,
+        };
+        let nonempty = |name: &str, v: Option<String>| match v {
+            Some(v) if v.trim().is_empty() => Err(ApiError::bad_request(format!(
+                "{name} must not be empty (leave it out to match any)"
+            ))),
+            v => Ok(v),
+        };
+        Ok(dead_letters::Filter {
+            component: nonempty("component", self.component)?,
+            topic: nonempty("topic", self.topic)?,
+            event_id: nonempty("event_id", self.event_id)?,
+            status,
+            before,
+            limit,
+        })
+    }
+}
+
+fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("invalid query: {e}"))
+}
+
+/// `GET /admin/dead-letters[?component=&topic=&event_id=&status=pending|replayed|all&before=<id>&limit=]`:
+/// the messages that could not be handled, newest first, with reasons and replay state. A page
+/// holds `limit` (100, at most 1000); the next page is `before=<the last id of this one>`.
 pub async fn dead_letters(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: Result<Query<DeadLetterQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<Vec<DeadLetterRecord>>> {
     authorize(&state, &headers)?;
+    let filter = query.map_err(query_error)?.0.filter(DEAD_LETTER_PAGE)?;
     let mut conn = state.db.pool().acquire().await?;
-    Ok(Json(dead_letters::list(&mut conn, 500).await?))
+    Ok(Json(dead_letters::list(&mut conn, &filter).await?))
+}
+
+fn replayer(state: &AppState) -> Replayer {
+    Replayer::new(
+        state.pipeline.clone(),
+        state.db.clone(),
+        state.wakers.relay.clone(),
+    )
+}
+
+/// `POST /admin/dead-letters/{id}/replay`: delivers the message again (to the component that
+/// could not handle it, or through the outbox when none is named) and says what happened:
+/// `{"id", "outcome": "applied"|"duplicate"|"requeued"|"failed", "reason"?}`. A message the
+/// component has handled since is a `duplicate`: nothing is applied twice.
+pub async fn replay(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    authorize(&state, &headers)?;
+    let not_found = || ApiError::not_found(format!("no dead letter with id `{id}`"));
+    let numeric = id.parse::<i64>().map_err(|_| not_found())?;
+    let mut conn = state.db.pool().acquire().await?;
+    let dead = dead_letters::get(&mut conn, numeric)
+        .await?
+        .ok_or_else(not_found)?;
+    drop(conn);
+    let outcome = replayer(&state).replay(&dead).await?;
+    Ok(Json(replay_json(&dead.id, &outcome)))
+}
+
+fn replay_json(id: &str, outcome: &ReplayOutcome) -> Value {
+    let mut v = json!(outcome);
+    v["id"] = json!(id);
+    v
+}
+
+/// `POST /admin/dead-letters/replay?component=<name>[&topic=][&event_id=][&limit=]`: replays
+/// every pending dead letter of that component (at most `limit`, default 1000), oldest first,
+/// one by one. `component` is required, so that no one replays everything by accident.
+pub async fn replay_all(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<DeadLetterQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json<Value>> {
+    authorize(&state, &headers)?;
+    let query = query.map_err(query_error)?.0;
+    if query.status.is_some() || query.before.is_some() {
+        return Err(ApiError::bad_request(
+            "replay takes component, topic, event_id and limit; it always replays pending dead letters",
+        ));
+    }
+    let mut filter = query.filter(MAX_DEAD_LETTER_PAGE)?;
+    if filter.component.is_none() {
+        return Err(ApiError::bad_request(
+            "name the component whose dead letters to replay: ?component=<name>",
+        ));
+    }
+    filter.status = dead_letters::Status::Pending;
+    let mut conn = state.db.pool().acquire().await?;
+    let mut pending = dead_letters::list(&mut conn, &filter).await?;
+    drop(conn);
+    // Oldest first: the order the messages were meant to be handled in.
+    pending.reverse();
+    let replayer = replayer(&state);
+    let mut results = Vec::with_capacity(pending.len());
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for dead in &pending {
+        let outcome = replayer.replay(dead).await?;
+        *counts
+            .entry(match outcome {
+                ReplayOutcome::Applied => "applied",
+                ReplayOutcome::Duplicate => "duplicate",
+                ReplayOutcome::Requeued => "requeued",
+                ReplayOutcome::Failed(_) => "failed",
+            })
+            .or_default() += 1;
+        results.push(replay_json(&dead.id, &outcome));
+    }
+    Ok(Json(
+        json!({ "replayed": pending.len(), "counts": counts, "results": results }),
+    ))
 }

@@ -34,8 +34,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         "development sign-in enabled (POST /api/dev/token): never use --dev in production"
     );
     Router::new()
-        .route("/api/dev", get(status))
-        .route("/api/dev/token", post(token))
+        .route(crate::api::routes::at("/api/dev"), get(status))
+        .route(crate::api::routes::at("/api/dev/token"), post(token))
 }
 
 /// True when `keys` accept a token signed with [`DEV_JWT_SECRET`].

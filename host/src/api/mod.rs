@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod inbox;
 pub mod json;
+pub mod routes;
 pub mod tasks;
 pub mod ui;
 pub mod ws;
@@ -51,26 +52,49 @@ impl FromRef<AppState> for Arc<JwtKeys> {
 
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/api/tasks", post(tasks::create).get(tasks::list))
         .route(
-            "/api/tasks/{id}",
+            routes::at("/api/tasks"),
+            post(tasks::create).get(tasks::list),
+        )
+        .route(
+            routes::at("/api/tasks/{id}"),
             get(tasks::get).patch(tasks::patch).delete(tasks::delete),
         )
-        .route("/api/tasks/{id}/complete", post(tasks::complete))
-        .route("/api/audit-logs/user/{user_id}", get(audit::by_user))
-        .route("/api/audit-logs/{task_id}", get(audit::by_task))
-        .route("/api/notifications", get(inbox::notifications))
-        .route("/api/reminders", get(inbox::reminders))
-        .route("/ws", get(ws::upgrade))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(|| async { crate::metrics::render() }))
-        .route("/admin/components", get(admin::components))
-        .route("/admin/components/{name}", put(admin::push))
-        .route("/admin/components/{name}/rollback", post(admin::rollback))
-        .route("/admin/dead-letters", get(admin::dead_letters))
-        .route("/", get(ui::index))
-        .route("/ui/{*path}", get(ui::asset))
+        .route(
+            routes::at("/api/tasks/{id}/complete"),
+            post(tasks::complete),
+        )
+        .route(
+            routes::at("/api/audit-logs/user/{user_id}"),
+            get(audit::by_user),
+        )
+        .route(routes::at("/api/audit-logs/{task_id}"), get(audit::by_task))
+        .route(routes::at("/api/notifications"), get(inbox::notifications))
+        .route(routes::at("/api/reminders"), get(inbox::reminders))
+        .route(routes::at("/ws"), get(ws::upgrade))
+        .route(routes::at("/healthz"), get(health::healthz))
+        .route(routes::at("/readyz"), get(health::readyz))
+        .route(
+            routes::at("/metrics"),
+            get(|| async { crate::metrics::render() }),
+        )
+        .route(routes::at("/admin/components"), get(admin::components))
+        .route(routes::at("/admin/components/{name}"), put(admin::push))
+        .route(
+            routes::at("/admin/components/{name}/rollback"),
+            post(admin::rollback),
+        )
+        .route(routes::at("/admin/dead-letters"), get(admin::dead_letters))
+        .route(
+            routes::at("/admin/dead-letters/replay"),
+            post(admin::replay_all),
+        )
+        .route(
+            routes::at("/admin/dead-letters/{id}/replay"),
+            post(admin::replay),
+        )
+        .route(routes::at("/"), get(ui::index))
+        .route(routes::at("/ui/{*path}"), get(ui::asset))
         .merge(dev::routes(&state))
         .merge(crate::dapr::routes(state.clone()))
         .route_layer(axum::middleware::from_fn(telemetry::http::record_route))

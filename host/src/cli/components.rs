@@ -50,7 +50,7 @@ pub struct AdminArgs {
 }
 
 impl AdminArgs {
-    fn request(
+    pub(super) fn request(
         &self,
         http: &reqwest::Client,
         method: reqwest::Method,
@@ -123,7 +123,7 @@ pub fn run(command: ComponentsCommand) -> anyhow::Result<()> {
     })
 }
 
-async fn send(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
+pub(super) async fn send(request: reqwest::RequestBuilder, url: &str) -> anyhow::Result<Value> {
     let response = request
         .send()
         .await
@@ -176,7 +176,7 @@ fn describe_change(answer: &Value) -> String {
     line
 }
 
-fn print_json(value: &Value) -> anyhow::Result<()> {
+pub(super) fn print_json(value: &Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }

@@ -238,6 +238,8 @@ async fn record_drop(
             event_id,
             payload: &payload,
             reason,
+            // Dapr counts the attempts of a dropped message; the host sees one.
+            attempts: 1,
         };
         dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await
     }
@@ -329,6 +331,8 @@ pub async fn dead_letter(
             event_id: event_id.as_deref().or(id.as_deref()),
             payload: &payload,
             reason: &reason,
+            // The sidecar's retries are not visible to the host.
+            attempts: 1,
         };
         dead_letters::insert(&mut conn, d, crate::wire::time::now().timestamp_millis()).await?;
         Ok::<_, crate::storage::StorageError>(true)

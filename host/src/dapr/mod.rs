@@ -86,11 +86,23 @@ impl DaprEdge {
 /// The routes daprd calls, guarded by `APP_API_TOKEN` when it is set.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
-        .route("/dapr/subscribe", get(subscribe_handler))
-        .route("/dapr/events/{topic}", post(inbound::deliver))
-        .route("/dapr/sockets/{topic}", post(inbound::sockets))
-        .route("/dapr/dead-letters/{topic}", post(inbound::dead_letter))
-        .route("/job/{name}", post(jobs::fire))
+        .route(
+            crate::api::routes::at("/dapr/subscribe"),
+            get(subscribe_handler),
+        )
+        .route(
+            crate::api::routes::at("/dapr/events/{topic}"),
+            post(inbound::deliver),
+        )
+        .route(
+            crate::api::routes::at("/dapr/sockets/{topic}"),
+            post(inbound::sockets),
+        )
+        .route(
+            crate::api::routes::at("/dapr/dead-letters/{topic}"),
+            post(inbound::dead_letter),
+        )
+        .route(crate::api::routes::at("/job/{name}"), post(jobs::fire))
         .route_layer(middleware::from_fn_with_state(state, require_app_token))
 }
 

@@ -33,6 +33,7 @@ impl InProcessSink {
                 event_id: None,
                 payload: &row.payload,
                 reason,
+                attempts: row.attempts + 1,
             };
             dead_letters::insert(&mut tx, d, now).await?;
         }
@@ -41,13 +42,24 @@ impl InProcessSink {
             if only_drops && !is_drop {
                 continue;
             }
-            let reason = format!("{}@{}: {reason}", c.component, c.version);
+            let attempts = row.attempts + 1;
+            let reason = if is_drop {
+                format!("{}@{}: {reason}", c.component, c.version)
+            } else {
+                format!(
+                    "{}@{}: gave up after {attempts} attempt{}: {reason}",
+                    c.component,
+                    c.version,
+                    if attempts == 1 { "" } else { "s" }
+                )
+            };
             let d = dead_letters::NewDeadLetter {
                 topic: &row.topic,
                 component: Some(&c.component),
                 event_id: report.event_id.as_deref(),
                 payload: &row.payload,
                 reason: &reason,
+                attempts,
             };
             dead_letters::insert(&mut tx, d, now).await?;
         }
@@ -63,6 +75,15 @@ impl OutboxSink for InProcessSink {
             .pipeline
             .deliver(&row.topic, row.payload.as_bytes())
             .await;
+        if report.storage_unavailable() {
+            // The database is down, not the message's fault: hold the outbox (no attempt spent,
+            // nothing dead-lettered) until it is back.
+            let reason = match report.disposition() {
+                Disposition::Retry(r) => r,
+                _ => "database unavailable".into(),
+            };
+            return SinkResult::Unavailable(reason);
+        }
         let outcome = match report.disposition() {
             Disposition::Success => return SinkResult::Done,
             // Components that dropped are dead-lettered at once; ones that asked for a retry

@@ -87,8 +87,12 @@ impl Relay {
                 leadership = match Leadership::try_acquire(&self.db).await {
                     Ok(l) => l,
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot take the relay lock; will retry");
-                        None
+                        tracing::warn!(error = %e, "cannot take the relay lock (database unavailable?); will retry");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(STALLED_WAIT) => {}
+                        }
+                        continue;
                     }
                 };
                 match &leadership {
@@ -220,6 +224,7 @@ impl Relay {
                 event_id: None,
                 payload: &row.payload,
                 reason: &reason,
+                attempts: self.policy.max_attempts,
             },
             now,
         )

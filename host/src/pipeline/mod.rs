@@ -62,6 +62,22 @@ impl Pipeline {
 
     /// Handles one message of `topic` with every component subscribed to it.
     pub async fn deliver(&self, topic: &str, payload: &[u8]) -> Report {
+        self.deliver_filtered(topic, payload, None).await
+    }
+
+    /// Handles one message of `topic` with `component` only, if it consumes `topic` (a replay
+    /// of what that component could not handle; the others handled it already). The report
+    /// lists no component when it does not.
+    pub async fn deliver_to_component(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        component: &str,
+    ) -> Report {
+        self.deliver_filtered(topic, payload, Some(component)).await
+    }
+
+    async fn deliver_filtered(&self, topic: &str, payload: &[u8], only: Option<&str>) -> Report {
         let now = time::now();
         let message = match wire::decode(topic, payload, now) {
             Ok(m) => m,
@@ -72,15 +88,24 @@ impl Pipeline {
             }
         };
         let span = tracing::info_span!("message", topic, event_id = %message.event_id(), user_id = %message.user_id());
-        self.deliver_decoded(topic, &message, now)
+        self.deliver_decoded(topic, &message, now, only)
             .instrument(span)
             .await
     }
 
-    async fn deliver_decoded(&self, topic: &str, message: &Message, now: DateTime<Utc>) -> Report {
+    async fn deliver_decoded(
+        &self,
+        topic: &str,
+        message: &Message,
+        now: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Report {
         // One version per component for the whole message, pinned here: a swap meanwhile
         // changes what the next message gets, never this one.
-        let versions = self.registry.route(topic);
+        let mut versions = self.registry.route(topic);
+        if let Some(name) = only {
+            versions.retain(|c| c.name == name);
+        }
         if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
         }
@@ -105,11 +130,17 @@ impl Pipeline {
     ) -> ComponentReport {
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
+        // Set when the database (not the component) failed transiently: the transport then
+        // waits for it without spending one of the message's attempts.
+        let mut storage_unavailable = false;
         let outcome = async {
             match self.already_processed(&component.name, event_id).await {
                 Ok(true) => return ComponentOutcome::Duplicate,
                 Ok(false) => {}
-                Err(reason) => return ComponentOutcome::Retry(reason),
+                Err(e) => {
+                    storage_unavailable = e.is_transient();
+                    return ComponentOutcome::Retry(format!("database unavailable: {e}"));
+                }
             }
             let answer = match self.call(&component, topic, wit_message, now).await {
                 Ok(answer) => answer,
@@ -149,7 +180,10 @@ impl Pipeline {
                     ComponentOutcome::Applied { effects: count }
                 }
                 Ok(None) => ComponentOutcome::Duplicate,
-                Err(reason) => ComponentOutcome::Retry(reason),
+                Err(e) => {
+                    storage_unavailable = e.is_transient();
+                    ComponentOutcome::Retry(format!("applying effects failed: {e}"))
+                }
             }
         }
         .instrument(span.clone())
@@ -165,6 +199,7 @@ impl Pipeline {
             component: component.name.clone(),
             version: component.version.clone(),
             outcome,
+            storage_unavailable,
         }
     }
 
@@ -208,16 +243,13 @@ impl Pipeline {
         }
     }
 
-    async fn already_processed(&self, component: &str, event_id: &str) -> Result<bool, String> {
-        let mut conn = self
-            .db
-            .pool()
-            .acquire()
-            .await
-            .map_err(|e| format!("database unavailable: {e}"))?;
-        processed::contains(&mut conn, component, event_id)
-            .await
-            .map_err(|e| e.to_string())
+    async fn already_processed(
+        &self,
+        component: &str,
+        event_id: &str,
+    ) -> Result<bool, crate::storage::StorageError> {
+        let mut conn = self.db.pool().acquire().await?;
+        processed::contains(&mut conn, component, event_id).await
     }
 
     /// Applies the effects and records the (component, event) pair in one transaction.
@@ -228,7 +260,7 @@ impl Pipeline {
         event_id: &str,
         effects: Vec<crate::domain::Effect>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Applied>, String> {
+    ) -> Result<Option<Applied>, crate::storage::StorageError> {
         let run = async {
             let mut tx = self.db.begin().await?;
             if !processed::record(
@@ -248,7 +280,6 @@ impl Pipeline {
             Ok::<_, crate::storage::StorageError>(Some(applied))
         };
         run.await
-            .map_err(|e| format!("applying effects failed: {e}"))
     }
 
     fn after_commit(&self, applied: Applied) {
@@ -268,15 +299,10 @@ impl Pipeline {
 }
 
 fn call_failed(e: CallError) -> ComponentOutcome {
-    match e {
-        // Possibly transient (a slow moment, a pool at capacity): retry, bounded by the
-        // transport's retry policy, then dead-letter.
-        CallError::Timeout(_) | CallError::Trap(_) | CallError::Instantiate(_) => {
-            ComponentOutcome::Retry(format!("component call failed: {e}"))
-        }
-        // The same input will give the same oversized answer.
-        CallError::TooManyEffects { .. } | CallError::EffectsTooLarge { .. } => {
-            ComponentOutcome::Drop(format!("component call failed: {e}"))
-        }
-    }
+    // Every way a call can fail is retried, bounded by the transport's retry policy, then
+    // dead-lettered with this reason (which names the limit that was hit). Even a failure that
+    // the same input will repeat (an effect list over the limits) is worth its few retries:
+    // a hot swap or a rollback between two attempts can fix it, and a message is never
+    // dropped because of a bug a newer version no longer has.
+    ComponentOutcome::Retry(format!("component call failed: {e}"))
 }

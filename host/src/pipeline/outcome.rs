@@ -56,6 +56,9 @@ pub struct ComponentReport {
     pub component: String,
     pub version: String,
     pub outcome: ComponentOutcome,
+    /// The outcome is a retry because the database failed transiently (down, restarting,
+    /// unreachable), not because of the component.
+    pub storage_unavailable: bool,
 }
 
 /// Everything the pipeline did with one message.
@@ -113,6 +116,12 @@ impl Report {
         Disposition::Success
     }
 
+    /// Whether some component's retry is the database's fault: the message is fine, the
+    /// database is not (yet) back.
+    pub fn storage_unavailable(&self) -> bool {
+        self.components.iter().any(|c| c.storage_unavailable)
+    }
+
     /// Components that failed and how, for dead-lettering each one separately.
     pub fn failures(&self) -> impl Iterator<Item = (&ComponentReport, &str)> {
         self.components.iter().filter_map(|c| match &c.outcome {
@@ -133,6 +142,7 @@ mod tests {
                 component: format!("c{i}"),
                 version: "1".into(),
                 outcome,
+                storage_unavailable: false,
             });
         }
         r

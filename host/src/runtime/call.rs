@@ -4,8 +4,9 @@
 use super::bindings::{ConsumerPre, wit};
 use super::component::LoadedComponent;
 use super::engine::{EPOCH_TICK, Runtime};
+use super::limits::MemoryCap;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -14,7 +15,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 pub struct CallState {
     wasi: WasiCtx,
     table: ResourceTable,
-    limits: StoreLimits,
+    memory: MemoryCap,
 }
 
 impl WasiView for CallState {
@@ -29,15 +30,21 @@ impl WasiView for CallState {
 /// Why a call produced no answer from the component. Each is contained to this one call.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("timed out after {0:?}")]
+    #[error("timed out: ran past the call timeout of {0:?} (TASKHOST_CALL_TIMEOUT_MS)")]
     Timeout(std::time::Duration),
+    #[error(
+        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes (TASKHOST_MEMORY_LIMIT_MIB)"
+    )]
+    MemoryLimit { desired: usize, limit: usize },
     #[error("trapped: {0}")]
     Trap(String),
     #[error("could not instantiate: {0}")]
     Instantiate(String),
-    #[error("returned {count} effects, more than the limit of {max}")]
+    #[error("returned {count} effects, more than the limit of {max} (TASKHOST_MAX_EFFECTS)")]
     TooManyEffects { count: usize, max: usize },
-    #[error("returned {bytes} bytes of effects, more than the limit of {max}")]
+    #[error(
+        "returned {bytes} bytes of effects, more than the limit of {max} (TASKHOST_MAX_EFFECT_BYTES)"
+    )]
     EffectsTooLarge { bytes: usize, max: usize },
 }
 
@@ -69,7 +76,7 @@ impl Runtime {
             consumer
                 .todo_events_handler()
                 .call_handle(&mut store, topic, message, now_ms)
-                .map_err(|e| self.classify(e))
+                .map_err(|e| self.classify(e, &store.data().memory))
         })();
         drop(store);
         forward_stderr(component, &stderr);
@@ -90,21 +97,23 @@ impl Runtime {
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.memory_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
+            memory: MemoryCap::new(limits.memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
+        store.limiter(|s| &mut s.memory);
         let ticks = (limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         (store, stderr)
     }
 
-    fn classify(&self, e: wasmtime::Error) -> CallError {
-        if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+    fn classify(&self, e: wasmtime::Error, memory: &MemoryCap) -> CallError {
+        if let Some(desired) = memory.exceeded {
+            CallError::MemoryLimit {
+                desired,
+                limit: self.limits().memory_bytes,
+            }
+        } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
             CallError::Timeout(self.limits().call_timeout)
         } else {
             CallError::Trap(format!("{e:#}"))

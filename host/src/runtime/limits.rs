@@ -28,3 +28,60 @@ impl Default for Limits {
         }
     }
 }
+
+/// The memory cap of one call's store. Unlike wasmtime's `StoreLimits` it remembers that the
+/// cap was hit, so the failure is reported as "over the memory limit" rather than as an
+/// anonymous trap (a guest that checks `memory.grow` and aborts would otherwise look like any
+/// other crash).
+pub struct MemoryCap {
+    limit: usize,
+    /// The largest size the guest asked for beyond the limit, if it did.
+    pub exceeded: Option<usize>,
+}
+
+impl MemoryCap {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            exceeded: None,
+        }
+    }
+}
+
+/// The trap raised when a guest grows its memory past the cap.
+#[derive(Debug, thiserror::Error)]
+#[error("memory growth to {desired} bytes refused: the limit is {limit} bytes")]
+pub struct MemoryLimitExceeded {
+    pub desired: usize,
+    pub limit: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryCap {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit || maximum.is_some_and(|m| desired > m) {
+            self.exceeded = Some(self.exceeded.unwrap_or(0).max(desired));
+            // A trap, not a failed `memory.grow`: the guest cannot carry on with less memory
+            // than it asked for, and a trap names the limit in the dead letter.
+            return Err(MemoryLimitExceeded {
+                desired,
+                limit: self.limit,
+            }
+            .into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(maximum.is_none_or(|m| desired <= m))
+    }
+}

@@ -143,10 +143,21 @@ impl Db {
         Ok(self.pool.begin().await?)
     }
 
-    /// A cheap round trip, for readiness.
+    /// A cheap round trip, for readiness. Bounded to a second, so that a database that is down
+    /// makes readiness answer "unavailable" at once rather than after the pool's timeout.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        match tokio::time::timeout(
+            Duration::from_secs(1),
+            sqlx::query("SELECT 1").execute(&self.pool),
+        )
+        .await
+        {
+            Ok(result) => {
+                result?;
+                Ok(())
+            }
+            Err(_) => Err(StorageError::Sqlx(sqlx::Error::PoolTimedOut)),
+        }
     }
 }
 

@@ -93,6 +93,7 @@ pub struct HostOptions {
     env_remove: Vec<String>,
     args: Vec<String>,
     live_only: bool,
+    components_dir: Option<PathBuf>,
 }
 
 impl HostOptions {
@@ -115,6 +116,12 @@ impl HostOptions {
     /// Removes a variable the child would otherwise inherit from the test.
     pub fn env_remove(mut self, key: &str) -> Self {
         self.env_remove.push(key.to_owned());
+        self
+    }
+
+    /// Loads the components of this directory instead of the four real ones.
+    pub fn components_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.components_dir = Some(dir.into());
         self
     }
 
@@ -222,7 +229,12 @@ impl TestEnv {
             .arg("--database-url")
             .arg(&self.database_url)
             .arg("--components-dir")
-            .arg(&self.components_dir)
+            .arg(
+                options
+                    .components_dir
+                    .as_ref()
+                    .unwrap_or(&self.components_dir),
+            )
             .args(&options.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -355,7 +367,7 @@ pub fn tail(path: &Path, lines: usize) -> String {
 /// Where the four `.wasm` files are: `TASKHOST_TEST_COMPONENTS_DIR`, else
 /// `<target dir>/wasm32-wasip2/release-wasm`, where the target dir is
 /// `CARGO_TARGET_DIR` or, failing that, the one this test's binary was built in.
-fn components_dir() -> PathBuf {
+pub fn components_dir() -> PathBuf {
     let (dir, origin) = match std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR") {
         Some(dir) => (PathBuf::from(dir), "TASKHOST_TEST_COMPONENTS_DIR"),
         None => (
@@ -377,7 +389,7 @@ fn components_dir() -> PathBuf {
     dir
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         return PathBuf::from(dir);
     }
@@ -719,6 +731,26 @@ impl Api {
             .body(body);
         self.finish(
             format!("POST {path} ({content_type}) with body {shown:?}"),
+            request,
+        )
+        .await
+    }
+
+    /// Sends `body` verbatim with the given `Content-Type` and method.
+    pub async fn send_bytes(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let len = body.len();
+        let request = self
+            .request(method.clone(), path)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body);
+        self.finish(
+            format!("{method} {path} ({content_type}, {len} bytes)"),
             request,
         )
         .await
