@@ -75,7 +75,7 @@ test-components: build-components
 # Run the host's tests on SQLite
 test-host: build-components
     @echo "== host tests on SQLite =="
-    env -u TASKHOST_TEST_DATABASE_URL cargo test -p taskhost
+    env -u TASKHOST_TEST_DATABASE_URL cargo test -p taskhost -p taskhost-wire
 
 # Run the host's tests on a throwaway PostgreSQL (scripts/pg-test.sh), stopped afterwards
 test-pg: build-components

@@ -17,7 +17,6 @@ pub mod cli;
 pub mod config;
 pub mod dapr;
 pub mod delivery;
-pub mod domain;
 pub mod effects;
 pub mod invoke;
 pub mod metrics;
@@ -27,4 +26,6 @@ pub mod sockets;
 pub mod storage;
 pub mod telemetry;
 pub mod watch;
-pub mod wire;
+
+/// `domain` and `wire` live in their own crate (host/wire) so the fuzz target builds cheaply.
+pub use taskhost_wire::{domain, wire};
