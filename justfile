@@ -99,6 +99,34 @@ lint: setup-light
     @echo "== rustfmt =="
     cargo fmt --all -- --check
 
+# Fuzz the event decoding path (host/fuzz, target decode_event) for SECONDS. A crash fails the
+# recipe; libFuzzer names the input that caused it (under host/fuzz/artifacts/decode_event/).
+fuzz SECONDS="60": setup-light
+    #!/usr/bin/env bash
+    set -euo pipefail
+    seconds={{ quote(SECONDS) }}
+    [[ $seconds =~ ^[1-9][0-9]*$ ]] || { echo "error: SECONDS must be a positive whole number of seconds, got '$seconds'" >&2; exit 2; }
+    # cargo-fuzz, once, into the cache (skipped when the 0.13 series is there).
+    tools={{ quote(cache / "tools") }}
+    if ! "$tools/bin/cargo-fuzz" --version 2>/dev/null | grep -q '^cargo-fuzz 0\.13\.'; then
+        echo "== installing cargo-fuzz 0.13 into $tools =="
+        env -u CARGO_TARGET_DIR cargo install --locked --root "$tools" cargo-fuzz --version '~0.13'
+    fi
+    export PATH="$tools/bin:$PATH"
+    # cargo-fuzz passes nightly flags (-Z ...): the pinned stable toolchain takes them so.
+    export RUSTC_BOOTSTRAP=1
+    # Build output and the corpus the run grows stay out of the clone; the checked-in seeds
+    # (real event shapes) are read, never written.
+    target={{ quote(join(root, env("CARGO_TARGET_DIR", "target"))) }}/fuzz
+    corpus="$target/corpus/decode_event"
+    mkdir -p "$corpus"
+    cd host/fuzz
+    echo "== fuzzing decode_event for ${seconds}s =="
+    # No sanitizer: the decoding path is safe Rust; debug assertions catch overflows.
+    cargo fuzz run --sanitizer none --debug-assertions --target-dir "$target" decode_event \
+        "$corpus" seeds/decode_event -- \
+        -max_total_time="$seconds" -dict=decode_event.dict -print_final_stats=1
+
 # Format all Rust code
 fmt: setup-light
     cargo fmt --all

@@ -123,6 +123,11 @@ impl RecurrenceRule {
         if interval == 0 {
             return Err("recurrenceRule interval must be at least 1".into());
         }
+        // As the snake_case schema: a series of zero occurrences is not a series (found by
+        // the fuzz target: it decoded here, and taskhost's own re-encoding was refused).
+        if self.occurrences_count == Some(0) {
+            return Err("recurrenceRule.occurrencesCount must be at least 1".into());
+        }
         Ok(Some(Recurrence {
             frequency,
             interval,

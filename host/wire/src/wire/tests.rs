@@ -142,3 +142,16 @@ fn peeks_the_event_id_of_either_schema() {
     );
     assert_eq!(super::peek_event_id(b"not json"), None);
 }
+
+#[test]
+fn camel_case_refuses_a_series_of_zero_occurrences() {
+    // Found by the fuzz target (host/fuzz): the camelCase decoder took `occurrencesCount: 0`,
+    // which the snake_case schema (and so taskhost's own re-encoding) refuses.
+    let e = decode_err(
+        "task-events",
+        r#"{"eventId":"e2","eventType":"completed","taskId":"t2","userId":"u2",
+            "taskData":{"title":"Water plants","recurrenceRule":{"enabled":true,"pattern":"interval",
+            "intervalDays":3,"occurrencesCount":0}}}"#,
+    );
+    assert!(e.contains("occurrencesCount must be at least 1"), "{e}");
+}

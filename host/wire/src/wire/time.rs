@@ -5,14 +5,26 @@
 //! moment it is decoded, and a string that is none of the accepted forms is a decode error that
 //! names the value.
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// Parses a wire timestamp.
+/// Parses a wire timestamp. Years outside 0000-9999 are refused: RFC 3339 cannot write them,
+/// so such a time could be read in but never written out again (found by the fuzz target:
+/// chrono's `%Y` takes `-202` or `+12026`).
 pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
+    let t = parse_any(s).ok_or_else(|| {
+        format!("`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)")
+    })?;
+    if !(0..=9999).contains(&t.year()) {
+        return Err(format!("`{s}` is outside the years 0000-9999"));
+    }
+    Ok(t)
+}
+
+fn parse_any(s: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+        return Some(t.with_timezone(&Utc));
     }
     for fmt in [
         "%Y-%m-%dT%H:%M:%S%.f",
@@ -20,15 +32,12 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
-            return Ok(t.and_utc());
+            return Some(t.and_utc());
         }
     }
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc());
-    }
-    Err(format!(
-        "`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)"
-    ))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
 }
 
 /// The current time at millisecond precision: the precision of the database, the WIT
@@ -101,6 +110,19 @@ mod tests {
     fn rejects_garbage_naming_the_value() {
         let err = parse("next tuesday").unwrap_err();
         assert!(err.contains("next tuesday"), "{err}");
+    }
+
+    #[test]
+    fn refuses_years_rfc_3339_cannot_write() {
+        for s in ["-0202-01-02T10:00:00", "+12026-01-02T10:00:00", "-1-01-01"] {
+            let err = parse(s).unwrap_err();
+            assert!(err.contains(s), "{err}");
+        }
+        assert_eq!(format(&parse("0000-01-01").unwrap()), "0000-01-01T00:00:00Z");
+        assert_eq!(
+            format(&parse("9999-12-31T23:59:59Z").unwrap()),
+            "9999-12-31T23:59:59Z"
+        );
     }
 
     #[test]
