@@ -23,7 +23,8 @@ const TOPICS: [&str; 3] = ["task-events", "task-updates", "reminders"];
 fuzz_target!(|data: &[u8]| {
     // A fixed instant: the decoders use it for a missing timestamp, and a fixed one keeps a
     // crash reproducible.
-    let received_at = DateTime::<Utc>::from_timestamp_millis(1_767_225_600_000).expect("an instant");
+    let received_at =
+        DateTime::<Utc>::from_timestamp_millis(1_767_225_600_000).expect("an instant");
     let peeked = wire::peek_event_id(data);
     let json: Option<Value> = serde_json::from_slice(data).ok();
 
@@ -35,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
             .as_ref()
             .expect("a payload that is not JSON was decoded");
         let id = message.event_id().as_str();
-        assert!(!id.is_empty(), "{topic}: decoded a message with an empty event id");
+        assert!(
+            !id.is_empty(),
+            "{topic}: decoded a message with an empty event id"
+        );
         assert!(
             ["event_id", "eventId"]
                 .iter()
@@ -46,11 +50,17 @@ fuzz_target!(|data: &[u8]| {
             peeked.is_some(),
             "{topic}: decoded event {id:?}, but peek_event_id found no id"
         );
-        assert!(!message.user_id().as_str().is_empty(), "{topic}: empty user id");
+        assert!(
+            !message.user_id().as_str().is_empty(),
+            "{topic}: empty user id"
+        );
 
         let encoded = match &message {
             Message::Task(e) => {
-                assert!(topic != "reminders", "a reminder payload decoded as a task event");
+                assert!(
+                    topic != "reminders",
+                    "a reminder payload decoded as a task event"
+                );
                 assert!(!e.task.id.as_str().is_empty(), "{topic}: empty task id");
                 event_json::encode_task_event(e)
             }

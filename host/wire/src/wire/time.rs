@@ -13,9 +13,8 @@ use serde::{Deserialize, Deserializer, Serializer};
 /// chrono's `%Y` takes `-202` or `+12026`).
 pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
     let s = s.trim();
-    let t = parse_any(s).ok_or_else(|| {
-        format!("`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)")
-    })?;
+    let t = parse_any(s)
+        .ok_or_else(|| format!("`{s}` is not an RFC 3339 timestamp (e.g. 2026-01-31T09:00:00Z)"))?;
     if !(0..=9999).contains(&t.year()) {
         return Err(format!("`{s}` is outside the years 0000-9999"));
     }
@@ -118,7 +117,10 @@ mod tests {
             let err = parse(s).unwrap_err();
             assert!(err.contains(s), "{err}");
         }
-        assert_eq!(format(&parse("0000-01-01").unwrap()), "0000-01-01T00:00:00Z");
+        assert_eq!(
+            format(&parse("0000-01-01").unwrap()),
+            "0000-01-01T00:00:00Z"
+        );
         assert_eq!(
             format(&parse("9999-12-31T23:59:59Z").unwrap()),
             "9999-12-31T23:59:59Z"
