@@ -22,14 +22,22 @@ impl Backend {
     /// A new empty database; `label` names it.
     pub async fn fresh(&self, scratch: &Path, label: &str) -> anyhow::Result<String> {
         match self {
-            Backend::Sqlite => Ok(format!("sqlite://{}?mode=rwc", scratch.join(format!("{label}.db")).display())),
+            Backend::Sqlite => Ok(format!(
+                "sqlite://{}?mode=rwc",
+                scratch.join(format!("{label}.db")).display()
+            )),
             Backend::Postgres(url) => {
                 sqlx::any::install_default_drivers();
                 // A uuid in a fixed prefix: nothing of the caller's reaches the SQL text.
-                let name = format!("bench_{label}_{}", uuid::Uuid::new_v4().simple()).replace(['-', '.'], "_");
+                let name = format!("bench_{label}_{}", uuid::Uuid::new_v4().simple())
+                    .replace(['-', '.'], "_");
                 let mut conn = sqlx::AnyConnection::connect(url).await?;
-                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
-                let (base, _) = url.rsplit_once('/').ok_or_else(|| anyhow::anyhow!("a PostgreSQL URL ends in /<database>"))?;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
+                let (base, _) = url
+                    .rsplit_once('/')
+                    .ok_or_else(|| anyhow::anyhow!("a PostgreSQL URL ends in /<database>"))?;
                 Ok(format!("{base}/{name}"))
             }
         }
@@ -41,7 +49,11 @@ impl Backend {
             && let Some((_, name)) = fresh_url.rsplit_once('/')
             && let Ok(mut conn) = sqlx::AnyConnection::connect(url).await
         {
-            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+            let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }

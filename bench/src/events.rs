@@ -8,7 +8,13 @@ fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn task(id: &str, due: Option<DateTime<Utc>>, recurring: bool, done: bool, now: DateTime<Utc>) -> Value {
+fn task(
+    id: &str,
+    due: Option<DateTime<Utc>>,
+    recurring: bool,
+    done: bool,
+    now: DateTime<Utc>,
+) -> Value {
     json!({
         "id": id, "title": format!("benchmark task {id}"), "description": "measured by taskhost-bench",
         "priority": "high", "due_date": due.map(ts), "is_recurring": recurring,
@@ -17,7 +23,14 @@ fn task(id: &str, due: Option<DateTime<Utc>>, recurring: bool, done: bool, now: 
     })
 }
 
-fn event(id: &str, ty: &str, user: &str, task: Value, previous: Value, now: DateTime<Utc>) -> String {
+fn event(
+    id: &str,
+    ty: &str,
+    user: &str,
+    task: Value,
+    previous: Value,
+    now: DateTime<Utc>,
+) -> String {
     json!({"event_id": id, "event_type": ty, "event_timestamp": ts(now), "user_id": user,
            "task": task, "previous": previous})
     .to_string()
@@ -32,14 +45,34 @@ pub fn for_component(component: &str, n: u64) -> String {
     let due = now + Duration::days(30);
     let (user, id, ev) = (format!("u{n}"), format!("t{n}"), format!("e{n}"));
     match component {
-        "recurrence" => event(&ev, "task.completed", &user, task(&id, Some(due), true, true, now),
-            task(&id, Some(due), true, false, now), now),
-        "notification" => event(&ev, "task.created", &user, task(&id, Some(due), false, false, now), Value::Null, now),
+        "recurrence" => event(
+            &ev,
+            "task.completed",
+            &user,
+            task(&id, Some(due), true, true, now),
+            task(&id, Some(due), true, false, now),
+            now,
+        ),
+        "notification" => event(
+            &ev,
+            "task.created",
+            &user,
+            task(&id, Some(due), false, false, now),
+            Value::Null,
+            now,
+        ),
         _ => {
             let mut before = task(&id, Some(due), false, false, now);
             before["title"] = json!("old title");
             before["priority"] = json!("low");
-            event(&ev, "task.updated", &user, task(&id, Some(due + Duration::days(1)), false, false, now), before, now)
+            event(
+                &ev,
+                "task.updated",
+                &user,
+                task(&id, Some(due + Duration::days(1)), false, false, now),
+                before,
+                now,
+            )
         }
     }
 }
@@ -49,7 +82,14 @@ pub fn for_component(component: &str, n: u64) -> String {
 /// none of its effects needs the Dapr sidecar. Used for the delivery-route rows.
 pub fn created(event_id: &str, user: &str) -> String {
     let now = Utc::now();
-    event(event_id, "task.created", user, task(&format!("{event_id}-task"), None, false, false, now), Value::Null, now)
+    event(
+        event_id,
+        "task.created",
+        user,
+        task(&format!("{event_id}-task"), None, false, false, now),
+        Value::Null,
+        now,
+    )
 }
 
 /// The Task API body of one write (row 3): no due date, so no reminder jobs.

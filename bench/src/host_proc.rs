@@ -57,14 +57,24 @@ impl Host {
         let mut child = cmd
             .spawn()
             .with_context(|| format!("starting {}", spec.binary.display()))?;
-        let route = if spec.wait_ready { "/readyz" } else { "/healthz" };
+        let route = if spec.wait_ready {
+            "/readyz"
+        } else {
+            "/healthz"
+        };
         let client = reqwest::Client::new();
         loop {
             if let Some(status) = child.try_wait()? {
-                bail!("taskhost exited with {status} before it was ready; see {}", spec.log.display());
+                bail!(
+                    "taskhost exited with {status} before it was ready; see {}",
+                    spec.log.display()
+                );
             }
             if began.elapsed() > Duration::from_secs(120) {
-                bail!("taskhost was not ready after 120 s; see {}", spec.log.display());
+                bail!(
+                    "taskhost was not ready after 120 s; see {}",
+                    spec.log.display()
+                );
             }
             if let Ok(r) = client.get(format!("{url}{route}")).send().await
                 && r.status().is_success()
@@ -73,7 +83,11 @@ impl Host {
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        Ok(Self { startup: began.elapsed(), child, url })
+        Ok(Self {
+            startup: began.elapsed(),
+            child,
+            url,
+        })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -132,7 +146,9 @@ impl RssSampler {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A dev JWT for `user`, from the binary's own `token` subcommand.
@@ -142,7 +158,10 @@ pub fn dev_token(binary: &Path, user: &str) -> anyhow::Result<String> {
         .output()
         .context("running `taskhost token`")?;
     if !out.status.success() {
-        bail!("`taskhost token` failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "`taskhost token` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }

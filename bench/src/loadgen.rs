@@ -52,7 +52,8 @@ where
             .pool_max_idle_per_host(1)
             .tcp_nodelay(true)
             .build()?;
-        let (body, accept, seq, url) = (body.clone(), accept.clone(), seq.clone(), load.url.clone());
+        let (body, accept, seq, url) =
+            (body.clone(), accept.clone(), seq.clone(), load.url.clone());
         let headers = load.headers.clone();
         workers.push(tokio::spawn(async move {
             let mut latency = Latencies::default();
@@ -68,9 +69,16 @@ where
                 for (k, v) in &headers {
                     req = req.header(k, v);
                 }
-                let response = req.body(payload).send().await.map_err(|e| format!("request failed: {e}"))?;
+                let response = req
+                    .body(payload)
+                    .send()
+                    .await
+                    .map_err(|e| format!("request failed: {e}"))?;
                 let status = response.status().as_u16();
-                let answer = response.bytes().await.map_err(|e| format!("reading the answer: {e}"))?;
+                let answer = response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("reading the answer: {e}"))?;
                 let done = Instant::now();
                 accept(status, &answer)?;
                 // Counted by when the answer came: a long request (a big bulk delivery) that
@@ -84,7 +92,12 @@ where
             Ok::<_, String>((latency, requests, items))
         }));
     }
-    let mut out = Outcome { requests: 0, items: 0, elapsed: load.duration, latency: Latencies::default() };
+    let mut out = Outcome {
+        requests: 0,
+        items: 0,
+        elapsed: load.duration,
+        latency: Latencies::default(),
+    };
     for w in workers {
         match w.await? {
             Ok((latency, requests, items)) => {
@@ -96,7 +109,10 @@ where
         }
     }
     if out.requests == 0 {
-        bail!("{}: no request completed inside the measured window", load.url);
+        bail!(
+            "{}: no request completed inside the measured window",
+            load.url
+        );
     }
     Ok(out)
 }

@@ -73,7 +73,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&scratch)?;
     let ctx = Ctx {
         quick: args.quick,
-        host_bin: std::fs::canonicalize(&args.host_bin).with_context(|| format!("host binary {}", args.host_bin.display()))?,
+        host_bin: std::fs::canonicalize(&args.host_bin)
+            .with_context(|| format!("host binary {}", args.host_bin.display()))?,
         components_dir: std::fs::canonicalize(&args.components_dir)?,
         cache_dir: scratch.join("compiled-cache"),
         scratch: scratch.clone(),
@@ -82,7 +83,13 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
     };
     let load_before = machine::load_average();
-    let result = rows::run_all(&ctx, &args.empty_wasm, args.pg_url.as_deref(), args.hot_swap_log.as_deref()).await;
+    let result = rows::run_all(
+        &ctx,
+        &args.empty_wasm,
+        args.pg_url.as_deref(),
+        args.hot_swap_log.as_deref(),
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&scratch);
     let (rows, failures): (Vec<Row>, Vec<String>) = result?;
     let report = Report {
@@ -90,20 +97,34 @@ async fn main() -> anyhow::Result<()> {
         mode: if args.quick { "quick" } else { "full" }.into(),
         command: args.command.clone(),
         machine: machine::describe(),
-        load: vec![("before".into(), load_before), ("after".into(), machine::load_average())],
+        load: vec![
+            ("before".into(), load_before),
+            ("after".into(), machine::load_average()),
+        ],
         rows,
         seconds: began.elapsed().as_secs_f64(),
     };
     println!("\n{}", report.table());
-    println!("(load average before: {}, after: {}; {:.0} s)", report.load[0].1, report.load[1].1, report.seconds);
+    println!(
+        "(load average before: {}, after: {}; {:.0} s)",
+        report.load[0].1, report.load[1].1, report.seconds
+    );
     if let Some(dir) = &args.out_dir {
         std::fs::create_dir_all(dir)?;
         report.write_json(&dir.join("benchmarks.json"))?;
         markdown::write(&report, &dir.join("benchmarks.md"))?;
-        println!("wrote {} and {}", dir.join("benchmarks.md").display(), dir.join("benchmarks.json").display());
+        println!(
+            "wrote {} and {}",
+            dir.join("benchmarks.md").display(),
+            dir.join("benchmarks.json").display()
+        );
     }
     if !failures.is_empty() {
-        anyhow::bail!("{} row(s) could not be measured:\n  {}", failures.len(), failures.join("\n  "));
+        anyhow::bail!(
+            "{} row(s) could not be measured:\n  {}",
+            failures.len(),
+            failures.join("\n  ")
+        );
     }
     Ok(())
 }

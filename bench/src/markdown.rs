@@ -6,7 +6,8 @@ use crate::report::Report;
 use std::fmt::Write as _;
 use std::path::Path;
 
-pub const MARKER: &str = "<!-- Everything below this line is written by hand and kept by taskhost-bench. -->";
+pub const MARKER: &str =
+    "<!-- Everything below this line is written by hand and kept by taskhost-bench. -->";
 
 pub fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
     let kept = std::fs::read_to_string(path)
@@ -35,12 +36,23 @@ pub fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
     let _ = writeln!(md, "## How it was run\n\n```sh\n{}\n```\n", report.command);
     let _ = writeln!(md, "## Results\n\n{}", report.table());
     let _ = writeln!(md, "### Per-message stages (µs, p50 / p99)\n");
-    let _ = writeln!(md, "| component | decode | store + instance + call | effects | total | floor total |");
+    let _ = writeln!(
+        md,
+        "| component | decode | store + instance + call | effects | total | floor total |"
+    );
     let _ = writeln!(md, "|---|---|---|---|---|---|");
-    for r in report.rows.iter().filter(|r| r.id.starts_with("host_cost.")) {
+    for r in report
+        .rows
+        .iter()
+        .filter(|r| r.id.starts_with("host_cost."))
+    {
         let s = |side: &str, stage: &str| {
             let v = &r.raw[side][stage];
-            format!("{:.1} / {:.1}", v["p50_us"].as_f64().unwrap_or(f64::NAN), v["p99_us"].as_f64().unwrap_or(f64::NAN))
+            format!(
+                "{:.1} / {:.1}",
+                v["p50_us"].as_f64().unwrap_or(f64::NAN),
+                v["p99_us"].as_f64().unwrap_or(f64::NAN)
+            )
         };
         let _ = writeln!(
             md,

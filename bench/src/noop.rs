@@ -62,7 +62,10 @@ pub async fn serve(
                 }
             }),
         )
-        .route("/dapr/subscribe", get(move || subscribe(topics.clone(), bulk)))
+        .route(
+            "/dapr/subscribe",
+            get(move || subscribe(topics.clone(), bulk)),
+        )
         .route("/healthz", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

@@ -26,14 +26,22 @@ impl Value {
 
     pub fn rate(rate: f64, unit: &str, s: Summary) -> Self {
         Self {
-            text: format!("{rate:.0} {unit}/s · p50 {:.2} ms · p99 {:.2} ms", s.p50_ms(), s.p99_ms()),
+            text: format!(
+                "{rate:.0} {unit}/s · p50 {:.2} ms · p99 {:.2} ms",
+                s.p50_ms(),
+                s.p99_ms()
+            ),
             summary: Some(s),
             rate_per_s: Some(rate),
         }
     }
 
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), summary: None, rate_per_s: None }
+        Self {
+            text: text.into(),
+            summary: None,
+            rate_per_s: None,
+        }
     }
 }
 
@@ -85,7 +93,10 @@ pub struct Report {
 impl Report {
     pub fn table(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| what | taskhost | reference in the same run | ratio | target |");
+        let _ = writeln!(
+            out,
+            "| what | taskhost | reference in the same run | ratio | target |"
+        );
         let _ = writeln!(out, "|---|---|---|---|---|");
         for r in &self.rows {
             let reference = if r.reference_what.is_empty() {

@@ -24,9 +24,10 @@ impl Latencies {
 
     /// Adds another histogram's samples (per-worker histograms into one).
     pub fn merge(&mut self, other: &Latencies) {
-        self.0.add(&other.0).expect("histograms with the same bounds");
+        self.0
+            .add(&other.0)
+            .expect("histograms with the same bounds");
     }
-
 
     pub fn summary(&self) -> Summary {
         let q = |p: f64| self.0.value_at_quantile(p) as f64;

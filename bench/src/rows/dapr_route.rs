@@ -4,13 +4,13 @@
 //! before its answer, and the run checks afterwards that the database holds a processed record
 //! for each (component, delivered event). Reference: the same load against the no-op app.
 
+use crate::Ctx;
 use crate::db::Backend;
 use crate::events;
 use crate::host_proc::{Host, HostSpec, RssSampler};
 use crate::loadgen::{self, Load, Outcome};
 use crate::noop;
 use crate::report::{Row, Value};
-use crate::Ctx;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde_json::{Value as Json, json};
@@ -38,7 +38,10 @@ fn body(run: String, shape: Shape) -> impl Fn(u64) -> (Bytes, u64) + Send + Sync
         Shape::Single => {
             let id = format!("{run}-{n}");
             let data = events::created(&id, &format!("{run}-u{}", n % 1000));
-            (Bytes::from(events::cloudevent(&id, "task-events", &data).to_string()), 1)
+            (
+                Bytes::from(events::cloudevent(&id, "task-events", &data).to_string()),
+                1,
+            )
         }
         Shape::Bulk(k) => {
             let entries: Vec<Json> = (0..k as u64)
@@ -57,14 +60,21 @@ fn body(run: String, shape: Shape) -> impl Fn(u64) -> (Bytes, u64) + Send + Sync
 /// Every answer must be SUCCESS (each entry's, for bulk).
 fn accept(status: u16, body: &[u8]) -> Result<(), String> {
     if status != 200 {
-        return Err(format!("answer {status}: {}", String::from_utf8_lossy(body)));
+        return Err(format!(
+            "answer {status}: {}",
+            String::from_utf8_lossy(body)
+        ));
     }
     let v: Json = serde_json::from_slice(body).map_err(|e| format!("answer is not JSON: {e}"))?;
     let ok = match v.get("statuses").and_then(Json::as_array) {
         Some(s) => s.iter().all(|e| e["status"] == "SUCCESS"),
         None => v["status"] == "SUCCESS",
     };
-    if ok { Ok(()) } else { Err(format!("not SUCCESS: {v}")) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("not SUCCESS: {v}"))
+    }
 }
 
 fn load(ctx: &Ctx, url: String) -> Load {
@@ -77,13 +87,29 @@ fn load(ctx: &Ctx, url: String) -> Load {
     }
 }
 
-pub async fn run(ctx: &Ctx, backend: &Backend, shape: Shape, peak_rss: &mut f64) -> anyhow::Result<Row> {
+pub async fn run(
+    ctx: &Ctx,
+    backend: &Backend,
+    shape: Shape,
+    peak_rss: &mut f64,
+) -> anyhow::Result<Row> {
     let label = format!("dapr_{}_{}", backend.name(), shape.name());
     let run = format!("b{}", uuid::Uuid::new_v4().simple());
 
     // The reference first, then taskhost, under the same generator.
-    let (addr, task) = noop::serve("127.0.0.1:0".parse()?, vec!["task-events".into()], true, None).await?;
-    let reference = loadgen::run(&load(ctx, format!("http://{addr}/dapr/events/task-events")), body(format!("{run}-ref"), shape), accept).await;
+    let (addr, task) = noop::serve(
+        "127.0.0.1:0".parse()?,
+        vec!["task-events".into()],
+        true,
+        None,
+    )
+    .await?;
+    let reference = loadgen::run(
+        &load(ctx, format!("http://{addr}/dapr/events/task-events")),
+        body(format!("{run}-ref"), shape),
+        accept,
+    )
+    .await;
     task.abort();
     let reference = reference.context("load against the no-op app")?;
 
@@ -103,10 +129,20 @@ pub async fn run(ctx: &Ctx, backend: &Backend, shape: Shape, peak_rss: &mut f64)
     })
     .await?;
     let sampler = RssSampler::start(host.pid().context("host pid")?);
-    let measured = loadgen::run(&load(ctx, format!("{}/dapr/events/task-events", host.url)), body(run.clone(), shape), accept).await;
+    let measured = loadgen::run(
+        &load(ctx, format!("{}/dapr/events/task-events", host.url)),
+        body(run.clone(), shape),
+        accept,
+    )
+    .await;
     *peak_rss = peak_rss.max(sampler.peak_mib());
     host.stop().await;
-    let measured = measured.with_context(|| format!("load against taskhost ({label}); host log in {}", ctx.scratch.join(format!("{label}.log")).display()));
+    let measured = measured.with_context(|| {
+        format!(
+            "load against taskhost ({label}); host log in {}",
+            ctx.scratch.join(format!("{label}.log")).display()
+        )
+    });
     let verified = match &measured {
         Ok(_) => verify(&db_url, &run).await,
         Err(_) => Ok(0),
@@ -117,23 +153,37 @@ pub async fn run(ctx: &Ctx, backend: &Backend, shape: Shape, peak_rss: &mut f64)
     // Every answered delivery (inside and outside the window) left 4 records; at least the
     // measured ones must be there.
     if processed < measured.items * 4 {
-        bail!("{label}: {} deliveries answered SUCCESS in the window but only {processed} processed records (want ≥ 4 each)", measured.items);
+        bail!(
+            "{label}: {} deliveries answered SUCCESS in the window but only {processed} processed records (want ≥ 4 each)",
+            measured.items
+        );
     }
-    Ok(row(ctx, &label, backend, shape, &measured, &reference, processed))
+    Ok(row(
+        ctx, &label, backend, shape, &measured, &reference, processed,
+    ))
 }
 
 /// Processed records of this run's events (all four components record every task event).
 async fn verify(db_url: &str, run: &str) -> anyhow::Result<u64> {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(db_url).await?;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_messages WHERE event_id LIKE $1")
-        .bind(format!("{run}-%"))
-        .fetch_one(&mut conn)
-        .await?;
+    let n: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM processed_messages WHERE event_id LIKE $1")
+            .bind(format!("{run}-%"))
+            .fetch_one(&mut conn)
+            .await?;
     Ok(n as u64)
 }
 
-fn row(ctx: &Ctx, label: &str, backend: &Backend, shape: Shape, m: &Outcome, r: &Outcome, processed: u64) -> Row {
+fn row(
+    ctx: &Ctx,
+    label: &str,
+    backend: &Backend,
+    shape: Shape,
+    m: &Outcome,
+    r: &Outcome,
+    processed: u64,
+) -> Row {
     let (ms, rs) = (m.latency.summary(), r.latency.summary());
     let rate = m.items_per_s();
     let per = match shape {
@@ -142,7 +192,12 @@ fn row(ctx: &Ctx, label: &str, backend: &Backend, shape: Shape, m: &Outcome, r: 
     };
     Row {
         id: format!("dapr_route.{}.{}", backend.name(), shape.name()),
-        what: format!("Dapr delivery route, {}, {} ({per}, {} connections)", backend.name(), shape.name(), ctx.connections),
+        what: format!(
+            "Dapr delivery route, {}, {} ({per}, {} connections)",
+            backend.name(),
+            shape.name(),
+            ctx.connections
+        ),
         taskhost: Value::rate(rate, "deliveries", ms),
         reference: Value::rate(r.items_per_s(), "deliveries", rs),
         reference_what: "no-op Rust app answering SUCCESS".into(),

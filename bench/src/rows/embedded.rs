@@ -5,12 +5,12 @@
 //! records). Reference: the database alone doing the same inserts (task row + outbox row in one
 //! transaction, through the host's own storage code) with the same concurrency.
 
+use crate::Ctx;
 use crate::db::Backend;
 use crate::events;
 use crate::host_proc::{Host, HostSpec, RssSampler, dev_token};
 use crate::report::{Row, Value};
 use crate::stats::Latencies;
-use crate::Ctx;
 use anyhow::{Context, bail};
 use serde_json::json;
 use sqlx::{Connection, Row as _};
@@ -53,11 +53,17 @@ pub async fn run(ctx: &Ctx, backend: &Backend, peak_rss: &mut f64) -> anyhow::Re
     let lag = m.lag.summary();
     Ok(Row {
         id: format!("embedded.{}", backend.name()),
-        what: format!("embedded end-to-end, {}: Task API writes → all four consumers done ({writers} writers)", backend.name()),
+        what: format!(
+            "embedded end-to-end, {}: Task API writes → all four consumers done ({writers} writers)",
+            backend.name()
+        ),
         taskhost: Value {
             text: format!(
                 "{:.0} writes/s end to end ({:.0}/s accepted by the API) · lag p50 {:.0} ms · p99 {:.0} ms",
-                m.end_to_end_rate, m.api_rate, lag.p50_ms(), lag.p99_ms()
+                m.end_to_end_rate,
+                m.api_rate,
+                lag.p50_ms(),
+                lag.p99_ms()
             ),
             summary: Some(lag),
             rate_per_s: Some(m.end_to_end_rate),
@@ -66,7 +72,14 @@ pub async fn run(ctx: &Ctx, backend: &Backend, peak_rss: &mut f64) -> anyhow::Re
         reference_what: "the database alone: task + outbox row per transaction".into(),
         ratio: Some(m.end_to_end_rate / ref_rate),
         ratio_what: "writes/s ÷ database alone".into(),
-        target: Some(format!("≥ 5,000 writes/s ({})", if m.end_to_end_rate >= 5000.0 { "met" } else { "missed" })),
+        target: Some(format!(
+            "≥ 5,000 writes/s ({})",
+            if m.end_to_end_rate >= 5000.0 {
+                "met"
+            } else {
+                "missed"
+            }
+        )),
         raw: json!({"writes": m.writes, "write_seconds": m.write_phase.as_secs_f64(), "drain_seconds": m.total.as_secs_f64(),
                     "api_latency": m.api_latency.summary(), "lag": lag,
                     "reference": {"inserts": ref_writes, "seconds": ref_elapsed.as_secs_f64(), "latency": ref_latency.summary()}}),
@@ -83,7 +96,12 @@ struct Measured {
     lag: Latencies,
 }
 
-async fn through_host(ctx: &Ctx, host: &Host, db_url: &str, writers: usize) -> anyhow::Result<Measured> {
+async fn through_host(
+    ctx: &Ctx,
+    host: &Host,
+    db_url: &str,
+    writers: usize,
+) -> anyhow::Result<Measured> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let mut tokens = Vec::new();
     for i in 0..writers {
@@ -95,13 +113,25 @@ async fn through_host(ctx: &Ctx, host: &Host, db_url: &str, writers: usize) -> a
     for token in tokens {
         let url = format!("{}/api/tasks", host.url);
         tasks_.push(tokio::spawn(async move {
-            let client = reqwest::Client::builder().pool_max_idle_per_host(1).tcp_nodelay(true).build()?;
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1)
+                .tcp_nodelay(true)
+                .build()?;
             let (mut n, mut latency) = (0u64, Latencies::default());
             while Instant::now() < end {
                 let sent = Instant::now();
-                let r = client.post(&url).bearer_auth(&token).json(&events::new_task_body(n)).send().await?;
+                let r = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&events::new_task_body(n))
+                    .send()
+                    .await?;
                 if r.status().as_u16() != 201 {
-                    bail!("POST /api/tasks answered {}: {}", r.status(), r.text().await.unwrap_or_default());
+                    bail!(
+                        "POST /api/tasks answered {}: {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    );
                 }
                 latency.record(sent.elapsed());
                 n += 1;
@@ -123,37 +153,47 @@ async fn through_host(ctx: &Ctx, host: &Host, db_url: &str, writers: usize) -> a
     let want = (writes * 4) as i64;
     let deadline = Instant::now() + Duration::from_secs(if ctx.quick { 60 } else { 300 });
     loop {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_messages").fetch_one(&mut conn).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processed_messages")
+            .fetch_one(&mut conn)
+            .await?;
         if n >= want {
             break;
         }
         if Instant::now() > deadline {
-            bail!("after {writes} writes only {n} of {want} processed records appeared within the deadline");
+            bail!(
+                "after {writes} writes only {n} of {want} processed records appeared within the deadline"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let total = began.elapsed();
 
     // Lag per event: outbox row written → latest of its processed records.
-    let created: HashMap<String, i64> = sqlx::query("SELECT payload, created_at FROM outbox WHERE topic = 'task-events'")
+    let created: HashMap<String, i64> =
+        sqlx::query("SELECT payload, created_at FROM outbox WHERE topic = 'task-events'")
+            .fetch_all(&mut conn)
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let payload: String = r.get(0);
+                let v: serde_json::Value = serde_json::from_str(&payload).ok()?;
+                Some((v["event_id"].as_str()?.to_string(), r.get::<i64, _>(1)))
+            })
+            .collect();
+    let mut done: HashMap<String, i64> = HashMap::new();
+    for r in sqlx::query("SELECT event_id, processed_at FROM processed_messages")
         .fetch_all(&mut conn)
         .await?
-        .iter()
-        .filter_map(|r| {
-            let payload: String = r.get(0);
-            let v: serde_json::Value = serde_json::from_str(&payload).ok()?;
-            Some((v["event_id"].as_str()?.to_string(), r.get::<i64, _>(1)))
-        })
-        .collect();
-    let mut done: HashMap<String, i64> = HashMap::new();
-    for r in sqlx::query("SELECT event_id, processed_at FROM processed_messages").fetch_all(&mut conn).await? {
+    {
         let (id, at): (String, i64) = (r.get(0), r.get(1));
         let e = done.entry(id).or_insert(at);
         *e = (*e).max(at);
     }
     let mut lag = Latencies::default();
     for (id, at) in &created {
-        let finished = done.get(id).with_context(|| format!("event {id} has no processed record"))?;
+        let finished = done
+            .get(id)
+            .with_context(|| format!("event {id} has no processed record"))?;
         lag.record(Duration::from_millis((finished - at).max(0) as u64));
     }
     Ok(Measured {
@@ -169,7 +209,11 @@ async fn through_host(ctx: &Ctx, host: &Host, db_url: &str, writers: usize) -> a
 
 /// The same inserts the Task API makes for a create, through the host's storage code, with the
 /// host's pool settings (`Db::connect`), from `writers` concurrent tasks.
-async fn db_alone(url: &str, writers: usize, duration: Duration) -> anyhow::Result<(u64, Duration, Latencies)> {
+async fn db_alone(
+    url: &str,
+    writers: usize,
+    duration: Duration,
+) -> anyhow::Result<(u64, Duration, Latencies)> {
     let db = Arc::new(Db::connect(url, 10).await?);
     let began = Instant::now();
     let end = began + duration;
@@ -210,7 +254,14 @@ async fn db_alone(url: &str, writers: usize, duration: Duration) -> anyhow::Resu
                 let payload = taskhost::wire::event_json::encode_task_event(&event).to_string();
                 let mut tx = db.begin().await?;
                 tasks::insert(&mut tx, &task, None).await?;
-                outbox::enqueue(&mut tx, topics::TASK_EVENTS, user.as_str(), &payload, now.timestamp_millis()).await?;
+                outbox::enqueue(
+                    &mut tx,
+                    topics::TASK_EVENTS,
+                    user.as_str(),
+                    &payload,
+                    now.timestamp_millis(),
+                )
+                .await?;
                 tx.commit().await?;
                 latency.record(sent.elapsed());
                 n += 1;

@@ -20,7 +20,10 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
         let host = Host::start(HostSpec {
             binary: &ctx.host_bin,
             components_dir: &ctx.components_dir,
-            database_url: format!("sqlite://{}?mode=rwc", ctx.scratch.join(format!("startup-{label}.db")).display()),
+            database_url: format!(
+                "sqlite://{}?mode=rwc",
+                ctx.scratch.join(format!("startup-{label}.db")).display()
+            ),
             cache_dir: cache.clone(),
             env: vec![],
             wait_ready: true,
@@ -41,12 +44,23 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
     let startup = Row {
         id: "startup".into(),
         what: "start-up to ready (`/readyz` 200), SQLite, warm compiled-component cache".into(),
-        taskhost: Value::text(format!("{:.0} ms (median of {} warm starts)", median.as_secs_f64() * 1e3, warm.len())),
+        taskhost: Value::text(format!(
+            "{:.0} ms (median of {} warm starts)",
+            median.as_secs_f64() * 1e3,
+            warm.len()
+        )),
         reference: Value::text(format!("{:.0} ms", cold.as_secs_f64() * 1e3)),
         reference_what: "cold start of the same run (compiles the four components)".into(),
         ratio: Some(median.as_secs_f64() / cold.as_secs_f64()),
         ratio_what: "warm ÷ cold".into(),
-        target: Some(format!("≤ 1 s ({})", if median <= Duration::from_secs(1) { "met" } else { "missed" })),
+        target: Some(format!(
+            "≤ 1 s ({})",
+            if median <= Duration::from_secs(1) {
+                "met"
+            } else {
+                "missed"
+            }
+        )),
         raw: json!({"warm_ms": warm.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(), "cold_ms": cold.as_secs_f64() * 1e3}),
     };
     let rss = Row {
@@ -57,7 +71,10 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
         reference_what: String::new(),
         ratio: None,
         ratio_what: String::new(),
-        target: Some(format!("≤ 64 MiB ({})", if idle <= 64.0 { "met" } else { "missed" })),
+        target: Some(format!(
+            "≤ 64 MiB ({})",
+            if idle <= 64.0 { "met" } else { "missed" }
+        )),
         raw: json!({"idle_mib": idle}),
     };
     Ok((startup, rss))
@@ -86,16 +103,31 @@ pub fn hot_swap(log: &Path) -> anyhow::Result<Row> {
     for line in text.lines().filter(|l| l.starts_with("hot-swap")) {
         raw.push(line.to_string());
         if let Some((_, tail)) = line.split_once("first message on the new version")
-            && let Some(ms) = tail.trim().strip_suffix("ms").and_then(|v| v.trim().parse::<f64>().ok())
+            && let Some(ms) = tail
+                .trim()
+                .strip_suffix("ms")
+                .and_then(|v| v.trim().parse::<f64>().ok())
         {
-            let what = line.trim_start_matches("hot-swap latency:").split("request").next().unwrap_or("").trim();
+            let what = line
+                .trim_start_matches("hot-swap latency:")
+                .split("request")
+                .next()
+                .unwrap_or("")
+                .trim();
             first.push((what.to_string(), ms));
         }
     }
     if first.is_empty() {
-        bail!("no `hot-swap latency … first message on the new version` line in {}", log.display());
+        bail!(
+            "no `hot-swap latency … first message on the new version` line in {}",
+            log.display()
+        );
     }
-    let text = first.iter().map(|(w, ms)| format!("{w}: {ms:.1} ms")).collect::<Vec<_>>().join(" · ");
+    let text = first
+        .iter()
+        .map(|(w, ms)| format!("{w}: {ms:.1} ms"))
+        .collect::<Vec<_>>()
+        .join(" · ");
     Ok(Row {
         id: "hot_swap".into(),
         what: "hot swap under a steady stream: request → first message on the new version".into(),

@@ -42,16 +42,34 @@ pub fn run(components_dir: &Path, empty_wasm: &Path, iterations: u64) -> anyhow:
         let rounds = 10;
         let mut effects = 0;
         for round in 0..rounds {
-            effects = measure(&runtime, &component, name, iterations / rounds, round == 0, &mut real)?;
-            measure(&runtime, &empty, name, iterations / rounds, round == 0, &mut floor)?;
+            effects = measure(
+                &runtime,
+                &component,
+                name,
+                iterations / rounds,
+                round == 0,
+                &mut real,
+            )?;
+            measure(
+                &runtime,
+                &empty,
+                name,
+                iterations / rounds,
+                round == 0,
+                &mut floor,
+            )?;
         }
         if effects == 0 {
-            bail!("{name} returned no effects for its benchmark message: it would measure nothing but the floor");
+            bail!(
+                "{name} returned no effects for its benchmark message: it would measure nothing but the floor"
+            );
         }
         let (r, f) = (real.total.summary(), floor.total.summary());
         rows.push(Row {
             id: format!("host_cost.{name}"),
-            what: format!("host cost per message: {name} (decode + store/instance + call + effects)"),
+            what: format!(
+                "host cost per message: {name} (decode + store/instance + call + effects)"
+            ),
             taskhost: Value::latency_us(r),
             reference: Value::latency_us(f),
             reference_what: "empty component, same message".into(),
@@ -98,7 +116,12 @@ fn measure(
         let message = wire::decode("task-events", payload.as_bytes(), now)?;
         let wit_message = convert::message_to(&message);
         let t1 = Instant::now();
-        let answer = runtime.call(component, "task-events", &wit_message, now.timestamp_millis())?;
+        let answer = runtime.call(
+            component,
+            "task-events",
+            &wit_message,
+            now.timestamp_millis(),
+        )?;
         let t2 = Instant::now();
         let effects = match answer {
             Ok(effects) => effects
@@ -106,7 +129,10 @@ fn measure(
                 .map(convert::effect_from)
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(anyhow::Error::msg)?,
-            Err(failure) => bail!("{} refused the benchmark message: {failure:?}", component.name),
+            Err(failure) => bail!(
+                "{} refused the benchmark message: {failure:?}",
+                component.name
+            ),
         };
         let t3 = Instant::now();
         count = effects.len();

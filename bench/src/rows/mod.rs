@@ -43,17 +43,39 @@ pub async fn run_all(
     let mut peak_rss = 0.0f64;
     eprintln!("== row 2: Dapr delivery route ==");
     for backend in &backends {
-        let shapes: &[Shape] = if ctx.quick { &[Shape::Single, Shape::Bulk(100)] } else { &[Shape::Single, Shape::Bulk(100)] };
+        // Quick runs use small bulk batches: 64 × 100 entries in flight would not finish
+        // inside their 3 s window.
+        let shapes: &[Shape] = if ctx.quick {
+            &[Shape::Single, Shape::Bulk(10)]
+        } else {
+            &[Shape::Single, Shape::Bulk(100)]
+        };
         for shape in shapes {
-            eprintln!("   {} {}", backend.name(), match shape { Shape::Single => "single", Shape::Bulk(_) => "bulk" });
+            eprintln!(
+                "   {} {}",
+                backend.name(),
+                match shape {
+                    Shape::Single => "single",
+                    Shape::Bulk(_) => "bulk",
+                }
+            );
             match dapr_route::run(ctx, backend, *shape, &mut peak_rss).await {
                 Ok(r) => rows.push(r),
-                Err(e) => fail(&mut rows, &format!("dapr_route.{}", backend.name()), "Dapr delivery route", e),
+                Err(e) => fail(
+                    &mut rows,
+                    &format!("dapr_route.{}", backend.name()),
+                    "Dapr delivery route",
+                    e,
+                ),
             }
         }
     }
     if pg_url.is_none() && !ctx.quick {
-        rows.push(Row::not_measured("dapr_route.postgres", "Dapr delivery route, PostgreSQL", "no --pg-url given"));
+        rows.push(Row::not_measured(
+            "dapr_route.postgres",
+            "Dapr delivery route, PostgreSQL",
+            "no --pg-url given",
+        ));
     }
 
     eprintln!("== row 3: embedded end-to-end ==");
@@ -61,7 +83,12 @@ pub async fn run_all(
         eprintln!("   {}", backend.name());
         match embedded::run(ctx, backend, &mut peak_rss).await {
             Ok(r) => rows.push(r),
-            Err(e) => fail(&mut rows, &format!("embedded.{}", backend.name()), "embedded end-to-end", e),
+            Err(e) => fail(
+                &mut rows,
+                &format!("embedded.{}", backend.name()),
+                "embedded end-to-end",
+                e,
+            ),
         }
     }
 
@@ -76,7 +103,11 @@ pub async fn run_all(
             Ok(r) => rows.push(r),
             Err(e) => fail(&mut rows, "hot_swap", "hot swap", e),
         },
-        None if !ctx.quick => rows.push(Row::not_measured("hot_swap", "hot swap", "no --hot-swap-log given")),
+        None if !ctx.quick => rows.push(Row::not_measured(
+            "hot_swap",
+            "hot swap",
+            "no --hot-swap-log given",
+        )),
         None => {}
     }
 
