@@ -172,7 +172,7 @@ bench-quick: bench-build
 
 # ---- Kubernetes (deploy/): image and chart, checked against a real control plane ----
 
-# Build the container image without Docker (static musl host + components, OCI layout) and check it
+# Build the container image without Docker (release host + the libraries it links + components, OCI layout) and check it
 image: setup-light
     deploy/k8s/install-tools.sh crane
     deploy/k8s/build-image.sh

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL cluster for taskhost's tests, apart from any other server here.
 #
-# Usage: scripts/pg-test.sh start|stop|url
+# Usage: scripts/pg-test.sh start [--tls]|stop|url [--tls]
 #   start   starts the cluster (creating it on first use), or reuses the running one,
 #           and prints its URL: postgres://postgres:postgres@127.0.0.1:PORT/taskhost_test
+#   --tls   serve TLS only (ssl=on, pg_hba `hostssl`: plaintext TCP is refused), with a
+#           certificate for 127.0.0.1/localhost signed by a CA made here with openssl
+#           (TASKHOST_PG_DIR/tls/ca.crt, made once per cluster dir); the URL then ends in
+#           ?sslmode=verify-full&sslrootcert=<that ca.crt>
 #   stop    stops it (its data stays for the next start)
 #   url     prints the URL, whether or not the cluster runs
 #
@@ -23,6 +27,10 @@ pg_dir=${TASKHOST_PG_DIR:-/tmp/taskhost-pg-test}
 port=${TASKHOST_PG_PORT:-54339}
 data=$pg_dir/data
 log=$pg_dir/server.log
+tls_dir=$pg_dir/tls
+tls=0
+[[ ${2:-} == --tls ]] && tls=1
+[[ -z ${2:-} || $tls == 1 ]] || die "unknown option '${2}' (only --tls)"
 database=taskhost_test
 url=postgres://postgres:postgres@127.0.0.1:$port/$database
 
@@ -83,9 +91,44 @@ init_cluster() {
     rm -f "$pwfile"
 }
 
+# A CA and a server certificate for 127.0.0.1 and localhost (v3 extensions, as rustls wants).
+make_certs() {
+    [[ -f $tls_dir/server.crt ]] && return 0
+    command -v openssl >/dev/null || die "--tls needs the openssl CLI"
+    mkdir -p "$tls_dir"
+    (
+        cd "$tls_dir"
+        quietly openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=taskhost test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+            -keyout ca.key -out ca.crt
+        quietly openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout server.key -out server.csr
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >server.ext
+        quietly openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile server.ext -out server.crt
+        chmod 600 server.key ca.key
+        chmod 644 ca.crt server.crt
+    )
+    ((EUID == 0)) && chown -R postgres: "$tls_dir"
+    return 0
+}
+
+# Who may connect over TCP: anyone with the password, or (--tls) only over TLS.
+write_hba() {
+    local kind=host
+    ((tls)) && kind=hostssl
+    printf '%s\n' "local all all scram-sha-256" "$kind all all 127.0.0.1/32 scram-sha-256" |
+        as_owner tee "$data/pg_hba.conf" >/dev/null
+}
+
 start() {
     prepare_dir
     [[ -f $data/PG_VERSION ]] || init_cluster
+    ((tls)) && make_certs
+    # The running server may serve the other mode: a restart reads pg_hba.conf and the options.
+    if is_running && [[ $(as_owner cat "$pg_dir/mode" 2>/dev/null || true) != "$tls" ]]; then stop; fi
+    write_hba
+    printf '%s\n' "$tls" | as_owner tee "$pg_dir/mode" >/dev/null
     if is_running; then
         local actual
         actual=$(running_port)
@@ -97,6 +140,7 @@ start() {
     local options="-c listen_addresses=127.0.0.1 -c port=$port"
     options+=" -c unix_socket_directories='$pg_dir' -c max_connections=200"
     options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    ((tls)) && options+=" -c ssl=on -c ssl_cert_file='$tls_dir/server.crt' -c ssl_key_file='$tls_dir/server.key'"
     # One start's log at a time, so that the tail shown on failure is about this start.
     [[ -f $log ]] && as_owner truncate -s 0 "$log"
     if ! as_owner "$bin/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "$options" >/dev/null; then
@@ -126,13 +170,13 @@ case "${1:-}" in
         bin=$(find_bin)
         start
         create_database
-        say "$url"
+        if ((tls)); then say "$url?sslmode=verify-full&sslrootcert=$tls_dir/ca.crt"; else say "$url"; fi
         ;;
     stop)
         bin=$(find_bin)
         stop
         ;;
-    url) say "$url" ;;
-    -h | --help) sed -n '2,18s/^# \{0,1\}//p' "$0" ;;
-    *) die "usage: scripts/pg-test.sh start|stop|url" ;;
+    url) if ((tls)); then say "$url?sslmode=verify-full&sslrootcert=$tls_dir/ca.crt"; else say "$url"; fi ;;
+    -h | --help) sed -n '2,23s/^# \{0,1\}//p' "$0" ;;
+    *) die "usage: scripts/pg-test.sh start [--tls]|stop|url [--tls]" ;;
 esac

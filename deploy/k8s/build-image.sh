@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Build taskhost's container image without Docker, then check it.
 #
-#   1. the host as a static x86_64-unknown-linux-musl binary, and the four components (.wasm);
-#   2. one image layer: /usr/local/bin/taskhost, /opt/taskhost/components/*.wasm, /etc/passwd
-#      and /etc/group with the user taskhost (65532), /tmp and /var/cache/taskhost — no shell,
-#      no libc, nothing else (the same filesystem as deploy/Dockerfile's final stage);
+#   1. the host (`cargo build --release`, glibc) and the four components (.wasm). The same
+#      release build serves `just bench`: CI builds wasmtime in release once, not twice. (A
+#      static musl build was used before: it cost a second release build of the whole tree, and
+#      musl's allocator is slow under wasmtime's allocation pattern.)
+#   2. one image layer: /usr/local/bin/taskhost, exactly the shared libraries it links (as ldd
+#      resolves them on the build machine: the dynamic loader, libc, libm, libgcc_s — what
+#      distroless/cc carries), /opt/taskhost/components/*.wasm, /etc/passwd and /etc/group with
+#      the user taskhost (65532), /tmp and /var/cache/taskhost — no shell, nothing else (the same
+#      filesystem as deploy/Dockerfile's final stage, which is distroless/cc);
 #   3. crane (go-containerregistry) pushes it to a registry it serves on 127.0.0.1 only, sets
 #      entrypoint, user, environment and labels, and saves it as an OCI image layout in
 #      $IMAGE_DIR/oci (plus $IMAGE_DIR/taskhost.tar, a `docker load`-able tarball);
@@ -29,7 +34,7 @@ crane=$K8S_BIN/crane
 [[ -x $crane ]] || k8s_die "no crane in $K8S_BIN: run deploy/k8s/install-tools.sh crane"
 cd "$TASKHOST_REPO"
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-host_bin=$TARGET_DIR/$MUSL_TARGET/release/taskhost
+host_bin=$TARGET_DIR/release/taskhost
 wasm_dir=$TARGET_DIR/wasm32-wasip2/release-wasm
 components=(recurrence notification audit sync)
 mkdir -p "$IMAGE_DIR"
@@ -38,35 +43,33 @@ rm -rf "$work"; mkdir -p "$work"
 
 if ((!check_only)); then
     # ---------- 1. binaries ----------
-    if ! rustup target list --installed 2>/dev/null | grep -qx "$MUSL_TARGET"; then
-        k8s_say "adding the Rust target $MUSL_TARGET"
-        rustup target add "$MUSL_TARGET" >/dev/null
-    fi
-    if ! command -v musl-gcc >/dev/null; then
-        # libsqlite3-sys compiles SQLite's C source: it needs a C compiler for musl.
-        if ((EUID == 0)) && command -v apt-get >/dev/null; then
-            k8s_say "installing musl-tools (musl-gcc) with apt-get"
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q musl-tools >/dev/null ||
-                { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q musl-tools >/dev/null; } ||
-                k8s_die "apt-get install musl-tools failed"
-        else
-            k8s_die "musl-gcc not found: install musl-tools (Debian/Ubuntu: sudo apt-get install musl-tools)"
-        fi
-    fi
     t0=$(now_ms)
-    k8s_say "building the components (wasm32-wasip2, release-wasm) and the host ($MUSL_TARGET, static) in $TARGET_DIR"
+    k8s_say "building the components (wasm32-wasip2, release-wasm) and the host (release) in $TARGET_DIR"
     pkgs=()
     for c in "${components[@]}"; do pkgs+=(-p "$c"); done
     CARGO_TARGET_DIR=$TARGET_DIR cargo build --locked --profile release-wasm --target wasm32-wasip2 "${pkgs[@]}"
-    CARGO_TARGET_DIR=$TARGET_DIR cargo build --locked -p taskhost --release --target "$MUSL_TARGET"
+    CARGO_TARGET_DIR=$TARGET_DIR cargo build --locked -p taskhost --release
     k8s_say "cargo: $(secs_since "$t0") s"
-    file -b "$host_bin" | grep -q 'statically linked\|static-pie linked' ||
-        k8s_die "$host_bin is not statically linked: $(file -b "$host_bin")"
+    # The libraries the binary needs, resolved on this machine (the binary was linked against
+    # them, so they match it): `ldd` prints "name => /path (addr)" and the loader's own path.
+    # Anything outside the system library dirs would be a surprise worth stopping for.
+    mapfile -t libs < <(ldd "$host_bin" | sed -n 's/.*=> \(\/[^ ]*\) .*/\1/p; s/^[[:space:]]*\(\/[^ ]*ld-linux[^ ]*\) .*/\1/p' | sort -u)
+    ((${#libs[@]} > 0)) || k8s_die "ldd found no shared libraries for $host_bin: $(ldd "$host_bin" 2>&1)"
+    for lib in "${libs[@]}"; do
+        [[ $lib == /lib/* || $lib == /lib64/* || $lib == /usr/lib/* ]] ||
+            k8s_die "$host_bin links $lib, outside the system library dirs: not packing it"
+    done
+    k8s_say "shared libraries packed with the host: ${libs[*]}"
 
     # ---------- 2. the layer ----------
     rootfs=$work/rootfs
     mkdir -p "$rootfs/usr/local/bin" "$rootfs/opt/taskhost/components"
     strip -o "$rootfs/usr/local/bin/taskhost" "$host_bin"
+    # each library at the path the binary asks for (links resolved: the file's own bytes)
+    for lib in "${libs[@]}"; do
+        mkdir -p "$rootfs$(dirname "$lib")"
+        cp -L "$lib" "$rootfs$lib"
+    done
     for c in "${components[@]}"; do
         [[ -f $wasm_dir/$c.wasm ]] || k8s_die "no $wasm_dir/$c.wasm after the build"
         cp "$wasm_dir/$c.wasm" "$rootfs/opt/taskhost/components/"
@@ -99,6 +102,21 @@ with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tf:
     add(tf, "etc/passwd", data=b"root:x:0:0:root:/root:/sbin/nologin\ntaskhost:x:65532:65532:taskhost:/nonexistent:/sbin/nologin\n")
     add(tf, "etc/group", data=b"root:x:0:\ntaskhost:x:65532:\n")
     add(tf, "usr/local/bin/taskhost", path=os.path.join(root, "usr/local/bin/taskhost"), mode=0o755)
+    # the shared libraries (step 1), with their parent dirs
+    seen = set(dirs)
+    for top in ("lib", "lib64", "usr/lib"):
+        base = os.path.join(root, top)
+        for dirpath, dirnames, filenames in sorted(os.walk(base)) if os.path.isdir(base) else []:
+            rel = os.path.relpath(dirpath, root)
+            parts = rel.split("/")
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in seen:
+                    seen.add(d)
+                    add(tf, d, mode=0o755, kind=tarfile.DIRTYPE)
+            dirnames.sort()
+            for f in sorted(filenames):
+                add(tf, rel + "/" + f, path=os.path.join(dirpath, f), mode=0o755)
     comp = os.path.join(root, "opt/taskhost/components")
     for f in sorted(os.listdir(comp)):
         add(tf, "opt/taskhost/components/" + f, path=os.path.join(comp, f))
@@ -167,7 +185,9 @@ names = []
 for layer in manifest["layers"]:
     with tarfile.open(blob(layer["digest"])) as tf:
         names += tf.getnames()
-        tf.extractall(os.path.join(out, "rootfs"), filter="fully_trusted", numeric_owner=True)
+        # `filter` exists from Python 3.11.4/3.12 on (Debian 12's 3.11.2 lacks it): our own layer
+        kwargs = {"filter": "fully_trusted"} if hasattr(tarfile, "data_filter") else {}
+        tf.extractall(os.path.join(out, "rootfs"), numeric_owner=True, **kwargs)
 open(os.path.join(out, "files"), "w").write("\n".join(sorted(names)) + "\n")
 PY
 cfg=$check/config.json
@@ -198,7 +218,7 @@ sys.exit(1 if problems else 0)
 PY
 root=$check/rootfs
 # Only the image's files, as the image's user: chroot --userspec needs root; otherwise run the
-# unpacked binary directly (still static, still from the image).
+# unpacked binary directly (from the image, but with this machine's libraries).
 if ((EUID == 0)) && chroot_bin=$(command -v chroot); then
     in_image() { env -i TASKHOST_CACHE_DIR=/var/cache/taskhost TASKHOST_LOG_FORMAT=text "$chroot_bin" --userspec=65532:65532 "$root" "$@"; }
     prefix=""

@@ -9,9 +9,10 @@
 #   an update    write a new hidden directory, point `..data_tmp` at it, rename `..data_tmp` over
 #                `..data` (atomic), delete the old directory — `sync.wasm` itself is never written.
 #
-# It starts `taskhost serve` on that directory, makes such an update with a changed sync.wasm,
-# and asks /admin/components which digest serves sync. Exit 0: hot-swapped; exit 3: not swapped
-# (the host does not follow a ConfigMap update yet); anything else: the check itself failed.
+# It starts `taskhost serve` on that directory, makes such an update with a changed sync.wasm (the
+# other components rewritten with the same bytes, as the kubelet does), and asks /admin/components
+# which digest serves each component. Exit 0: sync hot-swapped to the new file's sha256 and every
+# other component still serving its old digest; anything else fails, saying what was seen.
 #
 # Usage: deploy/k8s/check-configmap-swap.sh TASKHOST_BINARY V1_DIR V2_SYNC_WASM [--rename]
 #   --rename  the control: replace sync.wasm the way the host documents (write a temporary file,
@@ -47,14 +48,18 @@ env -i TASKHOST_ADMIN_TOKEN=$token TASKHOST_LOG_FORMAT=text TASKHOST_CACHE_DIR="
 pid=$!
 for _ in $(seq 1 150); do curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" && break; sleep 0.2; done
 curl -sf -o /dev/null "http://127.0.0.1:$port/readyz" || { tail -n 20 "$work/serve.log" >&2; k8s_die "taskhost did not become ready"; }
-serving() {
+serving() {  # serving [NAME]: the digest serving NAME (default sync), or every "name=digest"
     curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/admin/components" | python3 -c '
 import json, sys
+want = sys.argv[1]
 for c in json.load(sys.stdin):
-    if c.get("name") == "sync":
-        print(str(c.get("digest") or c.get("serving", {}).get("digest") or json.dumps(c))[:80]); break'
+    d = str(c.get("digest") or c.get("serving", {}).get("digest") or json.dumps(c))[:80]
+    if want == "*" and c.get("name") != "sync": print("%s=%s" % (c.get("name"), d))
+    elif c.get("name") == want: print(d)' "${1:-sync}"
 }
 before=$(serving)
+others_before=$(serving '*')
+[[ -n $before && -n $others_before ]] || k8s_die "/admin/components lists no sync or no other component"
 want=$(sha256sum "$v2" | cut -d' ' -f1)
 
 if [[ $how == --rename ]]; then
@@ -81,8 +86,11 @@ for _ in $(seq 1 24); do
     [[ $after != "$before" ]] && break
     sleep 0.25
 done
+others_after=$(serving '*')
 if [[ $after == "$want"* || ( $after != "$before" && $want == "$after"* ) ]]; then
-    k8s_say "update ($how) hot-swapped: sync ${before:0:16}... -> ${after:0:16}..."
+    [[ $others_after == "$others_before" ]] ||
+        k8s_die "update ($how): the unchanged components were swapped too: $others_before -> $others_after"
+    k8s_say "update ($how) hot-swapped: sync ${before:0:16}... -> ${after:0:16}...; $(wc -l <<<"$others_before") unchanged components kept"
     exit 0
 fi
 if [[ $after != "$before" ]]; then
@@ -90,5 +98,5 @@ if [[ $after != "$before" ]]; then
     exit 1
 fi
 k8s_say "update ($how) NOT picked up within 6 s: sync still serves ${before:0:16}... (the new file's sha256 is ${want:0:16}...)"
-sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -E 'taskhost::(watch|runtime::swap)' | tail -n 3 | cut -c1-200 | sed 's/^/    host: /' || true
-exit 3
+sed 's/\x1b\[[0-9;]*m//g' "$work/serve.log" | grep -E 'taskhost::(watch|runtime::swap)' | tail -n 3 | cut -c1-200 | sed 's/^/    host: /' >&2 || true
+exit 1

@@ -21,6 +21,7 @@ DAPR_CRD_VERSION=${DAPR_CRD_VERSION:-1.16.5}  # the Dapr the local stack runs (d
 STRIMZI_API_VERSIONS=${STRIMZI_API_VERSIONS:-"0.51.0 1.2.0"}   # io.strimzi:api: 0.51 serves v1beta2+v1, 1.x only v1
 STRIMZI_GEN_VERSION=${STRIMZI_GEN_VERSION:-1.2.0}              # io.strimzi:crd-generator (needs Java >= 21)
 OPENAPI2JSONSCHEMA_VERSION=${OPENAPI2JSONSCHEMA_VERSION:-0.9.1}
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-0.85.0}  # monitoring.coreos.com CRDs (chart's observability.*)
 
 # --- where builds live (kept between runs) ---
 K8S_CACHE=${K8S_CACHE:-$TASKHOST_CACHE/k8s}
@@ -39,7 +40,6 @@ KUBECONFIG_FILE=${KUBECONFIG_FILE:-$K8S_RUN/kubeconfig}
 IMAGE_DIR=${IMAGE_DIR:-$TASKHOST_CACHE/image}
 IMAGE_NAME=${IMAGE_NAME:-taskhost}
 TARGET_DIR=${CARGO_TARGET_DIR:-$TASKHOST_REPO/target}   # cargo's, as the justfile uses it
-MUSL_TARGET=x86_64-unknown-linux-musl
 
 export GOFLAGS=${GOFLAGS:--buildvcs=false}
 

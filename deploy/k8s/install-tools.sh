@@ -229,6 +229,24 @@ POM
     k8s_say "schemas: $(secs_since "$t0") s"
 }
 
+# prometheus-operator's CRDs (PrometheusRule, ServiceMonitor, ...) for the chart's optional
+# observability.* resources: the YAML is in the github.com/prometheus-operator/prometheus-operator
+# module zip. Kept apart from build_schemas (own stamp) so adding it rebuilds nothing else.
+build_monitoring_schemas() {
+    local v=$PROMETHEUS_OPERATOR_VERSION d=$SCHEMAS/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION
+    cached monitoring-schemas "$v" && [[ -d $d ]] && return
+    local pdir; pdir=$(go_mod_dir "github.com/prometheus-operator/prometheus-operator@v$v")
+    local conv; conv=$(go_mod_dir "github.com/yannh/kubeconform@$KUBECONFORM_VERSION")/scripts/openapi2jsonschema.py
+    local y; y=$(mktemp -d)
+    cp "$pdir"/example/prometheus-operator-crd/*.yaml "$y/" && chmod u+w "$y"/*.yaml
+    mkdir -p "$d"
+    (cd "$d" && DENY_ROOT_ADDITIONAL_PROPERTIES=1 FILENAME_FORMAT='{kind}-{group}-{version}' \
+        "$K8S_VENV/bin/python" "$conv" "$y"/*.yaml >/dev/null) || k8s_die "converting the prometheus-operator CRDs failed"
+    rm -rf "$y"
+    stamp monitoring-schemas "$v"
+    k8s_say "  $(find "$d" -name '*.json' | wc -l) schemas in crds/prometheus-operator-$v"
+}
+
 t_all=$(now_ms)
 for w in "${what[@]}"; do
     case $w in
@@ -238,7 +256,7 @@ for w in "${what[@]}"; do
         crane) build_crane ;;
         etcd) build_etcd ;;
         control-plane) build_control_plane ;;
-        schemas) build_schemas ;;
+        schemas) build_schemas; build_monitoring_schemas ;;
         dapr-inject) build_dapr_inject ;;
     esac
 done

@@ -1,6 +1,7 @@
-//! `taskhost serve`: wires the parts together, runs until SIGTERM/SIGINT, then shuts down in
-//! order (stop accepting, let in-flight work finish within the grace period, stop the relay
-//! and scheduler).
+//! `taskhost serve`: wires the parts together ([`App::build`]), runs until SIGTERM/SIGINT
+//! ([`App::run`]), then shuts down in order (stop accepting, let in-flight work finish within
+//! the grace period, stop the relay and scheduler). Building and running are separate so that
+//! tests can run the whole host in their own process (e.g. to see its spans).
 
 use crate::api::{self, AppState, auth::JwtKeys};
 use crate::config::ServeArgs;
@@ -10,17 +11,100 @@ use crate::delivery::{InProcessSink, OutboxSink, Relay, RetryPolicy, Scheduler};
 use crate::effects::EffectsConfig;
 use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::{Registry, Runtime};
-use crate::sockets::SocketHub;
-use crate::storage::{Db, redact};
+use crate::sockets::{SocketFanout, SocketHub};
+use crate::storage::{Backend, Db, redact};
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// `taskhost serve`: builds the host, binds, serves until a signal.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = App::build(&args).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (is another process using it? set TASKHOST_LISTEN)",
+                args.listen
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    println!("taskhost listening on http://{addr}");
+    std::io::stdout().flush().ok();
+    app.run(listener, wait_for_signal()).await
+}
+
+/// The host, built and with its background work (relay, scheduler, watchers) running, not yet
+/// serving HTTP.
+pub struct App {
+    router: axum::Router,
+    db: Db,
+    ready: Arc<AtomicBool>,
+    shutdown: CancellationToken,
+    background: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+impl App {
+    /// Checks `args`, opens the database, loads the components and starts the background work.
+    pub async fn build(args: &ServeArgs) -> anyhow::Result<App> {
+        build(args).await
+    }
+
+    /// Serves HTTP on `listener` until `stop` completes, then shuts down in order.
+    pub async fn run(
+        self,
+        listener: tokio::net::TcpListener,
+        stop: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = listener.local_addr()?;
+        // daprd delivers one message at a time per partition: Nagle + delayed ACK would cap it
+        // at ~25 deliveries/s. Answer without delay.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        self.ready.store(true, Ordering::Release);
+        tracing::info!(%addr, "ready");
+
+        let cancel = self.shutdown.clone();
+        let server = axum::serve(listener, self.router).with_graceful_shutdown(async move {
+            stop.await;
+            tracing::info!("shutting down: no new requests; finishing in-flight work");
+            cancel.cancel();
+        });
+        server.await.context("HTTP server failed")?;
+        self.ready.store(false, Ordering::Release);
+        // However the server ended, the background work stops now.
+        self.shutdown.cancel();
+
+        let grace = self.grace;
+        if tokio::time::timeout(grace, async {
+            for task in self.background {
+                let _ = task.await;
+            }
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!(
+                ?grace,
+                "background work did not finish within the grace period"
+            );
+        }
+        self.db.pool().close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     args.validate()?;
     let ready = Arc::new(AtomicBool::new(false));
     crate::metrics::install();
@@ -46,6 +130,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         DeliveryMode::Embedded => None,
         DeliveryMode::Dapr => Some(Arc::new(DaprEdge::new(args.dapr.clone())?)),
     };
+    // How socket pushes reach every instance (sockets/fanout.rs).
+    let sockets = match (&dapr, db.backend()) {
+        (Some(_), _) if args.dapr.dapr_socket_fanout => SocketFanout::Dapr,
+        (Some(_), _) | (None, Backend::Sqlite) => SocketFanout::Local,
+        (None, Backend::Postgres) => SocketFanout::Postgres,
+    };
+    tracing::info!(?sockets, "socket pushes fan out");
     let pipeline = Pipeline::new(
         runtime,
         registry.clone(),
@@ -60,6 +151,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .notification_binding
             .clone()
             .filter(|_| dapr.is_some()),
+        sockets,
     });
 
     // Embedded: the relay calls the components and the scheduler fires reminder jobs.
@@ -78,6 +170,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
     let mut background = vec![tokio::spawn(relay.run(shutdown.child_token()))];
+    if sockets == SocketFanout::Postgres {
+        background.push(
+            crate::sockets::listener::spawn(
+                &args.database_url,
+                db.clone(),
+                hub.clone(),
+                shutdown.child_token(),
+            )
+            .await
+            .context("listening for socket pushes (PostgreSQL LISTEN)")?,
+        );
+    }
     // Hot swap: automatic rollback of failing new versions, and the watched directory.
     background.push(tokio::spawn(crate::runtime::guard::guard(
         registry.clone(),
@@ -128,53 +232,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         pipeline,
         dapr,
     };
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| {
-            format!(
-                "binding {} (is another process using it? set TASKHOST_LISTEN)",
-                args.listen
-            )
-        })?;
-    let addr = listener.local_addr()?;
-    // daprd delivers one message at a time per partition: Nagle + delayed ACK would cap it at
-    // ~25 deliveries/s. Answer without delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    ready.store(true, Ordering::Release);
-    println!("taskhost listening on http://{addr}");
-    std::io::stdout().flush().ok();
-    tracing::info!(%addr, "ready");
-
-    let stop = shutdown.clone();
-    let server = axum::serve(listener, api::router(state)).with_graceful_shutdown(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down: no new requests; finishing in-flight work");
-        stop.cancel();
-    });
-    server.await.context("HTTP server failed")?;
-    ready.store(false, Ordering::Release);
-
-    let grace = Duration::from_millis(args.shutdown_grace_ms);
-    if tokio::time::timeout(grace, async {
-        for task in background {
-            let _ = task.await;
-        }
+    Ok(App {
+        router: api::router(state),
+        db,
+        ready,
+        shutdown,
+        background,
+        grace: Duration::from_millis(args.shutdown_grace_ms),
     })
-    .await
-    .is_err()
-    {
-        tracing::warn!(
-            ?grace,
-            "background work did not finish within the grace period"
-        );
-    }
-    db.pool().close().await;
-    tracing::info!("stopped");
-    Ok(())
 }
 
 async fn wait_for_signal() {

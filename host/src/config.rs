@@ -66,6 +66,8 @@ pub struct ServeArgs {
     pub swap: SwapArgs,
     #[command(flatten)]
     pub dapr: crate::dapr::DaprArgs,
+    #[command(flatten)]
+    pub traces: crate::telemetry::TraceArgs,
     /// How long a SIGTERM waits for in-flight work before exiting.
     #[arg(long, env = "TASKHOST_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -246,6 +248,7 @@ impl ServeArgs {
             .context("checking TASKHOST_COMPONENTS_DIR")?;
         self.swap.policy()?;
         self.dapr.validate()?;
+        self.traces.endpoint()?;
         Ok(())
     }
 }

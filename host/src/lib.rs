@@ -25,5 +25,6 @@ pub mod pipeline;
 pub mod runtime;
 pub mod sockets;
 pub mod storage;
+pub mod telemetry;
 pub mod watch;
 pub mod wire;

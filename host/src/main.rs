@@ -2,28 +2,21 @@ use clap::Parser;
 use std::process::ExitCode;
 use taskhost::cli::{Cli, Command};
 use taskhost::domain::UserId;
-use tracing_subscriber::EnvFilter;
-
-fn init_logging(format: &str) {
-    let filter = EnvFilter::try_from_env("TASKHOST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init();
-    } else {
-        builder.init();
-    }
-}
+use taskhost::telemetry::{self, TraceArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(&cli.log_format);
+    let traces = match &cli.command {
+        Command::Serve(args) => args.traces.clone(),
+        _ => TraceArgs::off(),
+    };
+    let telemetry = match telemetry::init(&cli.log_format, &traces) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Serve(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -54,6 +47,8 @@ fn main() -> ExitCode {
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))),
         Command::Components(command) => taskhost::cli::components::run(command),
     };
+    // The runtime has stopped: flush the spans still queued (graceful shutdown's last step).
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -805,6 +805,110 @@ async fn the_watched_directory_takes_renames_and_never_a_half_written_file() {
     shutdown.cancel();
 }
 
+/// Writes `files` into `dir` the way the kubelet updates a ConfigMap volume (its
+/// `AtomicWriter`): a new hidden `..<timestamp>` directory, a `..data_tmp` symlink to it renamed
+/// over `..data`, visible `<name>` symlinks into `..data` (made once), the old directory removed.
+fn kubelet_write(dir: &Path, generation: u32, files: &[(&str, &[u8])]) {
+    use std::os::unix::fs::symlink;
+    let ts = format!("..2026_01_31_10_00_00.{generation}");
+    std::fs::create_dir(dir.join(&ts)).unwrap();
+    for (name, bytes) in files {
+        std::fs::write(dir.join(&ts).join(name), bytes).unwrap();
+    }
+    let old = std::fs::read_link(dir.join("..data")).ok();
+    symlink(&ts, dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    for (name, _) in files {
+        let visible = dir.join(name);
+        if std::fs::symlink_metadata(&visible).is_err() {
+            symlink(Path::new("..data").join(name), visible).unwrap();
+        }
+    }
+    if let Some(old) = old {
+        std::fs::remove_dir_all(dir.join(old)).unwrap();
+    }
+}
+
+/// A ConfigMap volume's update never touches `audit.wasm` itself (only `..data` is renamed):
+/// the watcher rescans, swaps the component whose bytes changed and leaves the others alone —
+/// also a version pushed through the admin API, when its file did not change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubelet_configmap_update_swaps_only_the_changed_components() {
+    let b = builds();
+    let volume = tempfile::tempdir().unwrap();
+    let dir = volume.path();
+    kubelet_write(
+        dir,
+        1,
+        &[
+            ("audit.wasm", &b.audit_v1),
+            ("recurrence.wasm", &b.recurrence),
+        ],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(RuntimeConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..RuntimeConfig::default()
+    })
+    .unwrap();
+    let registry = Arc::new(Registry::load_dir(&runtime, dir).unwrap());
+    let version = |name: &str| registry.slot(name).unwrap().current().version.clone();
+    let actions = |name: &str| -> Vec<&'static str> {
+        let journal = registry.slot(name).unwrap().journal();
+        journal.iter().map(|e| e.action).collect()
+    };
+    let v1 = version("audit");
+    let shutdown = CancellationToken::new();
+    taskhost::watch::spawn(
+        registry.clone(),
+        dir,
+        Duration::from_millis(200),
+        shutdown.child_token(),
+    )
+    .expect("watching");
+
+    // audit changes, recurrence is rewritten with the same bytes.
+    kubelet_write(
+        dir,
+        2,
+        &[
+            ("audit.wasm", &b.audit_v2),
+            ("recurrence.wasm", &b.recurrence),
+        ],
+    );
+    wait_for(
+        || version("audit") == V2,
+        "audit v2 serving after `..data` switched",
+    )
+    .await;
+    assert_eq!(actions("audit"), ["swap"]);
+
+    // An operator rolls audit back on this pod through the admin API; then the volume changes
+    // recurrence only (a truncated build, refused): audit's file did not change, so v1 stays.
+    registry.rollback("audit", None, "admin").unwrap();
+    assert_eq!(version("audit"), v1);
+    kubelet_write(
+        dir,
+        3,
+        &[
+            ("audit.wasm", &b.audit_v2),
+            ("recurrence.wasm", &b.recurrence[..b.recurrence.len() / 2]),
+        ],
+    );
+    wait_for(
+        || actions("recurrence") == ["refused"],
+        "the changed recurrence.wasm tried (and refused)",
+    )
+    .await;
+    assert_eq!(
+        version("audit"),
+        v1,
+        "an unchanged file is not swapped again"
+    );
+    assert_eq!(actions("audit"), ["swap", "rollback"]);
+    shutdown.cancel();
+}
+
 async fn wait_for(mut check: impl FnMut() -> bool, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !check() {

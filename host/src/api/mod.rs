@@ -17,6 +17,7 @@ use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::Registry;
 use crate::sockets::SocketHub;
 use crate::storage::Db;
+use crate::telemetry;
 use auth::JwtKeys;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef};
@@ -72,8 +73,13 @@ pub fn router(state: AppState) -> Router {
         .route("/ui/{*path}", get(ui::asset))
         .merge(dev::routes(&state))
         .merge(crate::dapr::routes(state.clone()))
+        .route_layer(axum::middleware::from_fn(telemetry::http::record_route))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(telemetry::http::request_span)
+                .on_response(telemetry::http::record_response),
+        )
         .with_state(state)
 }

@@ -1,6 +1,7 @@
 //! The sidecar client (app → daprd), over HTTP with reqwest. Every call carries
 //! `dapr-api-token` when one is configured.
 
+use crate::telemetry::TraceContext;
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 use std::time::Duration;
@@ -82,22 +83,26 @@ impl Sidecar {
         .is_ok()
     }
 
-    /// Publishes a JSON payload; `key` becomes the Kafka partition key (per-user order).
+    /// Publishes a JSON payload; `key` becomes the Kafka partition key (per-user order), and
+    /// `trace` the CloudEvent's `traceparent`/`tracestate`.
     pub async fn publish(
         &self,
         pubsub: &str,
         topic: &str,
         key: &str,
         payload: &str,
-        traceparent: Option<&str>,
+        trace: Option<&TraceContext>,
     ) -> Result<(), SidecarError> {
         let mut r = self
             .request(Method::POST, &format!("/v1.0/publish/{pubsub}/{topic}"))
             .query(&[("metadata.partitionKey", key)])
             .header("content-type", "application/json")
             .body(payload.to_string());
-        if let Some(tp) = traceparent {
-            r = r.header("traceparent", tp);
+        if let Some(t) = trace {
+            r = r.header("traceparent", &t.traceparent);
+            if !t.tracestate.is_empty() {
+                r = r.header("tracestate", &t.tracestate);
+            }
         }
         self.send(&format!("publish to {topic}"), r)
             .await

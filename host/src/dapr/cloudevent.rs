@@ -2,6 +2,7 @@
 //! (payload under `data` or `data_base64` — the old Python consumers read the envelope's top
 //! level and saw nothing), or the raw payload when the subscription set `rawPayload`.
 
+use crate::telemetry::TraceContext;
 use cloudevents::event::{AttributesReader, Data};
 use serde_json::Value;
 
@@ -10,7 +11,9 @@ use serde_json::Value;
 pub struct Delivered {
     /// The CloudEvent id (for logs and dead letters); `None` for raw payloads.
     pub id: Option<String>,
-    pub traceparent: Option<String>,
+    /// The CloudEvent's `traceparent`/`tracestate` extensions (daprd fills them from the
+    /// publisher's headers): the delivery continues that trace.
+    pub trace: Option<TraceContext>,
     /// The producer's JSON payload.
     pub payload: Vec<u8>,
 }
@@ -22,15 +25,12 @@ pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
     if !is_cloudevent {
         return Ok(Delivered {
             id: None,
-            traceparent: None,
+            trace: None,
             payload: serde_json::to_vec(&value).expect("JSON"),
         });
     }
-    let traceparent = value
-        .get("traceparent")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(String::from);
+    let extension = |name| value.get(name).and_then(Value::as_str);
+    let trace = TraceContext::received(extension("traceparent"), extension("tracestate"));
     let event: cloudevents::Event =
         serde_json::from_value(value).map_err(|e| format!("not a valid CloudEvent 1.0: {e}"))?;
     let payload = match event.data() {
@@ -42,7 +42,7 @@ pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
     };
     Ok(Delivered {
         id: Some(event.id().to_string()),
-        traceparent,
+        trace,
         payload,
     })
 }
@@ -70,7 +70,21 @@ mod tests {
             serde_json::from_slice::<Value>(&d.payload).unwrap(),
             json!({"a": 1})
         );
-        assert_eq!(d.traceparent, None, "an empty traceparent is none");
+        assert_eq!(d.trace, None, "an empty traceparent is none");
+    }
+
+    #[test]
+    fn keeps_the_trace_context_extensions() {
+        let mut e = dapr_envelope(json!({"a": 1}));
+        e["traceparent"] = json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+        e["tracestate"] = json!("congo=t61rcWkgMzE");
+        let d = unwrap(e, "application/cloudevents+json").unwrap();
+        let trace = d.trace.expect("a trace context");
+        assert_eq!(
+            trace.traceparent,
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        );
+        assert_eq!(trace.tracestate, "congo=t61rcWkgMzE");
     }
 
     #[test]

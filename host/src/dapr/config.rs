@@ -45,6 +45,12 @@ pub struct DaprArgs {
     /// Also send every notification to this Dapr output binding (e.g. SMTP, Twilio), if set.
     #[arg(long, env = "TASKHOST_NOTIFICATION_BINDING")]
     pub notification_binding: Option<String>,
+    /// Several replicas: publish each socket push to `task-updates` (through the outbox) and
+    /// push to this replica's sockets only from `POST /dapr/sockets/task-updates`, which a
+    /// subscription on a pub/sub with a consumer group per sidecar must deliver (the Helm
+    /// chart's `dapr.socketFanout`). Off: push directly after the commit (one replica).
+    #[arg(long, env = "TASKHOST_DAPR_SOCKET_FANOUT", default_value_t = false, action = clap::ArgAction::Set)]
+    pub dapr_socket_fanout: bool,
 }
 
 impl DaprArgs {

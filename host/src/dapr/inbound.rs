@@ -2,11 +2,19 @@
 //! contract — `SUCCESS`, `RETRY` (transient) or `DROP` (permanent; daprd then forwards the
 //! message to the subscription's dead-letter topic). Every non-success says why in the log, and
 //! a drop's reason is kept in the dead-letter table.
+//!
+//! `POST /dapr/sockets/{topic}` takes the socket fan-out (`sockets/fanout.rs`): deliveries of
+//! `task-updates` through a pub/sub with a consumer group per sidecar, so every replica gets
+//! each one. A socket push there goes to this replica's sockets, and nothing else happens (no
+//! component, no exactly-once record: each replica must push). The same push also reaches one
+//! replica through the shared subscription on `/dapr/events/task-updates`, where it is
+//! acknowledged and ignored; task events on `task-updates` are handled there, once.
 
 use super::cloudevent::{self, Delivered};
 use super::config::dead_letter_topic;
 use crate::api::AppState;
 use crate::pipeline::Disposition;
+use crate::sockets::Push;
 use crate::storage::dead_letters;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -40,10 +48,39 @@ struct BulkRequest {
     entries: Vec<BulkEntry>,
 }
 
+/// Which subscription a delivery came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/dapr/events/{topic}`: shared by the app id's consumer group; through the pipeline.
+    Events,
+    /// `/dapr/sockets/{topic}`: every replica; socket pushes to this replica's sockets.
+    Sockets,
+}
+
 /// `POST /dapr/events/{topic}`.
 pub async fn deliver(
     State(state): State<AppState>,
     Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Events, headers, body).await
+}
+
+/// `POST /dapr/sockets/{topic}`.
+pub async fn sockets(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Sockets, headers, body).await
+}
+
+async fn receive(
+    state: AppState,
+    topic: String,
+    route: Route,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -55,10 +92,11 @@ pub async fn deliver(
     let header_traceparent = headers
         .get("traceparent")
         .and_then(|v| v.to_str().ok())
-        .map(String::from);
-    let span = tracing::info_span!("dapr.delivery", %topic, traceparent = header_traceparent.as_deref().unwrap_or(""));
+        .unwrap_or("");
+    let span =
+        tracing::info_span!("dapr.delivery", %topic, ?route, traceparent = header_traceparent);
     async move {
-        if !state.registry.subscribes(&topic) {
+        if route == Route::Events && !state.registry.subscribes(&topic) {
             tracing::warn!(%topic, "DROP: no component consumes this topic");
             return Json(json!({ "status": "DROP" })).into_response();
         }
@@ -74,27 +112,28 @@ pub async fn deliver(
             }
         };
         if value.get("entries").is_some() && value.get("specversion").is_none() {
-            return match bulk(&state, &topic, value).await {
+            return match bulk(&state, &topic, route, value).await {
                 Ok(statuses) => Json(statuses).into_response(),
                 // Not 2xx: daprd retries the whole batch.
                 Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
             };
         }
         let disposition = match cloudevent::unwrap(value, &content_type) {
-            Ok(d) => handle(&state, &topic, d).await,
+            Ok(d) => handle(&state, &topic, route, d).await,
             Err(reason) => {
-                record_drop(&state, &topic, None, &body, &reason).await;
-                Disposition::Drop(reason)
+                let disposition = Disposition::Drop(reason);
+                record_drop(&state, &topic, None, &body, reason_of(&disposition)).await;
+                log(&topic, None, &disposition);
+                disposition
             }
         };
-        log(&topic, &disposition);
         Json(json!({ "status": status(&disposition) })).into_response()
     }
     .instrument(span)
     .await
 }
 
-async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, String> {
+async fn bulk(state: &AppState, topic: &str, route: Route, value: Value) -> Result<Value, String> {
     let request: BulkRequest = match serde_json::from_value(value) {
         Ok(r) => r,
         Err(e) => {
@@ -108,32 +147,61 @@ async fn bulk(state: &AppState, topic: &str, value: Value) -> Result<Value, Stri
     for entry in request.entries {
         let raw = serde_json::to_vec(&entry.event).unwrap_or_default();
         let disposition = match cloudevent::unwrap(entry.event, &entry.content_type) {
-            Ok(d) => handle(state, topic, d).await,
+            Ok(d) => handle(state, topic, route, d).await,
             Err(reason) => {
-                record_drop(state, topic, None, &raw, &reason).await;
-                Disposition::Drop(reason)
+                let disposition = Disposition::Drop(reason);
+                record_drop(state, topic, None, &raw, reason_of(&disposition)).await;
+                log(topic, None, &disposition);
+                disposition
             }
         };
-        log(topic, &disposition);
         statuses.push(json!({ "entryId": entry.entry_id, "status": status(&disposition) }));
     }
     Ok(json!({ "statuses": statuses }))
 }
 
-/// One unwrapped message through the pipeline.
-async fn handle(state: &AppState, topic: &str, d: Delivered) -> Disposition {
+/// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
+async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Disposition {
     let span = tracing::info_span!(
         "cloudevent",
         id = d.id.as_deref().unwrap_or(""),
-        traceparent = d.traceparent.as_deref().unwrap_or("")
+        traceparent = d.trace.as_ref().map_or("", |t| t.traceparent.as_str())
     );
+    // Each entry of a bulk delivery continues its own publisher's trace.
+    if let Some(trace) = &d.trace {
+        trace.continue_in(&span);
+    }
     async {
+        match (Push::parse(&d.payload), route) {
+            (Err(reason), _) => {
+                record_drop(state, topic, d.id.as_deref(), &d.payload, &reason).await;
+                return Disposition::Drop(reason);
+            }
+            (Ok(Some(push)), Route::Sockets) => {
+                // In the trace of the change (the CloudEvent carries the publisher's context).
+                let span = tracing::info_span!(target: crate::telemetry::SPANS, "ws.push", user_id = %push.user_id, sockets = tracing::field::Empty).entered();
+                let sent = state.hub.push_frame(&push.user_id, push.frame_text().into());
+                span.record("sockets", sent);
+                tracing::debug!(user_id = %push.user_id, sockets = sent, "pushed sync message");
+                return Disposition::Success;
+            }
+            (Ok(Some(push)), Route::Events) => {
+                tracing::debug!(user_id = %push.user_id, "socket push on the shared subscription: every replica pushes it from /dapr/sockets");
+                return Disposition::Success;
+            }
+            (Ok(None), Route::Sockets) => {
+                tracing::debug!("not a socket push: handled once through the shared subscription");
+                return Disposition::Success;
+            }
+            (Ok(None), Route::Events) => {}
+        }
         let report = state.pipeline.deliver(topic, &d.payload).await;
         let disposition = report.disposition();
+        let event_id = report.event_id.as_deref().or(d.id.as_deref());
         if let Disposition::Drop(reason) = &disposition {
-            let event_id = report.event_id.as_deref().or(d.id.as_deref());
             record_drop(state, topic, event_id, &d.payload, reason).await;
         }
+        log(topic, event_id, &disposition);
         disposition
     }
     .instrument(span)
@@ -148,7 +216,7 @@ async fn drop_single(
     reason: String,
 ) -> &'static str {
     record_drop(state, topic, id, body, &reason).await;
-    log(topic, &Disposition::Drop(reason));
+    log(topic, id, &Disposition::Drop(reason));
     "DROP"
 }
 
@@ -179,12 +247,22 @@ async fn record_drop(
     }
 }
 
-fn log(topic: &str, d: &Disposition) {
+fn reason_of(d: &Disposition) -> &str {
     match d {
-        Disposition::Success => tracing::debug!(%topic, "SUCCESS"),
-        Disposition::Retry(reason) => tracing::warn!(%topic, %reason, "RETRY"),
+        Disposition::Retry(r) | Disposition::Drop(r) => r,
+        Disposition::Success => "",
+    }
+}
+
+/// The answer for one message, with its event id (the CloudEvent id when the payload did not
+/// decode); the reason names the component and version that failed.
+fn log(topic: &str, event_id: Option<&str>, d: &Disposition) {
+    let event_id = event_id.unwrap_or("");
+    match d {
+        Disposition::Success => tracing::debug!(%topic, event_id, "SUCCESS"),
+        Disposition::Retry(reason) => tracing::warn!(%topic, event_id, %reason, "RETRY"),
         Disposition::Drop(reason) => {
-            tracing::warn!(%topic, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP")
+            tracing::warn!(%topic, event_id, %reason, dead_letter_topic = %dead_letter_topic(topic), "DROP")
         }
     }
 }
@@ -214,12 +292,7 @@ pub async fn dead_letter(
         ),
         Err(_) => (None, String::from_utf8_lossy(&body).into_owned()),
     };
-    let event_id = serde_json::from_str::<Value>(&payload).ok().and_then(|v| {
-        v.get("event_id")
-            .or(v.get("eventId"))
-            .and_then(Value::as_str)
-            .map(String::from)
-    });
+    let event_id = crate::wire::peek_event_id(payload.as_bytes());
     tracing::warn!(topic = %dlq, event_id = event_id.as_deref().or(id.as_deref()).unwrap_or(""), "message arrived on the dead-letter topic");
     let result = async {
         let mut conn = state.db.pool().acquire().await?;

@@ -1,7 +1,7 @@
 //! The Dapr edge: one more way in and out of the same pipeline.
 //!
 //! In: daprd calls the app — `GET /dapr/subscribe`, deliveries on `/dapr/events/{topic}`
-//! (CloudEvents, single or bulk), dead letters on `/dapr/dead-letters/{topic}`, due jobs on
+//! (CloudEvents, single or bulk), the socket fan-out on `/dapr/sockets/{topic}`, dead letters on `/dapr/dead-letters/{topic}`, due jobs on
 //! `/job/{name}`. Out: the outbox relay publishes through the sidecar (`sink.rs`), reminder
 //! jobs go to the Jobs API, notifications optionally to an output binding (`client.rs`).
 
@@ -88,6 +88,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/dapr/subscribe", get(subscribe_handler))
         .route("/dapr/events/{topic}", post(inbound::deliver))
+        .route("/dapr/sockets/{topic}", post(inbound::sockets))
         .route("/dapr/dead-letters/{topic}", post(inbound::dead_letter))
         .route("/job/{name}", post(jobs::fire))
         .route_layer(middleware::from_fn_with_state(state, require_app_token))

@@ -5,8 +5,10 @@
 use super::client::{Sidecar, SidecarError};
 use crate::delivery::{OutboxSink, SinkResult};
 use crate::storage::outbox::OutboxRow;
+use crate::telemetry::TraceContext;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tracing::Instrument;
 
 /// Outbox topic for Jobs API calls.
 pub const JOBS_TOPIC: &str = "__dapr/jobs";
@@ -64,8 +66,19 @@ impl DaprSink {
                 }
             },
             topic => {
+                // daprd puts the `traceparent`/`tracestate` it receives into the CloudEvent, so
+                // the consumer's delivery continues this span's trace.
+                let span = tracing::info_span!(target: crate::telemetry::SPANS, "dapr.publish", otel.kind = "producer", topic, pubsub = %self.pubsub);
+                let trace = TraceContext::of(&span);
                 self.sidecar
-                    .publish(&self.pubsub, topic, &row.partition_key, &row.payload, None)
+                    .publish(
+                        &self.pubsub,
+                        topic,
+                        &row.partition_key,
+                        &row.payload,
+                        trace.as_ref(),
+                    )
+                    .instrument(span)
                     .await
             }
         }

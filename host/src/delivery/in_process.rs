@@ -69,7 +69,7 @@ impl OutboxSink for InProcessSink {
             // get it, and are dead-lettered when the attempts run out.
             Disposition::Drop(_) => self.dead_letter(row, &report, false).await.map(|_| SinkResult::Done),
             Disposition::Retry(reason) if final_attempt => self.dead_letter(row, &report, false).await.map(|_| {
-                tracing::error!(topic = %row.topic, %reason, "retries exhausted; dead-lettered");
+                tracing::error!(topic = %row.topic, event_id = report.event_id.as_deref().unwrap_or(""), %reason, "retries exhausted; dead-lettered");
                 SinkResult::Done
             }),
             Disposition::Retry(reason) => {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Rows fetched per round.
 const BATCH: i64 = 256;
@@ -153,7 +154,17 @@ impl Relay {
             }
             let attempt = row.attempts + 1;
             let final_attempt = self.policy.exhausted(attempt);
-            match self.sink.deliver(&row, final_attempt).await {
+            // The delivery continues the trace of the write that queued the row.
+            let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt);
+            if let Some(trace) = &row.trace {
+                trace.continue_in(&span);
+            }
+            match self
+                .sink
+                .deliver(&row, final_attempt)
+                .instrument(span)
+                .await
+            {
                 SinkResult::Done => {
                     let mut conn = self.db.pool().acquire().await?;
                     outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis())
@@ -173,7 +184,8 @@ impl Relay {
                 }
                 SinkResult::Retry(reason) => {
                     let wait = self.policy.backoff(attempt);
-                    tracing::warn!(outbox_id = row.id, topic = %row.topic, attempt, ?wait, %reason, "delivery will be retried");
+                    let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
+                    tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), attempt, ?wait, %reason, "delivery will be retried");
                     let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
                     let mut conn = self.db.pool().acquire().await?;
                     outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
@@ -192,7 +204,8 @@ impl Relay {
         row: &OutboxRow,
         reason: &str,
     ) -> Result<(), crate::storage::StorageError> {
-        tracing::error!(outbox_id = row.id, topic = %row.topic, %reason, "retries exhausted; dead-lettering");
+        let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
+        tracing::error!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), %reason, "retries exhausted; dead-lettering");
         let now = Utc::now().timestamp_millis();
         let mut tx = self.db.begin().await?;
         let reason = format!(

@@ -1,16 +1,20 @@
 //! Carrying out what a component returned. All effects of one (component, message) are applied
-//! in the caller's transaction, so they happen together or not at all; socket pushes are only
-//! collected here and sent after the commit (a socket is not transactional).
+//! in the caller's transaction, so they happen together or not at all. A socket is not
+//! transactional: a push is recorded in the transaction for every instance
+//! (`sockets/fanout.rs`), or, for a lone instance, collected here and sent after the commit.
 
 mod audit;
+mod broadcast;
 mod inbox;
 mod publish;
 mod reminders;
 mod tasks;
 
 use crate::domain::{Effect, SyncMessage};
+use crate::sockets::SocketFanout;
 use crate::storage::{Conn, Result};
 use chrono::{DateTime, Utc};
+use tracing::Instrument;
 
 /// Who asked for the effects (stored with audit entries; used in logs).
 #[derive(Clone, Copy, Debug)]
@@ -27,12 +31,15 @@ pub struct EffectsConfig {
     pub dapr_jobs: bool,
     /// Also send each new notification to this Dapr output binding.
     pub notification_binding: Option<String>,
+    /// How socket pushes reach every instance.
+    pub sockets: SocketFanout,
 }
 
 /// What applying effects changed that someone outside the transaction must hear about.
 #[derive(Debug, Default)]
 pub struct Applied {
-    /// To push to sockets once the transaction has committed.
+    /// To push to this instance's sockets once the transaction has committed
+    /// ([`SocketFanout::Local`] only).
     pub broadcasts: Vec<SyncMessage>,
     /// New outbox rows: wake the relay.
     pub outbox_written: bool,
@@ -54,29 +61,46 @@ pub async fn apply(
             component = origin.component,
             "applying effect"
         );
-        match effect {
-            Effect::CreateTask(t) => applied.outbox_written |= tasks::create(conn, t, now).await?,
-            Effect::ScheduleReminder(job) => {
-                reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
+        // A span per effect for traces only: never logged, free when traces are off.
+        let span =
+            tracing::info_span!(target: crate::telemetry::SPANS, "effect", kind = effect.kind());
+        async {
+            match effect {
+                Effect::CreateTask(t) => {
+                    applied.outbox_written |= tasks::create(conn, t, now).await?
+                }
+                Effect::ScheduleReminder(job) => {
+                    reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::CancelReminder(name) => {
+                    reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
+                    applied.jobs_changed = true;
+                    applied.outbox_written |= config.dapr_jobs;
+                }
+                Effect::Notify(n) => {
+                    applied.outbox_written |=
+                        inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
+                }
+                Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
+                Effect::Broadcast(m) => match config.sockets {
+                    SocketFanout::Local => applied.broadcasts.push(m),
+                    SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,
+                    SocketFanout::Dapr => {
+                        broadcast::publish(conn, &m, now).await?;
+                        applied.outbox_written = true;
+                    }
+                },
+                Effect::Publish(e) => {
+                    publish::publish(conn, &e, now).await?;
+                    applied.outbox_written = true;
+                }
             }
-            Effect::CancelReminder(name) => {
-                reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
-                applied.jobs_changed = true;
-                applied.outbox_written |= config.dapr_jobs;
-            }
-            Effect::Notify(n) => {
-                applied.outbox_written |=
-                    inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
-            }
-            Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
-            Effect::Broadcast(m) => applied.broadcasts.push(m),
-            Effect::Publish(e) => {
-                publish::publish(conn, &e, now).await?;
-                applied.outbox_written = true;
-            }
+            Ok::<_, crate::storage::StorageError>(())
         }
+        .instrument(span)
+        .await?;
     }
     Ok(applied)
 }

@@ -172,6 +172,7 @@ impl Pipeline {
         .instrument(span.clone())
         .await;
         span.in_scope(|| outcome.log());
+        crate::telemetry::record_outcome(&span, outcome.label(), outcome.reason());
         metrics::message(topic, &component.name, &component.version, outcome.label());
         if matches!(outcome, ComponentOutcome::Applied { .. }) {
             let lag = Utc::now() - message.occurred_at();
@@ -199,7 +200,12 @@ impl Pipeline {
             topic.to_string(),
             wit_message.clone(),
         );
+        // The blocking thread runs inside the component span, so what the component writes to
+        // stderr is logged with the message's event id and topic and the component's version.
+        let parent = tracing::Span::current();
         match tokio::task::spawn_blocking(move || {
+            let _parent = parent.enter();
+            let _call = tracing::info_span!(target: crate::telemetry::SPANS, "component.call", component = %component.name, version = %component.version).entered();
             let started = std::time::Instant::now();
             let answer = runtime.call(&component, &topic, &message, now.timestamp_millis());
             metrics::call_duration(
@@ -251,7 +257,9 @@ impl Pipeline {
 
     fn after_commit(&self, applied: Applied) {
         for m in &applied.broadcasts {
+            let _push = tracing::info_span!(target: crate::telemetry::SPANS, "ws.push", user_id = %m.user_id, sockets = tracing::field::Empty).entered();
             let sent = self.hub.broadcast(m);
+            _push.record("sockets", sent);
             tracing::debug!(user_id = %m.user_id, sockets = sent, "pushed sync message");
         }
         if applied.outbox_written {

@@ -33,6 +33,14 @@ impl ComponentOutcome {
         }
     }
 
+    /// Why it failed; `None` when it did not.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            ComponentOutcome::Retry(r) | ComponentOutcome::Drop(r) => Some(r),
+            ComponentOutcome::Applied { .. } | ComponentOutcome::Duplicate => None,
+        }
+    }
+
     pub fn log(&self) {
         match self {
             ComponentOutcome::Applied { effects } => tracing::debug!(effects, "handled"),

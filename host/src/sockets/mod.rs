@@ -1,8 +1,18 @@
 //! Open WebSockets by user, and pushing sync messages to them.
 //!
+//! A push must reach the owner's sockets on every instance, exactly once per socket: with
+//! several replicas, a user's sockets may be open on any of them while the change was handled
+//! by one. [`fanout`] says how a committed push travels to every instance; [`listener`] is the
+//! PostgreSQL side of it.
+//!
 //! A push never fails a delivery: a socket that is gone or too slow is dropped from the
 //! registry and its client reconnects (the old Python service failed deliveries on closed
 //! sockets and mutated the list it iterated over).
+
+pub mod fanout;
+pub mod listener;
+
+pub use fanout::{Push, SocketFanout};
 
 use crate::domain::{SyncMessage, UserId};
 use crate::wire::{task_json::TaskJson, time};
@@ -72,6 +82,19 @@ impl SocketHub {
         crate::metrics::sockets(self.connections());
     }
 
+    /// Closes every socket of this instance (their clients reconnect and reload); returns how
+    /// many were open. For when pushes may have been missed.
+    pub fn close_all(&self) -> usize {
+        let closed = {
+            let mut map = self.sockets.lock().expect("socket registry poisoned");
+            let n = map.values().map(Vec::len).sum();
+            map.clear();
+            n
+        };
+        crate::metrics::sockets(0);
+        closed
+    }
+
     /// Open sockets, for readiness pages and metrics.
     pub fn connections(&self) -> usize {
         self.sockets
@@ -84,21 +107,26 @@ impl SocketHub {
 
     /// Sends to every socket of the message's user; returns how many received it.
     pub fn broadcast(&self, m: &SyncMessage) -> usize {
-        let frame: Frame = encode(m).into();
+        self.push_frame(&m.user_id, encode(m).into())
+    }
+
+    /// Sends an encoded frame to every socket of `user` on this instance; returns how many
+    /// received it.
+    pub fn push_frame(&self, user: &UserId, frame: Frame) -> usize {
         let mut map = self.sockets.lock().expect("socket registry poisoned");
-        let Some(list) = map.get_mut(&m.user_id) else {
+        let Some(list) = map.get_mut(user) else {
             return 0;
         };
         list.retain(|(id, tx)| match tx.try_send(frame.clone()) {
             Ok(()) => true,
             Err(e) => {
-                tracing::warn!(user_id = %m.user_id, socket = id, reason = %e, "dropping socket that cannot keep up");
+                tracing::warn!(user_id = %user, socket = id, reason = %e, "dropping socket that cannot keep up");
                 false
             }
         });
         let sent = list.len();
         if list.is_empty() {
-            map.remove(&m.user_id);
+            map.remove(user);
         }
         sent
     }

@@ -11,6 +11,7 @@ pub mod leader;
 pub mod notifications;
 pub mod outbox;
 pub mod processed;
+pub mod socket_pushes;
 pub mod tasks;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -2,6 +2,7 @@
 //! by the relay, in order per partition key (the user).
 
 use super::{Conn, Result};
+use crate::telemetry::TraceContext;
 use sqlx::Row;
 
 #[derive(Clone, Debug)]
@@ -11,9 +12,13 @@ pub struct OutboxRow {
     pub partition_key: String,
     pub payload: String,
     pub attempts: u32,
+    /// The trace the row was written in (`None` when traces were off).
+    pub trace: Option<TraceContext>,
 }
 
-/// Adds an event; it is delivered once the surrounding transaction commits.
+/// Adds an event; it is delivered once the surrounding transaction commits. The row carries
+/// the trace context of the current span (the request or the component that caused it), so
+/// its delivery continues that trace; with traces off that is `NULL` and costs nothing.
 pub async fn enqueue(
     conn: &mut Conn,
     topic: &str,
@@ -21,13 +26,24 @@ pub async fn enqueue(
     payload: &str,
     now_ms: i64,
 ) -> Result<()> {
+    let trace = TraceContext::current();
+    let (traceparent, tracestate) = match &trace {
+        Some(t) => (
+            Some(t.traceparent.as_str()),
+            Some(t.tracestate.as_str()).filter(|s| !s.is_empty()),
+        ),
+        None => (None, None),
+    };
     sqlx::query(
-        "INSERT INTO outbox (topic, partition_key, payload, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO outbox (topic, partition_key, payload, created_at, traceparent, tracestate) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
     )
     .bind(topic)
     .bind(key)
     .bind(payload)
     .bind(now_ms)
+    .bind(traceparent)
+    .bind(tracestate)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -38,7 +54,7 @@ pub async fn enqueue(
 /// the same user.
 pub async fn pending(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<OutboxRow>> {
     let rows = sqlx::query(
-        "SELECT id, topic, partition_key, payload, attempts FROM outbox \
+        "SELECT id, topic, partition_key, payload, attempts, traceparent, tracestate FROM outbox \
          WHERE delivered_at IS NULL AND partition_key NOT IN \
            (SELECT partition_key FROM outbox WHERE delivered_at IS NULL AND next_attempt_at > $1) \
          ORDER BY id LIMIT $2",
@@ -55,6 +71,10 @@ pub async fn pending(conn: &mut Conn, now_ms: i64, limit: i64) -> Result<Vec<Out
                 partition_key: r.try_get("partition_key")?,
                 payload: r.try_get("payload")?,
                 attempts: r.try_get::<i64, _>("attempts")?.clamp(0, u32::MAX as i64) as u32,
+                trace: TraceContext::received(
+                    r.try_get::<Option<String>, _>("traceparent")?.as_deref(),
+                    r.try_get::<Option<String>, _>("tracestate")?.as_deref(),
+                ),
             })
         })
         .collect()

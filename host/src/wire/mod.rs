@@ -32,6 +32,20 @@ pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, String> {
     })
 }
 
+/// The event id of a payload without decoding the rest (`event_id`, or the Python producer's
+/// `eventId`), for log lines about a message outside the pipeline (retries, dead letters).
+pub fn peek_event_id(payload: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Ids {
+        event_id: Option<String>,
+        #[serde(rename = "eventId")]
+        camel: Option<String>,
+    }
+    serde_json::from_slice::<Ids>(payload)
+        .ok()
+        .and_then(|ids| ids.event_id.or(ids.camel))
+}
+
 /// Decodes one message of `topic` from its JSON payload.
 pub fn decode(
     topic: &str,

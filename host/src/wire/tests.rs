@@ -129,3 +129,16 @@ fn errors_name_what_was_wrong() {
     assert!(e.contains("recurrence_frequency"), "{e}");
     assert!(decode_err("nope", "{}").contains("no decoder for topic `nope`"));
 }
+
+#[test]
+fn peeks_the_event_id_of_either_schema() {
+    assert_eq!(
+        super::peek_event_id(br#"{"event_id":"e1","task":{}}"#).as_deref(),
+        Some("e1")
+    );
+    assert_eq!(
+        super::peek_event_id(br#"{"eventId":"e2"}"#).as_deref(),
+        Some("e2")
+    );
+    assert_eq!(super::peek_event_id(b"not json"), None);
+}

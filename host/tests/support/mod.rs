@@ -174,6 +174,11 @@ impl TestEnv {
         }
     }
 
+    /// Whether the hosts of this environment run on PostgreSQL (else SQLite).
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
     /// Also print the tail of `path` (labelled `name`) when the test fails.
     pub fn tail_on_failure(&mut self, name: &str, path: impl Into<PathBuf>) {
         self.other_logs.push((name.to_owned(), path.into()));
@@ -287,6 +292,11 @@ impl TestEnv {
     }
 
     /// The database URL the hosts run on.
+    /// The directory of the four `.wasm` consumers (for tests that run the host in-process).
+    pub fn components_dir(&self) -> &Path {
+        &self.components_dir
+    }
+
     pub fn database_url(&self) -> &str {
         &self.database_url
     }

@@ -1,0 +1,113 @@
+//! Logs of the real binary with `--log-format json`: every line about a message carries its
+//! event id and topic and, for a component's part, the component and version — including what
+//! a component writes to stderr (recurrence logs each next occurrence it schedules).
+
+mod support;
+
+use chrono::{SecondsFormat, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use support::{EFFECT_TIMEOUT, HostOptions, TestEnv, User, wait_until};
+
+/// The value of `key` on a JSON log line: the event's own fields, then its spans, innermost
+/// first.
+fn field<'a>(line: &'a Value, key: &str) -> Option<&'a Value> {
+    line.get(key).or_else(|| {
+        line.get("spans")?
+            .as_array()?
+            .iter()
+            .rev()
+            .find_map(|span| span.get(key))
+    })
+}
+
+fn in_span(line: &Value, name: &str) -> bool {
+    line.get("spans")
+        .and_then(Value::as_array)
+        .is_some_and(|spans| spans.iter().any(|s| s["name"] == name))
+}
+
+#[tokio::test]
+async fn every_line_about_a_message_names_the_event_topic_component_and_version() {
+    let mut env = TestEnv::new();
+    let host = env
+        .start_with(
+            &HostOptions::new()
+                .env("TASKHOST_LOG_FORMAT", "json")
+                // The per-component "handled" lines are debug.
+                .env("TASKHOST_LOG", "info,taskhost=debug,sqlx=warn"),
+        )
+        .await;
+    let user = User::new().await;
+    let api = host.api(&user);
+    let due = (Utc::now() + TimeDelta::days(1)).to_rfc3339_opts(SecondsFormat::Secs, true);
+    let task = api
+        .create_task(&json!({ "title": "logged", "due_date": due,
+                              "is_recurring": true, "recurrence_frequency": "daily" }))
+        .await;
+    api.complete_task(&task.id).await;
+    // Recurrence's answer to the completion: the next instance (and a line on its stderr).
+    wait_until("the next instance", EFFECT_TIMEOUT, async || {
+        let n = api.tasks().await.len();
+        if n == 2 {
+            Ok(())
+        } else {
+            Err(format!("{n} tasks"))
+        }
+    })
+    .await;
+    let stderr_line = wait_until(
+        "recurrence's stderr line in the log",
+        EFFECT_TIMEOUT,
+        async || {
+            host.stderr()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|l| {
+                    l["target"] == "taskhost::component"
+                        && l["message"].as_str().is_some_and(|m| {
+                            m.starts_with(&format!("series {}: occurrence 2", task.id))
+                        })
+                })
+                .ok_or_else(|| "not logged yet".to_string())
+        },
+    )
+    .await;
+
+    // The component's stderr: attributed to the message and the component version.
+    assert_eq!(field(&stderr_line, "component"), Some(&json!("recurrence")));
+    assert!(
+        field(&stderr_line, "version")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    );
+    assert_eq!(field(&stderr_line, "topic"), Some(&json!("task-events")));
+    assert!(
+        field(&stderr_line, "event_id")
+            .and_then(Value::as_str)
+            .is_some_and(|v| !v.is_empty())
+    );
+
+    // Every line logged inside a component's handling of a message has all four.
+    let lines: Vec<Value> = host
+        .stderr()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    let about_components: Vec<&Value> = lines.iter().filter(|l| in_span(l, "component")).collect();
+    assert!(
+        about_components.len() >= 8,
+        "two events × four components: at least 8 lines, got {}",
+        about_components.len()
+    );
+    for line in about_components {
+        for key in ["event_id", "topic", "component", "version"] {
+            assert!(
+                field(line, key)
+                    .and_then(Value::as_str)
+                    .is_some_and(|v| !v.is_empty()),
+                "`{key}` missing on {line}"
+            );
+        }
+    }
+}
