@@ -162,7 +162,8 @@ bench: bench-build
     pg_url=$(scripts/pg-test.sh start)
     {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
-        --out-dir docs --command "just bench"
+        --out-dir docs \
+        --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; then"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
 bench-quick: bench-build

@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         mode: if args.quick { "quick" } else { "full" }.into(),
         command: args.command.clone(),
+        argv: std::env::args().collect::<Vec<_>>().join(" "),
         machine: machine::describe(),
         load: vec![
             ("before".into(), load_before),

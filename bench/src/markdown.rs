@@ -33,7 +33,11 @@ pub fn write(report: &Report, path: &Path) -> anyhow::Result<()> {
         "- load average (1/5/15 min) before the run: {}, after: {}\n",
         report.load[0].1, report.load[1].1
     );
-    let _ = writeln!(md, "## How it was run\n\n```sh\n{}\n```\n", report.command);
+    let _ = writeln!(
+        md,
+        "## How it was run\n\n```sh\n{}\n# the runner, exactly:\n{}\n```\n",
+        report.command, report.argv
+    );
     let _ = writeln!(md, "## Results\n\n{}", report.table());
     let _ = writeln!(md, "### Per-message stages (µs, p50 / p99)\n");
     let _ = writeln!(

@@ -26,46 +26,10 @@ async fn deliver(body: Bytes) -> Json<Value> {
     }
 }
 
-/// What daprd asks at start-up: the same topics and bulk settings taskhost subscribes with.
-async fn subscribe(topics: Vec<String>, bulk: bool) -> Json<Value> {
-    let subs: Vec<Value> = topics
-        .iter()
-        .map(|t| {
-            let mut s = json!({"pubsubname": "pubsub-kafka", "topic": t, "routes": {"default": format!("/dapr/events/{t}")}, "metadata": {}});
-            if bulk {
-                s["bulkSubscribe"] = json!({"enabled": true, "maxMessagesCount": 100, "maxAwaitDurationMs": 40});
-            }
-            s
-        })
-        .collect();
-    Json(Value::Array(subs))
-}
-
 /// Serves on `addr` (port 0: a free one) until the task is aborted; returns the bound address.
-pub async fn serve(
-    addr: SocketAddr,
-    topics: Vec<String>,
-    bulk: bool,
-    on_delivery: Option<std::sync::Arc<dyn Fn(&Bytes) + Send + Sync>>,
-) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
-    let hook = on_delivery.clone();
+pub async fn serve(addr: SocketAddr) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let app = Router::new()
-        .route(
-            "/dapr/events/{topic}",
-            post(move |body: Bytes| {
-                let hook = hook.clone();
-                async move {
-                    if let Some(h) = &hook {
-                        h(&body);
-                    }
-                    deliver(body).await
-                }
-            }),
-        )
-        .route(
-            "/dapr/subscribe",
-            get(move || subscribe(topics.clone(), bulk)),
-        )
+        .route("/dapr/events/{topic}", post(deliver))
         .route("/healthz", get(|| async { "ok" }));
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;

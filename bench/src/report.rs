@@ -83,6 +83,8 @@ pub struct Report {
     pub date: String,
     pub mode: String,
     pub command: String,
+    /// The runner's own command line, exactly.
+    pub argv: String,
     pub machine: Vec<(String, String)>,
     /// How loaded the machine was around the run (1-minute load average before and after).
     pub load: Vec<(String, String)>,

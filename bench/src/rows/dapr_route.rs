@@ -97,13 +97,7 @@ pub async fn run(
     let run = format!("b{}", uuid::Uuid::new_v4().simple());
 
     // The reference first, then taskhost, under the same generator.
-    let (addr, task) = noop::serve(
-        "127.0.0.1:0".parse()?,
-        vec!["task-events".into()],
-        true,
-        None,
-    )
-    .await?;
+    let (addr, task) = noop::serve("127.0.0.1:0".parse()?).await?;
     let reference = loadgen::run(
         &load(ctx, format!("http://{addr}/dapr/events/task-events")),
         body(format!("{run}-ref"), shape),
