@@ -20,6 +20,7 @@ use crate::storage::{Backend, Db, StorageError, processed};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument;
 
 /// Most jobs in one transaction: bounds how long one commit holds the writer.
 pub const MAX_BATCH: usize = 256;
@@ -71,6 +72,10 @@ struct Job {
     event_id: String,
     effects: Vec<Effect>,
     now: DateTime<Utc>,
+    /// The caller's (component) span: the effects are applied inside it, so their spans and
+    /// the trace context of the outbox rows they write stay in the message's own trace, though
+    /// a committer task shared by many messages applies them.
+    span: tracing::Span,
     reply: oneshot::Sender<JobResult>,
 }
 
@@ -114,6 +119,7 @@ impl GroupCommit {
             event_id: event_id.to_string(),
             effects,
             now,
+            span: tracing::Span::current(),
             reply,
         };
         self.queue
@@ -160,6 +166,7 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
                 event_id,
                 effects,
                 now,
+                span,
                 reply,
             } = j;
             (
@@ -170,6 +177,7 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
                     event_id,
                     effects,
                     now,
+                    span,
                 },
             )
         })
@@ -206,6 +214,7 @@ struct JobData {
     event_id: String,
     effects: Vec<Effect>,
     now: DateTime<Utc>,
+    span: tracing::Span,
 }
 
 /// Applies `jobs` in one transaction: every job's effects and record, or (on any error)
@@ -235,7 +244,9 @@ async fn together(
             results.push(Ok(None));
             continue;
         }
-        let applied = effects::apply(&mut tx, config, origin, job.effects.clone(), job.now).await?;
+        let applied = effects::apply(&mut tx, config, origin, job.effects.clone(), job.now)
+            .instrument(job.span.clone())
+            .await?;
         results.push(Ok(Some(applied)));
     }
     tx.commit().await?;
