@@ -169,11 +169,35 @@ stack-purge:
 e2e *ARGS: setup build-components
     deploy/local-stack/e2e.sh "$@"
 
-# (So far only hot swap: the full comparison table is still to come.)
-# Benchmark hot swap under a steady stream (release): events/s, request → first message on the new version
-bench: build-components
-    @echo "== hot swap under a steady stream (release) =="
-    cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture 2>&1 | grep -E '^hot-swap'
+# The benchmark runner (bench/) and the wasmtime floor it compares against.
+bench_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost-bench"
+host_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost"
+
+# Build what the benchmarks run: the components, the empty floor component, the release host and runner
+bench-build: build-components
+    cargo build --profile release-wasm --target wasm32-wasip2 -p empty
+    cargo build --release -p taskhost -p taskhost-bench
+
+# Benchmark every row beside its reference (starts a throwaway PostgreSQL); writes docs/benchmarks.{md,json}
+bench: bench-build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    echo "== hot swap under a steady stream (release) =="
+    swap_log=$(mktemp /tmp/taskhost-bench-hotswap.XXXXXX)
+    trap 'rm -f "$swap_log"; scripts/pg-test.sh stop' EXIT
+    cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture 2>&1 | grep -E '^hot-swap' | tee "$swap_log"
+    echo "== PostgreSQL =="
+    pg_url=$(scripts/pg-test.sh start)
+    {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
+        --out-dir docs \
+        --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; then"
+
+# The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
+bench-quick: bench-build
+    {{ quote(bench_bin) }} --quick --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --out-dir {{ quote(join(root, env("CARGO_TARGET_DIR", "target"))) }}/bench-quick \
+        --command "just bench-quick"
 
 # ---- Kubernetes (deploy/): image and chart, checked against a real control plane ----
 

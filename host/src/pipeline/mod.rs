@@ -3,18 +3,20 @@
 //! what to answer. The embedded relay, the reminder scheduler and (later) Dapr deliveries all
 //! call [`Pipeline::deliver`]; none has a pipeline of its own.
 
+mod group_commit;
 mod outcome;
 
 pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
 
 use crate::domain::Message;
-use crate::effects::{self, Applied, EffectsConfig, Origin};
+use crate::effects::{Applied, EffectsConfig, Origin};
 use crate::metrics;
 use crate::runtime::{CallError, LoadedComponent, Registry, Runtime, convert, wit};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
 use crate::wire::{self, time};
 use chrono::{DateTime, Utc};
+use group_commit::GroupCommit;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::Instrument;
@@ -34,6 +36,8 @@ pub struct Pipeline {
     hub: Arc<SocketHub>,
     wakers: Wakers,
     effects: Arc<EffectsConfig>,
+    /// Where effects are committed, batched with concurrent deliveries' (group_commit.rs).
+    group: GroupCommit,
 }
 
 impl Pipeline {
@@ -44,19 +48,25 @@ impl Pipeline {
         hub: Arc<SocketHub>,
         wakers: Wakers,
     ) -> Self {
+        let effects = Arc::<EffectsConfig>::default();
+        let group = GroupCommit::start(db.clone(), effects.clone());
         Self {
             runtime,
             registry,
             db,
             hub,
             wakers,
-            effects: Arc::default(),
+            effects,
+            group,
         }
     }
 
     /// Where effects that leave the database go (Dapr Jobs API, output binding).
     pub fn with_effects_config(mut self, config: EffectsConfig) -> Self {
         self.effects = Arc::new(config);
+        // The committers apply effects with this config: restart them (the old ones stop
+        // when their queue's last sender, replaced here, is dropped).
+        self.group = GroupCommit::start(self.db.clone(), self.effects.clone());
         self
     }
 
@@ -111,12 +121,18 @@ impl Pipeline {
         }
         let wit_message = convert::message_to(message);
         let mut report = Report::decoded(message.event_id().to_string());
-        for component in versions {
-            let outcome = self
-                .deliver_to(component, topic, message, &wit_message, now)
-                .await;
-            report.components.push(outcome);
-        }
+        // One look at the exactly-once ledger for all of them, then the components run side
+        // by side: each has its own ledger entry and transaction (batched with concurrent
+        // deliveries' by the group commit), so none waits for another's commit.
+        let names: Vec<&str> = versions.iter().map(|c| c.name.as_str()).collect();
+        let done = self
+            .already_processed(&names, message.event_id().as_str())
+            .await;
+        let outcomes = futures::future::join_all(versions.iter().map(|component| {
+            self.deliver_to(component.clone(), topic, message, &wit_message, now, &done)
+        }))
+        .await;
+        report.components.extend(outcomes);
         report
     }
 
@@ -127,6 +143,7 @@ impl Pipeline {
         message: &Message,
         wit_message: &wit::Message,
         now: DateTime<Utc>,
+        done: &Result<Vec<String>, crate::storage::StorageError>,
     ) -> ComponentReport {
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
@@ -134,9 +151,9 @@ impl Pipeline {
         // waits for it without spending one of the message's attempts.
         let mut storage_unavailable = false;
         let outcome = async {
-            match self.already_processed(&component.name, event_id).await {
-                Ok(true) => return ComponentOutcome::Duplicate,
-                Ok(false) => {}
+            match done {
+                Ok(done) if done.contains(&component.name) => return ComponentOutcome::Duplicate,
+                Ok(_) => {}
                 Err(e) => {
                     storage_unavailable = e.is_transient();
                     return ComponentOutcome::Retry(format!("database unavailable: {e}"));
@@ -243,16 +260,18 @@ impl Pipeline {
         }
     }
 
+    /// Which of `components` already handled `event_id` (their effects are in the database).
     async fn already_processed(
         &self,
-        component: &str,
+        components: &[&str],
         event_id: &str,
-    ) -> Result<bool, crate::storage::StorageError> {
+    ) -> Result<Vec<String>, crate::storage::StorageError> {
         let mut conn = self.db.pool().acquire().await?;
-        processed::contains(&mut conn, component, event_id).await
+        processed::done_by(&mut conn, components, event_id).await
     }
 
-    /// Applies the effects and records the (component, event) pair in one transaction.
+    /// Applies the effects and records the (component, event) pair in one transaction, shared
+    /// with concurrent deliveries (group commit); returns once that transaction has committed.
     /// `None`: another delivery of the same event committed first; nothing was applied.
     async fn commit(
         &self,
@@ -260,26 +279,8 @@ impl Pipeline {
         event_id: &str,
         effects: Vec<crate::domain::Effect>,
         now: DateTime<Utc>,
-    ) -> Result<Option<Applied>, crate::storage::StorageError> {
-        let run = async {
-            let mut tx = self.db.begin().await?;
-            if !processed::record(
-                &mut tx,
-                origin.component,
-                event_id,
-                origin.version,
-                now.timestamp_millis(),
-            )
-            .await?
-            {
-                tx.rollback().await?;
-                return Ok(None);
-            }
-            let applied = effects::apply(&mut tx, &self.effects, origin, effects, now).await?;
-            tx.commit().await?;
-            Ok::<_, crate::storage::StorageError>(Some(applied))
-        };
-        run.await
+    ) -> group_commit::JobResult {
+        self.group.commit(origin, event_id, effects, now).await
     }
 
     fn after_commit(&self, applied: Applied) {

@@ -16,6 +16,9 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+/// Instance slots freed per batched decommit (see `Runtime::new`).
+const DECOMMIT_BATCH: usize = 16;
+
 /// How often the epoch ticks; call deadlines are counted in ticks of this length.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
@@ -57,7 +60,11 @@ impl Runtime {
             .total_core_instances(config.max_instances * 4)
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
-            .max_memory_size(config.limits.memory_bytes);
+            .max_memory_size(config.limits.memory_bytes)
+            // Freeing an instance's slot is an madvise + TLB shootdown; one per message was
+            // ~6 % of the per-message host cost (docs/benchmarks.md). Batch them: a slot waits
+            // in the queue until its batch is flushed, which the pool's size absorbs.
+            .decommit_batch_size(DECOMMIT_BATCH);
         let mut cfg = Config::new();
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)

@@ -3,15 +3,25 @@
 
 use super::{Conn, Result};
 
-pub async fn contains(conn: &mut Conn, component: &str, event_id: &str) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 FROM processed_messages WHERE component = $1 AND event_id = $2")
-            .bind(component)
-            .bind(event_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some(),
-    )
+/// Which of `components` have already recorded `event_id`: one query for all the components
+/// a message goes to (each an equality on the primary key's leading column).
+pub async fn done_by(conn: &mut Conn, components: &[&str], event_id: &str) -> Result<Vec<String>> {
+    if components.is_empty() {
+        return Ok(Vec::new());
+    }
+    let alternatives: Vec<String> = (0..components.len())
+        .map(|i| format!("component = ${}", i + 2))
+        .collect();
+    // Only placeholders are formatted into the text; the values are bound.
+    let sql = format!(
+        "SELECT component FROM processed_messages WHERE event_id = $1 AND ({})",
+        alternatives.join(" OR ")
+    );
+    let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(event_id);
+    for c in components {
+        query = query.bind(*c);
+    }
+    Ok(query.fetch_all(&mut *conn).await?)
 }
 
 /// Records the pair; `false` when it was already there (a concurrent or earlier delivery won,

@@ -183,16 +183,14 @@ mod tests {
             "the recent delivered row and the undelivered one stay"
         );
         let mut conn = db.pool().acquire().await.unwrap();
-        assert!(
-            processed::contains(&mut conn, "audit", "new")
-                .await
-                .unwrap()
-        );
-        assert!(
-            !processed::contains(&mut conn, "audit", "old")
-                .await
-                .unwrap()
-        );
+        let new = processed::done_by(&mut conn, &["audit"], "new")
+            .await
+            .unwrap();
+        assert_eq!(new, vec!["audit".to_string()]);
+        let old = processed::done_by(&mut conn, &["audit"], "old")
+            .await
+            .unwrap();
+        assert!(old.is_empty(), "the old record is gone");
     }
 
     #[tokio::test]

@@ -1,0 +1,124 @@
+//! The rows of the table, in the priority order. A row that fails is reported as
+//! "not measured" with the reason, and the run fails at the end (CI sees it).
+
+pub mod dapr_route;
+pub mod embedded;
+pub mod footprint;
+pub mod host_cost;
+
+use crate::Ctx;
+use crate::db::Backend;
+use crate::report::Row;
+use dapr_route::Shape;
+use std::path::Path;
+
+pub async fn run_all(
+    ctx: &Ctx,
+    empty_wasm: &Path,
+    pg_url: Option<&str>,
+    hot_swap_log: Option<&Path>,
+) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    let mut fail = |rows: &mut Vec<Row>, id: &str, what: &str, e: anyhow::Error| {
+        let why = format!("{e:#}");
+        eprintln!("!! {id}: {why}");
+        failures.push(format!("{id}: {why}"));
+        rows.push(Row::not_measured(id, what, &why));
+    };
+
+    eprintln!("== row 1: per-message host cost ==");
+    let iterations = if ctx.quick { 2_000 } else { 20_000 };
+    let (dir, empty) = (ctx.components_dir.clone(), empty_wasm.to_path_buf());
+    match tokio::task::spawn_blocking(move || host_cost::run(&dir, &empty, iterations)).await? {
+        Ok(r) => rows.extend(r),
+        Err(e) => fail(&mut rows, "host_cost", "per-message host cost", e),
+    }
+
+    let mut backends = vec![Backend::Sqlite];
+    match pg_url {
+        Some(url) if !ctx.quick => backends.push(Backend::Postgres(url.to_string())),
+        _ => {}
+    }
+    let mut peak_rss = 0.0f64;
+    eprintln!("== row 2: Dapr delivery route ==");
+    for backend in &backends {
+        // Quick runs use small bulk batches: 64 × 100 entries in flight would not finish
+        // inside their 3 s window.
+        let shapes: &[Shape] = if ctx.quick {
+            &[Shape::Single, Shape::Bulk(10)]
+        } else {
+            &[Shape::Single, Shape::Bulk(100)]
+        };
+        for shape in shapes {
+            eprintln!(
+                "   {} {}",
+                backend.name(),
+                match shape {
+                    Shape::Single => "single",
+                    Shape::Bulk(_) => "bulk",
+                }
+            );
+            match dapr_route::run(ctx, backend, *shape, &mut peak_rss).await {
+                Ok(r) => rows.push(r),
+                Err(e) => fail(
+                    &mut rows,
+                    &format!("dapr_route.{}", backend.name()),
+                    "Dapr delivery route",
+                    e,
+                ),
+            }
+        }
+    }
+    if pg_url.is_none() && !ctx.quick {
+        rows.push(Row::not_measured(
+            "dapr_route.postgres",
+            "Dapr delivery route, PostgreSQL",
+            "no --pg-url given",
+        ));
+    }
+
+    eprintln!("== row 3: embedded end-to-end ==");
+    for backend in &backends {
+        eprintln!("   {}", backend.name());
+        match embedded::run(ctx, backend, &mut peak_rss).await {
+            Ok(r) => rows.push(r),
+            Err(e) => fail(
+                &mut rows,
+                &format!("embedded.{}", backend.name()),
+                "embedded end-to-end",
+                e,
+            ),
+        }
+    }
+
+    eprintln!("== row 4: start-up, RSS, hot swap ==");
+    match footprint::startup_and_idle(ctx).await {
+        Ok((a, b)) => rows.extend([a, b]),
+        Err(e) => fail(&mut rows, "startup", "start-up and idle RSS", e),
+    }
+    rows.push(footprint::rss_under_load(peak_rss));
+    match hot_swap_log {
+        Some(log) => match footprint::hot_swap(log) {
+            Ok(r) => rows.push(r),
+            Err(e) => fail(&mut rows, "hot_swap", "hot swap", e),
+        },
+        None if !ctx.quick => rows.push(Row::not_measured(
+            "hot_swap",
+            "hot swap",
+            "no --hot-swap-log given",
+        )),
+        None => {}
+    }
+
+    if !ctx.quick {
+        // Row 5 needs a load driver that publishes through daprd into Kafka and follows the
+        // deliveries back out; it is not written yet (docs/benchmarks.md says what it needs).
+        rows.push(Row::not_measured(
+            "stack",
+            "through daprd + Kafka + PostgreSQL: events/s, publish → last effect p50/p95/p99, single and bulk subscribe",
+            "not implemented yet in taskhost-bench",
+        ));
+    }
+    Ok((rows, failures))
+}

@@ -1,0 +1,254 @@
+//! Group commit: the effects of concurrent deliveries are applied in one database transaction,
+//! and each delivery is answered only after that transaction has committed.
+//!
+//! Why: one transaction (one fsync / one WAL write) per (component, message) caps the Dapr
+//! delivery route at what the database can commit one by one; with 64 deliveries in flight,
+//! most of them wait for the single SQLite writer or for a pool connection anyway. A committer
+//! takes whatever is queued (up to [`MAX_BATCH`]) and commits it together, so the cost of a
+//! commit is shared by everything that arrived while the previous one was running — and a lone
+//! delivery still commits at once (no timer, no added latency when idle).
+//!
+//! What stays as before: one job's failing effects fail only that job (the batch is rolled
+//! back and its jobs are committed one by one, each answered with its own result); the
+//! exactly-once record is inserted in the same transaction as the effects (a duplicate inside
+//! or across batches inserts nothing and applies nothing); and no job is answered before the
+//! transaction holding its effects has committed.
+
+use crate::domain::Effect;
+use crate::effects::{self, Applied, EffectsConfig, Origin};
+use crate::storage::{Backend, Db, StorageError, processed};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument;
+
+/// Most jobs in one transaction: bounds how long one commit holds the writer.
+pub const MAX_BATCH: usize = 256;
+
+/// What a job's caller gets: the applied effects, `None` if another delivery of the same
+/// (component, event) committed first, or why it failed.
+pub type JobResult = Result<Option<Applied>, CommitFailure>;
+
+/// Why a job was not committed, and whether trying again later may succeed (the database was
+/// away or busy: the transport then waits without spending one of the message's attempts).
+#[derive(Clone, Debug)]
+pub struct CommitFailure {
+    pub reason: String,
+    pub transient: bool,
+}
+
+impl CommitFailure {
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+
+    /// The committers are gone: only during shutdown; another delivery will do it.
+    fn stopped(reason: &str) -> Self {
+        Self {
+            reason: reason.to_string(),
+            transient: true,
+        }
+    }
+}
+
+impl From<StorageError> for CommitFailure {
+    fn from(e: StorageError) -> Self {
+        Self {
+            transient: e.is_transient(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for CommitFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+struct Job {
+    component: String,
+    version: String,
+    event_id: String,
+    effects: Vec<Effect>,
+    now: DateTime<Utc>,
+    /// The caller's (component) span: the effects are applied inside it, so their spans and
+    /// the trace context of the outbox rows they write stay in the message's own trace, though
+    /// a committer task shared by many messages applies them.
+    span: tracing::Span,
+    reply: oneshot::Sender<JobResult>,
+}
+
+/// The queue in front of the committers. Cheap to clone; the committers stop when the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct GroupCommit {
+    queue: mpsc::UnboundedSender<Job>,
+}
+
+impl GroupCommit {
+    /// Starts the committers on the current Tokio runtime: one per two pool connections on
+    /// PostgreSQL (batches commit in parallel), two on SQLite (one commits while the next
+    /// batch gathers; SQLite has one writer connection anyway).
+    pub fn start(db: Db, config: Arc<EffectsConfig>) -> Self {
+        let (queue, rx) = mpsc::unbounded_channel();
+        let rx = Arc::new(Mutex::new(rx));
+        let committers = match db.backend() {
+            Backend::Sqlite => 2,
+            Backend::Postgres => (db.pool().options().get_max_connections() as usize / 2).max(1),
+        };
+        for _ in 0..committers {
+            tokio::spawn(committer(db.clone(), config.clone(), rx.clone()));
+        }
+        Self { queue }
+    }
+
+    /// Applies `effects` and records (component, event) exactly once, durably, before it
+    /// returns.
+    pub async fn commit(
+        &self,
+        origin: Origin<'_>,
+        event_id: &str,
+        effects: Vec<Effect>,
+        now: DateTime<Utc>,
+    ) -> JobResult {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            component: origin.component.to_string(),
+            version: origin.version.to_string(),
+            event_id: event_id.to_string(),
+            effects,
+            now,
+            span: tracing::Span::current(),
+            reply,
+        };
+        self.queue
+            .send(job)
+            .map_err(|_| CommitFailure::stopped("the committer has stopped"))?;
+        answer
+            .await
+            .map_err(|_| CommitFailure::stopped("the committer dropped the job"))?
+    }
+}
+
+async fn committer(
+    db: Db,
+    config: Arc<EffectsConfig>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+) {
+    loop {
+        let mut batch = Vec::new();
+        {
+            let mut rx = rx.lock().await;
+            match rx.recv().await {
+                Some(job) => batch.push(job),
+                None => return,
+            }
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+        }
+        run_batch(&db, &config, batch).await;
+    }
+}
+
+async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
+    let size = batch.len();
+    let (replies, jobs): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|j| {
+            let Job {
+                component,
+                version,
+                event_id,
+                effects,
+                now,
+                span,
+                reply,
+            } = j;
+            (
+                reply,
+                JobData {
+                    component,
+                    version,
+                    event_id,
+                    effects,
+                    now,
+                    span,
+                },
+            )
+        })
+        .unzip();
+    // Optimistic: the whole batch in one transaction, no savepoints (each would cost two
+    // more statements per job). If any job's effects fail, nothing of the batch is kept and
+    // each job runs again in a transaction of its own, so the failure stays that job's.
+    let results = match together(db, config, &jobs).await {
+        Ok(results) => results,
+        Err(e) => {
+            if size > 1 {
+                tracing::debug!(jobs = size, error = %e, "a group commit failed; committing its jobs one by one");
+            }
+            let mut results = Vec::with_capacity(size);
+            for job in &jobs {
+                results.push(
+                    together(db, config, std::slice::from_ref(job))
+                        .await
+                        .map(|mut r| r.pop().expect("one result per job"))
+                        .map_err(CommitFailure::from),
+                );
+            }
+            results.into_iter().map(|r| r.and_then(|x| x)).collect()
+        }
+    };
+    for (reply, result) in replies.into_iter().zip(results) {
+        let _ = reply.send(result);
+    }
+}
+
+struct JobData {
+    component: String,
+    version: String,
+    event_id: String,
+    effects: Vec<Effect>,
+    now: DateTime<Utc>,
+    span: tracing::Span,
+}
+
+/// Applies `jobs` in one transaction: every job's effects and record, or (on any error)
+/// nothing. A job whose record exists already applies nothing and gets `None`.
+async fn together(
+    db: &Db,
+    config: &EffectsConfig,
+    jobs: &[JobData],
+) -> Result<Vec<JobResult>, StorageError> {
+    let mut tx = db.begin().await?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let origin = Origin {
+            component: &job.component,
+            version: &job.version,
+        };
+        // A `false` record inserted nothing: nothing to undo for this job.
+        if !processed::record(
+            &mut tx,
+            &job.component,
+            &job.event_id,
+            &job.version,
+            job.now.timestamp_millis(),
+        )
+        .await?
+        {
+            results.push(Ok(None));
+            continue;
+        }
+        let applied = effects::apply(&mut tx, config, origin, job.effects.clone(), job.now)
+            .instrument(job.span.clone())
+            .await?;
+        results.push(Ok(Some(applied)));
+    }
+    tx.commit().await?;
+    Ok(results)
+}
