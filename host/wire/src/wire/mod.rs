@@ -34,16 +34,16 @@ pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, String> {
 
 /// The event id of a payload without decoding the rest (`event_id`, or the Python producer's
 /// `eventId`), for log lines about a message outside the pipeline (retries, dead letters).
+///
+/// Read through a `Value`, as [`decode`] reads it, so the two agree on every payload (found by
+/// the fuzz target: with a duplicated key, which `Value` resolves to the last one, a derived
+/// struct refused the payload and the id of a decodable event was not found).
 pub fn peek_event_id(payload: &[u8]) -> Option<String> {
-    #[derive(serde::Deserialize)]
-    struct Ids {
-        event_id: Option<String>,
-        #[serde(rename = "eventId")]
-        camel: Option<String>,
-    }
-    serde_json::from_slice::<Ids>(payload)
-        .ok()
-        .and_then(|ids| ids.event_id.or(ids.camel))
+    let v: Value = serde_json::from_slice(payload).ok()?;
+    ["event_id", "eventId"]
+        .iter()
+        .find_map(|key| v.get(key).and_then(Value::as_str))
+        .map(str::to_owned)
 }
 
 /// Decodes one message of `topic` from its JSON payload.

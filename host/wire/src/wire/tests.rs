@@ -144,6 +144,16 @@ fn peeks_the_event_id_of_either_schema() {
 }
 
 #[test]
+fn peek_and_decode_agree_on_duplicated_keys() {
+    // Found by the fuzz target: the last of duplicated keys wins in both.
+    let payload = br#"{"eventId":"e3","eventType":"updated","taskId":"t4","eventId":"e4",
+        "userId":"u3","taskData":{"title":"Standup"}}"#;
+    let m = decode("task-events", payload, now()).unwrap();
+    assert_eq!(m.event_id().as_str(), "e4");
+    assert_eq!(super::peek_event_id(payload).as_deref(), Some("e4"));
+}
+
+#[test]
 fn camel_case_refuses_a_series_of_zero_occurrences() {
     // Found by the fuzz target (host/fuzz): the camelCase decoder took `occurrencesCount: 0`,
     // which the snake_case schema (and so taskhost's own re-encoding) refuses.
