@@ -178,20 +178,37 @@ bench-build: build-components
     cargo build --profile release-wasm --target wasm32-wasip2 -p empty
     cargo build --release -p taskhost -p taskhost-bench
 
-# Benchmark every row beside its reference (starts a throwaway PostgreSQL); writes docs/benchmarks.{md,json}
+# Benchmark every row beside its reference (throwaway PostgreSQL; local Dapr stack for row 5, stopped after); writes docs/benchmarks.{md,json}
 bench: bench-build
     #!/usr/bin/env bash
     set -euo pipefail
     echo "== hot swap under a steady stream (release) =="
     swap_log=$(mktemp /tmp/taskhost-bench-hotswap.XXXXXX)
-    trap 'rm -f "$swap_log"; scripts/pg-test.sh stop' EXIT
+    trap 'rm -f "$swap_log"; scripts/pg-test.sh stop; deploy/local-stack/down.sh' EXIT
     cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture 2>&1 | grep -E '^hot-swap' | tee "$swap_log"
     echo "== PostgreSQL =="
     pg_url=$(scripts/pg-test.sh start)
+    echo "== local stack (daprd + Kafka + PostgreSQL, row 5; cached builds) =="
+    deploy/local-stack/build-dapr.sh
+    deploy/local-stack/fetch-kafka.sh
+    deploy/local-stack/up.sh
+    stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
     {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
-        --out-dir docs \
-        --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; then"
+        --stack-pg-url "$stack_pg_url" --out-dir docs \
+        --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; deploy/local-stack/{build-dapr,fetch-kafka,up}.sh; then"
+
+# Only row 5 (through daprd + Kafka + PostgreSQL), printed, nothing written; starts and stops the local stack
+bench-stack: bench-build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    trap 'deploy/local-stack/down.sh' EXIT
+    deploy/local-stack/build-dapr.sh
+    deploy/local-stack/fetch-kafka.sh
+    deploy/local-stack/up.sh
+    stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
+    {{ quote(bench_bin) }} --only-real-stack --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --stack-pg-url "$stack_pg_url" --command "just bench-stack"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
 bench-quick: bench-build

@@ -18,6 +18,8 @@ pub struct HostSpec<'a> {
     /// unready by design, yet serves its delivery routes).
     pub wait_ready: bool,
     pub log: PathBuf,
+    /// Listen on this loopback port (the app port a daprd calls) instead of a free one.
+    pub port: Option<u16>,
 }
 
 pub struct Host {
@@ -29,7 +31,10 @@ pub struct Host {
 
 impl Host {
     pub async fn start(spec: HostSpec<'_>) -> anyhow::Result<Self> {
-        let port = free_port()?;
+        let port = match spec.port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(&spec.log)
             .with_context(|| format!("creating {}", spec.log.display()))?;

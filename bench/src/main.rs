@@ -48,6 +48,14 @@ struct Args {
     /// Where to write benchmarks.md and benchmarks.json (nothing is written when absent).
     #[arg(long)]
     out_dir: Option<PathBuf>,
+    /// The local stack's PostgreSQL (deploy/local-stack, `$DATABASE_URL` of its env.sh): row 5
+    /// runs taskhost behind a real daprd + Kafka with a fresh database beside it. daprd is
+    /// started and stopped by the runner (deploy/local-stack/daprd.sh, APP_PORT/DAPR_HTTP_PORT).
+    #[arg(long, env = "TASKHOST_BENCH_STACK_PG_URL")]
+    stack_pg_url: Option<String>,
+    /// Run only row 5 (through the real stack); with --out-dir the report holds that row only.
+    #[arg(long)]
+    only_real_stack: bool,
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
@@ -88,6 +96,8 @@ async fn main() -> anyhow::Result<()> {
         &args.empty_wasm,
         args.pg_url.as_deref(),
         args.hot_swap_log.as_deref(),
+        args.stack_pg_url.as_deref(),
+        args.only_real_stack,
     )
     .await;
     let _ = std::fs::remove_dir_all(&scratch);

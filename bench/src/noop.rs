@@ -7,7 +7,79 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+/// Event id (the payload's `event_id`) → first receipt, epoch ms.
+pub type Receipts = Arc<Mutex<HashMap<String, i64>>>;
+
+fn record(receipts: &Receipts, event: &Value) {
+    if let Some(id) = event
+        .get("data")
+        .and_then(|d| d.get("event_id"))
+        .and_then(Value::as_str)
+    {
+        let now = chrono::Utc::now().timestamp_millis();
+        receipts
+            .lock()
+            .expect("receipts lock")
+            .entry(id.to_string())
+            .or_insert(now);
+    }
+}
+
+async fn deliver_recorded(
+    axum::extract::State(receipts): axum::extract::State<Receipts>,
+    body: Bytes,
+) -> Json<Value> {
+    if let Ok(value) = serde_json::from_slice::<Value>(&body) {
+        match value.get("entries").and_then(Value::as_array) {
+            Some(entries) => entries
+                .iter()
+                .filter_map(|e| e.get("event"))
+                .for_each(|e| record(&receipts, e)),
+            None => record(&receipts, &value),
+        }
+    }
+    deliver(body).await
+}
+
+/// taskhost's subscriptions for `task-events` (host/src/dapr/subscribe.rs): the topic with its
+/// dead-letter topic, bulk or not with the same batch settings, and the dead-letter topic.
+fn subscriptions(bulk: bool) -> Value {
+    let mut sub = json!({"pubsubname": "pubsub-kafka", "topic": "task-events",
+        "routes": {"default": "/dapr/events/task-events"}, "deadLetterTopic": "task-events-dlq", "metadata": {}});
+    if bulk {
+        sub["bulkSubscribe"] =
+            json!({"enabled": true, "maxMessagesCount": 100, "maxAwaitDurationMs": 40});
+    }
+    json!([sub, {"pubsubname": "pubsub-kafka", "topic": "task-events-dlq",
+        "routes": {"default": "/dapr/dead-letters/task-events"}, "metadata": {}}])
+}
+
+/// The no-op app as daprd's app: subscriptions, delivery recording receipt times, health.
+pub async fn serve_for_daprd(
+    addr: SocketAddr,
+    bulk: bool,
+) -> anyhow::Result<(Receipts, tokio::task::JoinHandle<()>)> {
+    let receipts = Receipts::default();
+    let subs = subscriptions(bulk);
+    let app = Router::new()
+        .route("/dapr/subscribe", get(move || async move { Json(subs) }))
+        .route("/dapr/events/{topic}", post(deliver_recorded))
+        .route("/dapr/dead-letters/{topic}", post(deliver_recorded))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(receipts.clone());
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((receipts, task))
+}
 
 async fn deliver(body: Bytes) -> Json<Value> {
     let value: Value = match serde_json::from_slice(&body) {

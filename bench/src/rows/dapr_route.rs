@@ -120,6 +120,7 @@ pub async fn run(
         ],
         wait_ready: false,
         log: ctx.scratch.join(format!("{label}.log")),
+        port: None,
     })
     .await?;
     let sampler = RssSampler::start(host.pid().context("host pid")?);

@@ -40,6 +40,7 @@ pub async fn run(ctx: &Ctx, backend: &Backend, peak_rss: &mut f64) -> anyhow::Re
         env: vec![],
         wait_ready: true,
         log: log.clone(),
+        port: None,
     })
     .await?;
     let sampler = RssSampler::start(host.pid().context("host pid")?);

@@ -28,6 +28,7 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
             env: vec![],
             wait_ready: true,
             log: ctx.scratch.join(format!("startup-{label}.log")),
+            port: None,
         })
         .await?;
         startups.push(host.startup);

@@ -5,6 +5,7 @@ pub mod dapr_route;
 pub mod embedded;
 pub mod footprint;
 pub mod host_cost;
+pub mod real_stack;
 
 use crate::Ctx;
 use crate::db::Backend;
@@ -17,6 +18,8 @@ pub async fn run_all(
     empty_wasm: &Path,
     pg_url: Option<&str>,
     hot_swap_log: Option<&Path>,
+    stack_pg_url: Option<&str>,
+    only_real_stack: bool,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -26,6 +29,10 @@ pub async fn run_all(
         failures.push(format!("{id}: {why}"));
         rows.push(Row::not_measured(id, what, &why));
     };
+    if only_real_stack {
+        real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+        return Ok((rows, failures));
+    }
 
     eprintln!("== row 1: per-message host cost ==");
     let iterations = if ctx.quick { 2_000 } else { 20_000 };
@@ -112,13 +119,38 @@ pub async fn run_all(
     }
 
     if !ctx.quick {
-        // Row 5 needs a load driver that publishes through daprd into Kafka and follows the
-        // deliveries back out; it is not written yet (docs/benchmarks.md says what it needs).
-        rows.push(Row::not_measured(
-            "stack",
-            "through daprd + Kafka + PostgreSQL: events/s, publish → last effect p50/p95/p99, single and bulk subscribe",
-            "not implemented yet in taskhost-bench",
-        ));
+        real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
     }
     Ok((rows, failures))
+}
+
+/// Row 5, single then bulk subscribe; needs the local stack running (`just bench` starts it).
+async fn real_stack_rows(
+    ctx: &Ctx,
+    stack_pg_url: Option<&str>,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str =
+        "through daprd + Kafka + PostgreSQL: events/s, publish → last effect p50/p95/p99";
+    eprintln!("== row 5: through the real stack ==");
+    let Some(url) = stack_pg_url else {
+        rows.push(Row::not_measured(
+            "stack",
+            WHAT,
+            "no --stack-pg-url given (the local stack's PostgreSQL; `just bench` starts the stack)",
+        ));
+        return;
+    };
+    let stack = match real_stack::Stack::from_env(url.to_string()) {
+        Ok(s) => s,
+        Err(e) => return fail(rows, "stack", WHAT, e),
+    };
+    for bulk in [false, true] {
+        let id = if bulk { "stack.bulk" } else { "stack.single" };
+        match real_stack::run(ctx, &stack, bulk).await {
+            Ok(r) => rows.push(r),
+            Err(e) => fail(rows, id, WHAT, e),
+        }
+    }
 }
