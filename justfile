@@ -123,9 +123,12 @@ fuzz SECONDS="60": setup-light
     cd host/fuzz
     echo "== fuzzing decode_event for ${seconds}s =="
     # No sanitizer: the decoding path is safe Rust; debug assertions catch overflows.
+    # libFuzzer's progress lines (one per new input: thousands) are left out; a crash, its
+    # input's path and the final stats are shown.
     cargo fuzz run --sanitizer none --debug-assertions --target-dir "$target" decode_event \
         "$corpus" seeds/decode_event -- \
-        -max_total_time="$seconds" -dict=decode_event.dict -print_final_stats=1
+        -max_total_time="$seconds" -dict=decode_event.dict -print_final_stats=1 2>&1 |
+        grep --line-buffered -Ev '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse|INITED)'
 
 # Format all Rust code
 fmt: setup-light
