@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fetch the Kafka broker's jars from Maven Central (through `mvn`, so ~/.m2 is used as Maven's cache).
-# Cached: does nothing when the jars are already in $KAFKA_LIBS.
+# Cached: does nothing when the jars of this pom.xml are already in $KAFKA_LIBS (the stamp holds
+# the pom's hash, so adding a dependency refetches).
 # Usage: deploy/local-stack/fetch-kafka.sh [--force]
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -12,7 +13,8 @@ case ${1:-} in
     *) stack_die "usage: $0 [--force]" ;;
 esac
 stamp=$KAFKA_LIBS/.complete
-if ((!force)) && [[ -f $stamp && -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]]; then
+pom_hash=$(sha256sum "$STACK_DIR/kafka/pom.xml" | cut -d' ' -f1)
+if ((!force)) && [[ -f $stamp && $(cat "$stamp") == "$pom_hash" && -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]]; then
     stack_say "kafka $KAFKA_VERSION: $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars cached in $KAFKA_LIBS"
     exit 0
 fi
@@ -29,5 +31,5 @@ rm -rf "$KAFKA_LIBS"; mkdir -p "$KAFKA_LIBS"
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS") ||
     stack_die "mvn could not fetch org.apache.kafka:kafka_2.13:$KAFKA_VERSION (is Maven Central reachable? is the version served?)"
 [[ -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]] || stack_die "kafka_2.13-$KAFKA_VERSION.jar missing in $KAFKA_LIBS after mvn"
-touch "$stamp"
+echo "$pom_hash" >"$stamp"
 stack_say "fetched $(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars ($(du -sh "$KAFKA_LIBS" | cut -f1)) in $((($(now_ms) - t0) / 1000)) s"
