@@ -7,7 +7,8 @@ use crate::storage::leader::Leadership;
 use crate::storage::outbox::{self, OutboxRow};
 use crate::storage::{Db, dead_letters};
 use chrono::Utc;
-use std::collections::HashSet;
+use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -16,6 +17,9 @@ use tracing::Instrument;
 
 /// Rows fetched per round.
 const BATCH: i64 = 256;
+/// Users whose rows a round delivers at the same time. Enough to fill the group commit's
+/// batches; each chain holds at most one delivery (and its database connections) at a time.
+const CONCURRENT_KEYS: usize = 32;
 /// How long the relay sleeps when it has nothing to do and nobody wakes it (it also wakes for
 /// retries that came due).
 const IDLE_POLL: Duration = Duration::from_millis(500);
@@ -142,65 +146,111 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
-    /// Delivers what is pending now.
+    /// Delivers what is pending now: each user's rows in order, different users' rows
+    /// concurrently (up to [`CONCURRENT_KEYS`] chains at once), so that the deliveries of one
+    /// round meet in the pipeline's group commit instead of each waiting for the previous
+    /// one's commit. The rows delivered are marked in one statement at the end of the round;
+    /// a crash before that only redelivers them, which the exactly-once record absorbs.
     pub async fn round(&self) -> Result<Round, crate::storage::StorageError> {
         let now = Utc::now().timestamp_millis();
         let rows = {
             let mut conn = self.db.pool().acquire().await?;
             outbox::pending(&mut conn, now, BATCH).await?
         };
-        let mut blocked: HashSet<String> = HashSet::new();
+        let stall = CancellationToken::new();
+        let outcomes: Vec<Chain> = futures::stream::iter(chains(rows))
+            .map(|chain| self.chain(chain, &stall))
+            .buffer_unordered(CONCURRENT_KEYS)
+            .collect()
+            .await;
+        let delivered: Vec<i64> = outcomes
+            .iter()
+            .flat_map(|c| c.delivered.iter().copied())
+            .collect();
+        if !delivered.is_empty() {
+            let mut conn = self.db.pool().acquire().await?;
+            outbox::mark_delivered_many(&mut conn, &delivered, Utc::now().timestamp_millis())
+                .await?;
+        }
         let mut finished = 0;
-        for row in rows {
-            // A user whose earlier event waits for a retry gets nothing newer delivered.
-            if blocked.contains(&row.partition_key) {
-                continue;
+        let mut error = None;
+        for c in outcomes {
+            finished += c.finished;
+            if error.is_none() {
+                error = c.error;
             }
-            let attempt = row.attempts + 1;
-            let final_attempt = self.policy.exhausted(attempt);
-            // The delivery continues the trace of the write that queued the row.
-            let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt);
-            if let Some(trace) = &row.trace {
-                trace.continue_in(&span);
-            }
-            match self
-                .sink
-                .deliver(&row, final_attempt)
-                .instrument(span)
-                .await
-            {
-                SinkResult::Done => {
-                    let mut conn = self.db.pool().acquire().await?;
-                    outbox::mark_delivered(&mut conn, row.id, Utc::now().timestamp_millis())
-                        .await?;
-                    finished += 1;
-                }
-                SinkResult::Unavailable(reason) => {
-                    tracing::warn!(topic = %row.topic, %reason, "destination unavailable; holding the outbox");
-                    return Ok(Round {
-                        finished,
-                        stalled: true,
-                    });
-                }
-                SinkResult::Retry(reason) if final_attempt => {
-                    self.dead_letter(&row, &reason).await?;
-                    finished += 1;
-                }
-                SinkResult::Retry(reason) => {
-                    let wait = self.policy.backoff(attempt);
-                    let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
-                    tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), attempt, ?wait, %reason, "delivery will be retried");
-                    let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
-                    let mut conn = self.db.pool().acquire().await?;
-                    outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
-                    blocked.insert(row.partition_key.clone());
-                }
-            }
+        }
+        if let Some(e) = error {
+            return Err(e);
         }
         Ok(Round {
             finished,
-            stalled: false,
+            stalled: stall.is_cancelled(),
         })
+    }
+
+    /// Delivers one user's rows in order; stops at the first that must wait for a retry (a
+    /// later event never overtakes an earlier one of the same user), and before the next row
+    /// once any chain found the destination unavailable.
+    async fn chain(&self, rows: Vec<OutboxRow>, stall: &CancellationToken) -> Chain {
+        let mut out = Chain::default();
+        for row in rows {
+            if stall.is_cancelled() {
+                break;
+            }
+            match self.deliver_one(&row).await {
+                Ok(Delivered::Done) => {
+                    out.delivered.push(row.id);
+                    out.finished += 1;
+                }
+                Ok(Delivered::DeadLettered) => out.finished += 1,
+                Ok(Delivered::Retrying) => break,
+                Ok(Delivered::Unavailable(reason)) => {
+                    if !stall.is_cancelled() {
+                        tracing::warn!(topic = %row.topic, %reason, "destination unavailable; holding the outbox");
+                    }
+                    stall.cancel();
+                    break;
+                }
+                Err(e) => {
+                    out.error = Some(e);
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    /// One attempt at one row; records a retry or a dead letter itself, leaves marking a
+    /// delivered row to the round.
+    async fn deliver_one(
+        &self,
+        row: &OutboxRow,
+    ) -> Result<Delivered, crate::storage::StorageError> {
+        let attempt = row.attempts + 1;
+        let final_attempt = self.policy.exhausted(attempt);
+        // The delivery continues the trace of the write that queued the row.
+        let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt);
+        if let Some(trace) = &row.trace {
+            trace.continue_in(&span);
+        }
+        match self.sink.deliver(row, final_attempt).instrument(span).await {
+            SinkResult::Done => Ok(Delivered::Done),
+            SinkResult::Unavailable(reason) => Ok(Delivered::Unavailable(reason)),
+            SinkResult::Retry(reason) if final_attempt => {
+                self.dead_letter(row, &reason).await?;
+                Ok(Delivered::DeadLettered)
+            }
+            SinkResult::Retry(reason) => {
+                let wait = self.policy.backoff(attempt);
+                let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
+                tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), attempt, ?wait, %reason, "delivery will be retried");
+                let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
+                let mut conn = self.db.pool().acquire().await?;
+                outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
+                Ok(Delivered::Retrying)
+            }
+        }
     }
 
     async fn dead_letter(
@@ -232,5 +282,211 @@ impl Relay {
         outbox::mark_delivered(&mut tx, row.id, now).await?;
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// What became of one row.
+enum Delivered {
+    /// To be marked delivered with the rest of the round.
+    Done,
+    /// Recorded as a dead letter and marked delivered in that transaction.
+    DeadLettered,
+    /// Its retry is scheduled: the user's later rows wait for it.
+    Retrying,
+    Unavailable(String),
+}
+
+/// What one user's chain of a round did.
+#[derive(Default)]
+struct Chain {
+    delivered: Vec<i64>,
+    finished: usize,
+    error: Option<crate::storage::StorageError>,
+}
+
+/// Splits a round's rows (oldest first) into one chain per partition key, each in id order,
+/// the chains in the order of their oldest row.
+fn chains(rows: Vec<OutboxRow>) -> Vec<Vec<OutboxRow>> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut chains: Vec<Vec<OutboxRow>> = Vec::new();
+    for row in rows {
+        match index.get(&row.partition_key) {
+            Some(&i) => chains[i].push(row),
+            None => {
+                index.insert(row.partition_key.clone(), chains.len());
+                chains.push(vec![row]);
+            }
+        }
+    }
+    chains
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Records what it was given, holds each delivery a moment (longer for some rows, so that
+    /// chains finish out of step), and answers per row as told.
+    #[derive(Default)]
+    struct FakeSink {
+        seen: Mutex<Vec<(String, i64)>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+        answers: Mutex<HashMap<i64, SinkResult>>,
+    }
+
+    #[async_trait::async_trait]
+    impl OutboxSink for FakeSink {
+        async fn deliver(&self, row: &OutboxRow, _final_attempt: bool) -> SinkResult {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(1 + (row.id as u64 * 7) % 5)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.seen
+                .lock()
+                .unwrap()
+                .push((row.partition_key.clone(), row.id));
+            self.answers
+                .lock()
+                .unwrap()
+                .get(&row.id)
+                .cloned()
+                .unwrap_or(SinkResult::Done)
+        }
+    }
+
+    async fn relay_with(rows: &[&str], sink: Arc<FakeSink>) -> (Relay, Db) {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        {
+            let mut conn = db.pool().acquire().await.unwrap();
+            for (i, key) in rows.iter().enumerate() {
+                outbox::enqueue(&mut conn, "task-events", key, "{}", i as i64)
+                    .await
+                    .unwrap();
+            }
+        }
+        let relay = Relay::new(
+            db.clone(),
+            sink,
+            Arc::new(Notify::new()),
+            RetryPolicy::default(),
+        );
+        (relay, db)
+    }
+
+    async fn undelivered(db: &Db) -> Vec<i64> {
+        sqlx::query_scalar("SELECT id FROM outbox WHERE delivered_at IS NULL ORDER BY id")
+            .fetch_all(db.pool())
+            .await
+            .unwrap()
+    }
+
+    fn ids_of(sink: &FakeSink, key: &str) -> Vec<i64> {
+        let seen = sink.seen.lock().unwrap();
+        seen.iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, id)| *id)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn users_are_delivered_side_by_side_each_in_order() {
+        let keys: Vec<&str> = (0..60).map(|i| ["a", "b", "c"][i % 3]).collect();
+        let sink = Arc::new(FakeSink::default());
+        let (relay, db) = relay_with(&keys, sink.clone()).await;
+        let round = relay.round().await.unwrap();
+        assert_eq!((round.finished, round.stalled), (60, false));
+        assert!(undelivered(&db).await.is_empty());
+        for (key, first) in [("a", 1), ("b", 2), ("c", 3)] {
+            let expected: Vec<i64> = (0..20).map(|i| first + 3 * i).collect();
+            assert_eq!(ids_of(&sink, key), expected, "user {key}'s order");
+        }
+        assert!(
+            sink.max_in_flight.load(Ordering::SeqCst) > 1,
+            "the users' chains never overlapped"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_retry_holds_back_only_that_users_later_rows() {
+        // ids: a=1,3,5  b=2,4,6; a's first row asks for a retry.
+        let sink = Arc::new(FakeSink::default());
+        sink.answers
+            .lock()
+            .unwrap()
+            .insert(1, SinkResult::Retry("not yet".into()));
+        let (relay, db) = relay_with(&["a", "b", "a", "b", "a", "b"], sink.clone()).await;
+        let round = relay.round().await.unwrap();
+        assert_eq!((round.finished, round.stalled), (3, false));
+        assert_eq!(ids_of(&sink, "a"), vec![1], "a's later rows were attempted");
+        assert_eq!(ids_of(&sink, "b"), vec![2, 4, 6]);
+        assert_eq!(undelivered(&db).await, vec![1, 3, 5]);
+        // The next round skips a entirely until its retry is due.
+        let next = relay.round().await.unwrap();
+        assert_eq!(next.finished, 0);
+        assert_eq!(ids_of(&sink, "a"), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_destination_stalls_the_round_and_keeps_the_rest() {
+        let sink = Arc::new(FakeSink::default());
+        sink.answers
+            .lock()
+            .unwrap()
+            .insert(2, SinkResult::Unavailable("sidecar down".into()));
+        let (relay, db) = relay_with(&["a", "b", "a", "b", "a", "b"], sink.clone()).await;
+        let round = relay.round().await.unwrap();
+        assert!(round.stalled);
+        // b stopped at its first row; nothing of b is marked, and what a finished is.
+        assert_eq!(ids_of(&sink, "b"), vec![2]);
+        let left = undelivered(&db).await;
+        assert!(
+            left.contains(&2) && left.contains(&4) && left.contains(&6),
+            "{left:?}"
+        );
+        for id in ids_of(&sink, "a") {
+            assert!(
+                !left.contains(&id),
+                "a's delivered row {id} is still pending"
+            );
+        }
+        let attempts: i64 = sqlx::query_scalar("SELECT attempts FROM outbox WHERE id = 2")
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            attempts, 0,
+            "an unavailable destination must not spend an attempt"
+        );
+    }
+
+    fn row(id: i64, key: &str) -> OutboxRow {
+        OutboxRow {
+            id,
+            topic: "task-events".into(),
+            partition_key: key.into(),
+            payload: "{}".into(),
+            attempts: 0,
+            trace: None,
+        }
+    }
+
+    #[test]
+    fn chains_keep_each_users_order_and_the_order_of_first_appearance() {
+        let rows = vec![
+            row(1, "a"),
+            row(2, "b"),
+            row(3, "a"),
+            row(4, "c"),
+            row(5, "b"),
+            row(6, "a"),
+        ];
+        let ids: Vec<Vec<i64>> = chains(rows)
+            .into_iter()
+            .map(|c| c.into_iter().map(|r| r.id).collect())
+            .collect();
+        assert_eq!(ids, vec![vec![1, 3, 6], vec![2, 5], vec![4]]);
     }
 }

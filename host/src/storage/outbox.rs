@@ -89,6 +89,26 @@ pub async fn mark_delivered(conn: &mut Conn, id: i64, now_ms: i64) -> Result<()>
     Ok(())
 }
 
+/// Marks many rows delivered in one statement (the relay's round, once its deliveries are done).
+pub async fn mark_delivered_many(conn: &mut Conn, ids: &[i64], now_ms: i64) -> Result<()> {
+    // Bounded statements: SQLite allows 32,766 parameters, PostgreSQL 65,535; a round is far
+    // smaller, but the function must not depend on that.
+    for chunk in ids.chunks(1_000) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        // Only placeholders are formatted into the text; the values are bound.
+        let sql = format!(
+            "UPDATE outbox SET delivered_at = $1, attempts = attempts + 1 WHERE id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now_ms);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 pub async fn schedule_retry(
     conn: &mut Conn,
     id: i64,

@@ -39,9 +39,19 @@ pub(crate) fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, String> {
 /// the fuzz target: with a duplicated key, which `Value` resolves to the last one, a derived
 /// struct refused the payload and the id of a decodable event was not found).
 pub fn peek_event_id(payload: &[u8]) -> Option<String> {
+    peek_str(payload, &["event_id", "eventId"])
+}
+
+/// The user a payload belongs to (`user_id`, or the Python producer's `userId`) without
+/// decoding the rest: a bulk delivery runs different users' entries side by side and each
+/// user's in order, and needs the user before the pipeline decodes the message.
+pub fn peek_user_id(payload: &[u8]) -> Option<String> {
+    peek_str(payload, &["user_id", "userId"]).filter(|u| !u.is_empty())
+}
+
+fn peek_str(payload: &[u8], keys: &[&str]) -> Option<String> {
     let v: Value = serde_json::from_slice(payload).ok()?;
-    ["event_id", "eventId"]
-        .iter()
+    keys.iter()
         .find_map(|key| v.get(key).and_then(Value::as_str))
         .map(str::to_owned)
 }

@@ -165,3 +165,17 @@ fn camel_case_refuses_a_series_of_zero_occurrences() {
     );
     assert!(e.contains("occurrencesCount must be at least 1"), "{e}");
 }
+
+#[test]
+fn peek_user_id_reads_either_spelling_and_ignores_empty_ids() {
+    assert_eq!(
+        super::peek_user_id(br#"{"event_id":"e1","user_id":"u1"}"#).as_deref(),
+        Some("u1")
+    );
+    assert_eq!(
+        super::peek_user_id(br#"{"userId":"u2"}"#).as_deref(),
+        Some("u2")
+    );
+    assert_eq!(super::peek_user_id(br#"{"user_id":""}"#), None);
+    assert_eq!(super::peek_user_id(b"[1]"), None);
+}
