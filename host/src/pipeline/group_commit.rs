@@ -225,25 +225,28 @@ async fn together(
     jobs: &[JobData],
 ) -> Result<Vec<JobResult>, StorageError> {
     let mut tx = db.begin().await?;
+    // Every job's exactly-once record in one statement; a job whose record existed already
+    // (or an earlier job of this batch holds the same pair) applies nothing.
+    let records: Vec<processed::Record> = jobs
+        .iter()
+        .map(|job| processed::Record {
+            component: &job.component,
+            event_id: &job.event_id,
+            version: &job.version,
+            now_ms: job.now.timestamp_millis(),
+        })
+        .collect();
+    let inserted = processed::record_many(&mut tx, &records).await?;
     let mut results = Vec::with_capacity(jobs.len());
-    for job in jobs {
+    for (job, inserted) in jobs.iter().zip(inserted) {
+        if !inserted {
+            results.push(Ok(None));
+            continue;
+        }
         let origin = Origin {
             component: &job.component,
             version: &job.version,
         };
-        // A `false` record inserted nothing: nothing to undo for this job.
-        if !processed::record(
-            &mut tx,
-            &job.component,
-            &job.event_id,
-            &job.version,
-            job.now.timestamp_millis(),
-        )
-        .await?
-        {
-            results.push(Ok(None));
-            continue;
-        }
         let applied = effects::apply(&mut tx, config, origin, job.effects.clone(), job.now)
             .instrument(job.span.clone())
             .await?;

@@ -45,3 +45,85 @@ pub async fn record(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// One (component, event) pair to record.
+pub struct Record<'a> {
+    pub component: &'a str,
+    pub event_id: &'a str,
+    pub version: &'a str,
+    pub now_ms: i64,
+}
+
+/// Records many pairs in one statement (a group commit's batch); returns, per pair in order,
+/// whether this call inserted it. `false`: it was already there, or an earlier pair of the
+/// same call was the same (component, event) — exactly one of equal pairs wins, the first.
+pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<bool>> {
+    let mut inserted: std::collections::HashSet<(String, String)> = Default::default();
+    // 4 parameters per row: well under SQLite's 32,766 and PostgreSQL's 65,535 per chunk.
+    for chunk in records.chunks(1_000) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p = 4 * i;
+                format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
+            })
+            .collect();
+        // Only placeholders are formatted into the text; the values are bound.
+        let sql = format!(
+            "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
+             VALUES {} ON CONFLICT DO NOTHING RETURNING component, event_id",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            query = query
+                .bind(r.component)
+                .bind(r.event_id)
+                .bind(r.version)
+                .bind(r.now_ms);
+        }
+        inserted.extend(query.fetch_all(&mut *conn).await?);
+    }
+    // Each inserted pair goes to the first record that names it.
+    Ok(records
+        .iter()
+        .map(|r| inserted.remove(&(r.component.to_string(), r.event_id.to_string())))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Db;
+
+    fn rec<'a>(component: &'a str, event_id: &'a str) -> Record<'a> {
+        Record {
+            component,
+            event_id,
+            version: "0.1.0",
+            now_ms: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn record_many_inserts_each_pair_once_and_says_which_it_inserted() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        assert!(record(&mut conn, "audit", "e0", "0.1.0", 1).await.unwrap());
+        let got = record_many(
+            &mut conn,
+            &[
+                rec("audit", "e0"), // recorded before
+                rec("audit", "e1"),
+                rec("sync", "e1"),
+                rec("audit", "e1"), // the same pair again in one batch
+                rec("audit", "e2"),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(got, vec![false, true, true, false, true]);
+        let done = done_by(&mut conn, &["audit", "sync"], "e1").await.unwrap();
+        assert_eq!(done.len(), 2);
+        assert!(record_many(&mut conn, &[]).await.unwrap().is_empty());
+    }
+}
