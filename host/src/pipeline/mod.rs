@@ -266,7 +266,8 @@ impl Pipeline {
         components: &[&str],
         event_id: &str,
     ) -> Result<Vec<String>, crate::storage::StorageError> {
-        let mut conn = self.db.pool().acquire().await?;
+        // A reader connection: on SQLite the one writer connection is busy with group commits.
+        let mut conn = self.db.read_pool().acquire().await?;
         processed::done_by(&mut conn, components, event_id).await
     }
 

@@ -80,8 +80,15 @@ pub type Result<T, E = StorageError> = std::result::Result<T, E>;
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// Connections for reads that must not queue behind the writer: on a SQLite file, WAL
+    /// readers of their own (SQLite has one writer, so `pool` has one connection, held for a
+    /// whole group commit); otherwise `pool` itself.
+    reads: AnyPool,
     backend: Backend,
 }
+
+/// Reader connections beside SQLite's one writer.
+const SQLITE_READERS: u32 = 4;
 
 impl Db {
     /// Connects and runs the migrations. SQLite gets one connection (SQLite has one writer;
@@ -128,7 +135,36 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        // An in-memory SQLite database exists only on its one connection: reads share it.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let reads = if backend == Backend::Sqlite && !in_memory {
+            AnyPoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .acquire_timeout(Duration::from_secs(30))
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA query_only = 1").await?;
+                        Ok(())
+                    })
+                })
+                .connect_with(AnyConnectOptions::from_str(url)?)
+                .await?
+        } else {
+            pool.clone()
+        };
+        Ok(Self {
+            pool,
+            reads,
+            backend,
+        })
+    }
+
+    /// For reads that may see the database as of the last commit and must not wait for the
+    /// writer: the exactly-once pre-check of every delivery (the ledger insert in the commit
+    /// is what guarantees exactly once; the pre-check only spares a duplicate its call).
+    pub fn read_pool(&self) -> &AnyPool {
+        &self.reads
     }
 
     pub fn backend(&self) -> Backend {
