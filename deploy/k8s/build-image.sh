@@ -220,14 +220,18 @@ root=$check/rootfs
 # Only the image's files, as the image's user: chroot --userspec needs root; otherwise run the
 # unpacked binary directly (from the image, but with this machine's libraries).
 if ((EUID == 0)) && chroot_bin=$(command -v chroot); then
-    in_image() { env -i TASKHOST_CACHE_DIR=/var/cache/taskhost TASKHOST_LOG_FORMAT=text "$chroot_bin" --userspec=65532:65532 "$root" "$@"; }
+    image_argv=(env -i TASKHOST_CACHE_DIR=/var/cache/taskhost TASKHOST_LOG_FORMAT=text "$chroot_bin" --userspec=65532:65532 "$root")
+    bin_prefix=""
     prefix=""
     how="chroot as 65532:65532"
 else
-    in_image() { local b=$1; shift; env -i TASKHOST_CACHE_DIR="$root/var/cache/taskhost" TASKHOST_LOG_FORMAT=text "$root$b" "$@"; }
+    image_argv=(env -i TASKHOST_CACHE_DIR="$root/var/cache/taskhost" TASKHOST_LOG_FORMAT=text)
+    bin_prefix=$root
     prefix=$root
     how="unpacked (not root: no chroot)"
 fi
+# Runs a program of the image (its path inside the image), with the arguments given.
+in_image() { local b=$1; shift; "${image_argv[@]}" "$bin_prefix$b" "$@"; }
 entry=/usr/local/bin/taskhost
 out=$(in_image "$entry" --version) || k8s_die "the image's entrypoint does not run: $entry --version"
 [[ $out == "taskhost $version" ]] || k8s_die "$entry --version printed '$out', expected 'taskhost $version'"
@@ -246,7 +250,9 @@ done
 grep -q '2027-02-28' "$check/invoke-recurrence.json" || k8s_die "recurrence did not create the next instance (2027-02-28): $(cat "$check/invoke-recurrence.json")"
 # serve: SQLite in the image's /tmp, the image's components, the image's cache dir
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-in_image "$entry" serve --dev --listen "127.0.0.1:$port" --components-dir "$prefix/opt/taskhost/components" \
+# A simple command, not the in_image function: env and chroot exec, so $! is taskhost itself
+# (a function in the background is a subshell, and killing it would leave taskhost running).
+"${image_argv[@]}" "$bin_prefix$entry" serve --dev --listen "127.0.0.1:$port" --components-dir "$prefix/opt/taskhost/components" \
     --database-url "sqlite://$prefix/tmp/check.db?mode=rwc" >"$check/serve.log" 2>&1 &
 serve_pid=$!
 ready=""
