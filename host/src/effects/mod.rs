@@ -35,6 +35,32 @@ pub struct EffectsConfig {
     pub sockets: SocketFanout,
 }
 
+/// Writes that [`apply`] leaves for the end of the transaction, so that a batch of deliveries
+/// makes one statement of them instead of one each: only those nothing else in the transaction
+/// reads (audit entries). [`Deferred::flush`] must run before the commit.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    audit: Vec<crate::storage::audit::NewAudit>,
+}
+
+impl Deferred {
+    /// Writes what was deferred, in the order it was deferred.
+    pub async fn flush(&mut self, conn: &mut Conn) -> Result<()> {
+        if !self.audit.is_empty() {
+            let entries = std::mem::take(&mut self.audit);
+            let added = crate::storage::audit::insert_many(conn, &entries).await?;
+            if (added as usize) < entries.len() {
+                tracing::debug!(
+                    entries = entries.len(),
+                    added,
+                    "some audit entries were recorded already"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What applying effects changed that someone outside the transaction must hear about.
 #[derive(Debug, Default)]
 pub struct Applied {
@@ -53,6 +79,7 @@ pub async fn apply(
     origin: Origin<'_>,
     effects: Vec<Effect>,
     now: DateTime<Utc>,
+    deferred: &mut Deferred,
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     for effect in effects {
@@ -83,7 +110,7 @@ pub async fn apply(
                     applied.outbox_written |=
                         inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
                 }
-                Effect::AppendAudit(entry) => audit::append(conn, &entry, origin, now).await?,
+                Effect::AppendAudit(entry) => audit::append(deferred, entry, origin, now),
                 Effect::Broadcast(m) => match config.sockets {
                     SocketFanout::Local => applied.broadcasts.push(m),
                     SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,

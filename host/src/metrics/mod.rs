@@ -19,6 +19,8 @@ pub const DB_POOL: &str = "taskhost_db_pool_connections";
 pub const SWAPS: &str = "taskhost_component_swaps_total";
 pub const ROLLBACKS: &str = "taskhost_component_rollbacks_total";
 pub const PRUNED: &str = "taskhost_retention_deleted_rows_total";
+pub const COMMIT_SECONDS: &str = "taskhost_group_commit_seconds";
+pub const COMMIT_JOBS: &str = "taskhost_group_commit_jobs";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -39,6 +41,21 @@ pub fn install() -> &'static PrometheusHandle {
                     &[
                         0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
                     ],
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(COMMIT_SECONDS.into()),
+                    &[
+                        0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+                        0.25, 1.0,
+                    ],
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(COMMIT_JOBS.into()),
+                    &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
                 )
             })
             .expect("static bucket lists are non-empty")
@@ -86,6 +103,15 @@ fn describe() {
         ROLLBACKS,
         "Component rollbacks, per component and cause (manual, automatic)"
     );
+    describe_histogram!(
+        COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "One group commit: the transaction applying a batch of deliveries' effects, begin to commit"
+    );
+    describe_histogram!(
+        COMMIT_JOBS,
+        "Jobs (component, message) per group commit: how many deliveries share one transaction"
+    );
     describe_counter!(
         PRUNED,
         "Rows deleted by retention, per table (delivered outbox rows, exactly-once records)"
@@ -130,6 +156,12 @@ pub fn swap(component: &str) {
 
 pub fn pruned(table: &'static str, rows: u64) {
     counter!(PRUNED, "table" => table).increment(rows);
+}
+
+/// One group commit: its jobs and how long its transaction took.
+pub fn group_commit(jobs: usize, seconds: f64) {
+    histogram!(COMMIT_JOBS).record(jobs as f64);
+    histogram!(COMMIT_SECONDS).record(seconds);
 }
 
 pub fn rollback(component: &str, cause: &'static str) {

@@ -185,7 +185,10 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     // Optimistic: the whole batch in one transaction, no savepoints (each would cost two
     // more statements per job). If any job's effects fail, nothing of the batch is kept and
     // each job runs again in a transaction of its own, so the failure stays that job's.
-    let results = match together(db, config, &jobs).await {
+    let started = std::time::Instant::now();
+    let together_result = together(db, config, &jobs).await;
+    crate::metrics::group_commit(size, started.elapsed().as_secs_f64());
+    let results = match together_result {
         Ok(results) => results,
         Err(e) => {
             if size > 1 {
@@ -238,6 +241,7 @@ async fn together(
         .collect();
     let inserted = processed::record_many(&mut tx, &records).await?;
     let mut results = Vec::with_capacity(jobs.len());
+    let mut deferred = effects::Deferred::default();
     for (job, inserted) in jobs.iter().zip(inserted) {
         if !inserted {
             results.push(Ok(None));
@@ -247,11 +251,19 @@ async fn together(
             component: &job.component,
             version: &job.version,
         };
-        let applied = effects::apply(&mut tx, config, origin, job.effects.clone(), job.now)
-            .instrument(job.span.clone())
-            .await?;
+        let applied = effects::apply(
+            &mut tx,
+            config,
+            origin,
+            job.effects.clone(),
+            job.now,
+            &mut deferred,
+        )
+        .instrument(job.span.clone())
+        .await?;
         results.push(Ok(Some(applied)));
     }
+    deferred.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(results)
 }
