@@ -35,17 +35,29 @@ pub struct EffectsConfig {
     pub sockets: SocketFanout,
 }
 
-/// Writes that [`apply`] leaves for the end of the transaction, so that a batch of deliveries
-/// makes one statement of them instead of one each: only those nothing else in the transaction
-/// reads (audit entries). [`Deferred::flush`] must run before the commit.
+/// Writes that [`apply`] leaves for later in the transaction, so that a batch of deliveries
+/// makes one statement of them instead of one each: audit entries (nothing in the transaction
+/// reads them) and reminder-job upserts (written before anything reads or deletes a job, see
+/// `reminders::cancel`). [`Deferred::flush`] must run before the commit.
 #[derive(Debug, Default)]
 pub struct Deferred {
     audit: Vec<crate::storage::audit::NewAudit>,
+    jobs: Vec<(crate::domain::ReminderJob, i64)>,
 }
 
 impl Deferred {
-    /// Writes what was deferred, in the order it was deferred.
+    /// Writes the deferred job upserts (in order; the last of one name wins).
+    pub async fn flush_jobs(&mut self, conn: &mut Conn) -> Result<()> {
+        if !self.jobs.is_empty() {
+            let jobs = std::mem::take(&mut self.jobs);
+            crate::storage::jobs::upsert_many(conn, &jobs).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything deferred, in the order it was deferred.
     pub async fn flush(&mut self, conn: &mut Conn) -> Result<()> {
+        self.flush_jobs(conn).await?;
         if !self.audit.is_empty() {
             let entries = std::mem::take(&mut self.audit);
             let added = crate::storage::audit::insert_many(conn, &entries).await?;
@@ -97,12 +109,12 @@ pub async fn apply(
                     applied.outbox_written |= tasks::create(conn, t, now).await?
                 }
                 Effect::ScheduleReminder(job) => {
-                    reminders::schedule(conn, &job, now, config.dapr_jobs).await?;
+                    reminders::schedule(conn, deferred, &job, now, config.dapr_jobs).await?;
                     applied.jobs_changed = true;
                     applied.outbox_written |= config.dapr_jobs;
                 }
                 Effect::CancelReminder(name) => {
-                    reminders::cancel(conn, &name, now, config.dapr_jobs).await?;
+                    reminders::cancel(conn, deferred, &name, now, config.dapr_jobs).await?;
                     applied.jobs_changed = true;
                     applied.outbox_written |= config.dapr_jobs;
                 }
@@ -130,4 +142,56 @@ pub async fn apply(
         .await?;
     }
     Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Db;
+    use crate::storage::jobs::tests::{due_of, job};
+
+    const ORIGIN: Origin<'static> = Origin {
+        component: "notification",
+        version: "0.1.0",
+    };
+
+    async fn apply_all(conn: &mut Conn, d: &mut Deferred, effects: Vec<Effect>) {
+        let now = Utc::now();
+        apply(conn, &EffectsConfig::default(), ORIGIN, effects, now, d)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn deferred_job_upserts_keep_their_order_with_cancels_in_one_batch() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let mut d = Deferred::default();
+        // Two deliveries of one batch: x scheduled then cancelled; y cancelled then scheduled.
+        apply_all(
+            &mut conn,
+            &mut d,
+            vec![Effect::ScheduleReminder(job("x", 1_000))],
+        )
+        .await;
+        apply_all(&mut conn, &mut d, vec![Effect::CancelReminder("y".into())]).await;
+        apply_all(&mut conn, &mut d, vec![Effect::CancelReminder("x".into())]).await;
+        apply_all(
+            &mut conn,
+            &mut d,
+            vec![Effect::ScheduleReminder(job("y", 2_000))],
+        )
+        .await;
+        d.flush(&mut conn).await.unwrap();
+        assert_eq!(
+            due_of(&mut conn, "x").await,
+            None,
+            "x was cancelled after it was scheduled"
+        );
+        assert_eq!(
+            due_of(&mut conn, "y").await,
+            Some(2_000),
+            "y was scheduled after its cancel"
+        );
+    }
 }

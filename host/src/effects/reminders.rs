@@ -2,19 +2,23 @@
 //! source of truth (and what `GET /api/reminders` lists); with Dapr, each change is also queued
 //! for the Jobs API in the same transaction, and the Dapr scheduler fires the job.
 
+use super::Deferred;
 use crate::dapr::sink::{JOBS_TOPIC, JobCall};
 use crate::domain::ReminderJob;
 use crate::storage::{Conn, Result, jobs, outbox};
 use crate::wire::{event_json::encode_reminder, time};
 use chrono::{DateTime, Utc};
 
+/// The job's row is written with the batch's others ([`Deferred`]); its Jobs API call, if any,
+/// is queued now, in order with the user's other outbox rows.
 pub async fn schedule(
     conn: &mut Conn,
+    deferred: &mut Deferred,
     job: &ReminderJob,
     now: DateTime<Utc>,
     dapr: bool,
 ) -> Result<()> {
-    jobs::upsert(conn, job, now.timestamp_millis()).await?;
+    deferred.jobs.push((job.clone(), now.timestamp_millis()));
     if dapr {
         let call = JobCall::Schedule {
             name: job.name.clone(),
@@ -34,7 +38,15 @@ pub async fn schedule(
     Ok(())
 }
 
-pub async fn cancel(conn: &mut Conn, name: &str, now: DateTime<Utc>, dapr: bool) -> Result<()> {
+pub async fn cancel(
+    conn: &mut Conn,
+    deferred: &mut Deferred,
+    name: &str,
+    now: DateTime<Utc>,
+    dapr: bool,
+) -> Result<()> {
+    // A schedule earlier in the batch must be in the table before it is read and deleted.
+    deferred.flush_jobs(conn).await?;
     let user = jobs::owner(conn, name).await?;
     jobs::delete(conn, name).await?;
     if dapr {

@@ -7,24 +7,50 @@ use crate::wire::time::{self, from_millis};
 use serde::Serialize;
 use sqlx::Row;
 
-/// Creates or replaces the job of that name.
-pub async fn upsert(conn: &mut Conn, job: &ReminderJob, now_ms: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO scheduled_jobs (name, user_id, task_id, due_at, offset_minutes, payload, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (name) DO UPDATE SET user_id = excluded.user_id, task_id = excluded.task_id, \
-         due_at = excluded.due_at, offset_minutes = excluded.offset_minutes, payload = excluded.payload, \
-         created_at = excluded.created_at",
-    )
-    .bind(&job.name)
-    .bind(job.reminder.user_id.as_str())
-    .bind(job.reminder.task.id.as_str())
-    .bind(job.due_at.timestamp_millis())
-    .bind(job.reminder.offset_minutes as i64)
-    .bind(encode_reminder(&job.reminder).to_string())
-    .bind(now_ms)
-    .execute(&mut *conn)
-    .await?;
+/// Creates or replaces many jobs in one statement per 500 (a group commit's batch). Of several
+/// jobs with one name the last wins, as if upserted one after another (one statement cannot
+/// upsert a row twice on PostgreSQL).
+pub async fn upsert_many(conn: &mut Conn, jobs: &[(ReminderJob, i64)]) -> Result<()> {
+    let mut last: std::collections::HashMap<&str, usize> = Default::default();
+    for (i, (job, _)) in jobs.iter().enumerate() {
+        last.insert(job.name.as_str(), i);
+    }
+    let unique: Vec<&(ReminderJob, i64)> = jobs
+        .iter()
+        .enumerate()
+        .filter(|(i, (job, _))| last[job.name.as_str()] == *i)
+        .map(|(_, j)| j)
+        .collect();
+    // 7 parameters per row: well under SQLite's 32,766 and PostgreSQL's 65,535.
+    for chunk in unique.chunks(500) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let p: Vec<String> = (1..=7).map(|k| format!("${}", 7 * i + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        // Only placeholders are formatted into the text; the values are bound.
+        let sql = format!(
+            "INSERT INTO scheduled_jobs (name, user_id, task_id, due_at, offset_minutes, payload, created_at) \
+             VALUES {} \
+             ON CONFLICT (name) DO UPDATE SET user_id = excluded.user_id, task_id = excluded.task_id, \
+             due_at = excluded.due_at, offset_minutes = excluded.offset_minutes, payload = excluded.payload, \
+             created_at = excluded.created_at",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (job, now_ms) in chunk {
+            query = query
+                .bind(&job.name)
+                .bind(job.reminder.user_id.as_str())
+                .bind(job.reminder.task.id.as_str())
+                .bind(job.due_at.timestamp_millis())
+                .bind(job.reminder.offset_minutes as i64)
+                .bind(encode_reminder(&job.reminder).to_string())
+                .bind(*now_ms);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
@@ -119,4 +145,63 @@ pub async fn by_user(conn: &mut Conn, user: &UserId) -> Result<Vec<JobRecord>> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::domain::{EventId, Priority, ReminderDue, ReminderTask, TaskId};
+    use crate::storage::Db;
+    use chrono::{DateTime, Utc};
+
+    pub(crate) fn job(name: &str, due_ms: i64) -> ReminderJob {
+        let due_at: DateTime<Utc> = DateTime::from_timestamp_millis(due_ms).unwrap();
+        ReminderJob {
+            name: name.into(),
+            due_at,
+            reminder: ReminderDue {
+                event_id: EventId::new(format!("ev-{name}")).unwrap(),
+                occurred_at: due_at,
+                user_id: UserId::new("u1").unwrap(),
+                task: ReminderTask {
+                    id: TaskId::new("t1").unwrap(),
+                    title: "Pay rent".into(),
+                    description: None,
+                    due_date: due_at,
+                    priority: Priority::Medium,
+                },
+                offset_minutes: 60,
+            },
+        }
+    }
+
+    pub(crate) async fn due_of(conn: &mut Conn, name: &str) -> Option<i64> {
+        sqlx::query_scalar("SELECT due_at FROM scheduled_jobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn upsert_many_inserts_replaces_and_lets_the_last_of_a_name_win() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        upsert_many(&mut conn, &[(job("a", 1_000), 1)])
+            .await
+            .unwrap();
+        upsert_many(
+            &mut conn,
+            &[
+                (job("a", 2_000), 2),
+                (job("b", 5_000), 2),
+                (job("a", 3_000), 2),
+            ],
+        )
+        .await
+        .unwrap();
+        assert_eq!(due_of(&mut conn, "a").await, Some(3_000));
+        assert_eq!(due_of(&mut conn, "b").await, Some(5_000));
+        assert_eq!(count(&mut conn).await.unwrap(), 2);
+    }
 }
