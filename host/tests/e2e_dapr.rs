@@ -1337,3 +1337,287 @@ async fn a_sigkill_in_the_middle_of_a_burst_loses_and_doubles_nothing() {
     );
     host.kill().await;
 }
+
+// ---------------------------------------------------------------------------
+// Two replicas: two taskhost + daprd pairs on one database.
+// ---------------------------------------------------------------------------
+
+/// A free port on 127.0.0.1 (bound and released; a race with another process is possible
+/// and would show as daprd or taskhost failing to listen, with its log).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port on 127.0.0.1")
+}
+
+/// The Helm chart's socket fan-out Subscription (deploy/helm/taskhost/templates/
+/// dapr-socket-fanout.yaml with the default values), for the standalone daprds of this test.
+const SOCKET_FANOUT_SUBSCRIPTION: &str = "apiVersion: dapr.io/v2alpha1
+kind: Subscription
+metadata:
+  name: taskhost-task-updates-fanout
+spec:
+  pubsubname: pubsub-kafka-sockets
+  topic: task-updates
+  routes:
+    default: /dapr/sockets/task-updates
+  deadLetterTopic: task-updates-dlq
+  bulkSubscribe:
+    enabled: true
+    maxMessagesCount: 100
+    maxAwaitDurationMs: 40
+scopes:
+  - taskhost
+";
+
+/// One replica: a daprd (a child of the test, its own ports) and the taskhost it fronts.
+struct Replica {
+    daprd: tokio::process::Child,
+    host: Host,
+    dapr_http_port: u16,
+}
+
+impl Replica {
+    /// Starts daprd with `resources` (the project's Dapr files plus the fan-out Subscription),
+    /// then taskhost with the socket fan-out through Dapr, as the chart configures a replica.
+    async fn start(e2e: &mut E2e, name: &str, resources: &std::path::Path) -> Self {
+        let (app_port, http, grpc, internal, metrics) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        let log_path = resources.join(format!("daprd-{name}.log"));
+        let log = std::fs::File::create(&log_path).expect("daprd log file");
+        e2e.env
+            .tail_on_failure(&format!("daprd {name} log"), &log_path);
+        let daprd = Command::new("bash")
+            .arg("deploy/local-stack/daprd.sh")
+            .args(["--foreground", "--app-port", &app_port.to_string()])
+            .arg("--resources-path")
+            .arg(resources)
+            .current_dir(&e2e.stack.repo)
+            .env("TASKHOST_STACK_RUN", &e2e.stack.run_dir)
+            .env("DAPR_HTTP_PORT", http.to_string())
+            .env("DAPR_GRPC_PORT", grpc.to_string())
+            .env("DAPR_INTERNAL_GRPC_PORT", internal.to_string())
+            .env("DAPR_METRICS_PORT", metrics.to_string())
+            .env("APP_API_TOKEN", APP_API_TOKEN)
+            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("daprd log file"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start daprd.sh --foreground");
+        let sidecar = Api::at(&format!("http://127.0.0.1:{http}"));
+        wait_until(
+            &format!("daprd {name} to answer GET /v1.0/healthz/outbound"),
+            DAPR_TIMEOUT,
+            async || match sidecar
+                .try_send(Method::GET, "/v1.0/healthz/outbound", None)
+                .await
+            {
+                Ok(reply) => reply.status_is(204),
+                Err(e) => Err(e),
+            },
+        )
+        .await;
+        let options = HostOptions::new()
+            .listen(SocketAddr::from(([127, 0, 0, 1], app_port)))
+            .env("TASKHOST_DELIVERY", "dapr")
+            .env("DAPR_HTTP_PORT", http.to_string())
+            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
+            .env("APP_API_TOKEN", APP_API_TOKEN)
+            .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("TASKHOST_DAPR_SOCKET_FANOUT", "true")
+            .env_remove("DAPR_HTTP_ENDPOINT")
+            .env_remove("TASKHOST_DAPR_PUBSUB")
+            .env_remove("TASKHOST_DAPR_BULK");
+        let host = e2e.env.start_with(&options).await;
+        Self {
+            daprd,
+            host,
+            dapr_http_port: http,
+        }
+    }
+
+    /// Waits until this replica's daprd has both the app's subscriptions and the fan-out one.
+    async fn wait_for_subscriptions(&self) {
+        let sidecar = Api::at(&format!("http://127.0.0.1:{}", self.dapr_http_port))
+            .with_header("dapr-api-token", DAPR_API_TOKEN);
+        wait_until(
+            "daprd to list the app's and the fan-out subscriptions",
+            DAPR_TIMEOUT,
+            async || {
+                let metadata = sidecar.get("/v1.0/metadata").await.expect(200).value();
+                let subs: HashSet<(String, String)> = metadata["subscriptions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| {
+                        let field = |k: &str| s[k].as_str().unwrap_or_default().to_owned();
+                        (field("pubsubname"), field("topic"))
+                    })
+                    .collect();
+                let want = [
+                    (PUBSUB, "task-events"),
+                    (PUBSUB, "reminders"),
+                    (PUBSUB, "task-updates"),
+                    ("pubsub-kafka-sockets", "task-updates"),
+                ];
+                if want
+                    .iter()
+                    .all(|(p, t)| subs.contains(&(p.to_string(), t.to_string())))
+                {
+                    Ok(())
+                } else {
+                    Err(format!("subscriptions {subs:?}"))
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Stops daprd gracefully (it leaves its consumer groups at once, so nothing waits for a
+    /// session timeout), then kills it if it does not exit.
+    async fn stop_daprd(mut self) {
+        if let Some(pid) = self.daprd.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(StdDuration::from_secs(15), self.daprd.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.daprd.kill().await;
+        }
+        drop(self.host);
+    }
+}
+
+/// With two replicas — two taskhost + daprd pairs on one database, what the chart's
+/// `replicaCount: 2` runs — a change made through either one reaches the owner's sockets on
+/// both (each sidecar's own consumer group on `pubsub-kafka-sockets`), and is handled once
+/// (the app id's shared group on `pubsub-kafka`, one exactly-once record).
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn two_replicas_push_each_change_to_the_owners_sockets_on_both_and_handle_it_once() {
+    let mut e2e = E2e::new().await;
+    // The stack's daprd has the same app id, so it would share the consumer group: stop it
+    // (the next test's E2e::new starts it again).
+    e2e.stack
+        .sh("stop the stack's daprd", "deploy/local-stack/daprd.sh stop")
+        .await;
+    let resources = tempfile::tempdir().expect("a temporary resources dir");
+    for file in [
+        "pubsub-kafka.yaml",
+        "pubsub-kafka-sockets.yaml",
+        "resiliency.yaml",
+        "config.yaml",
+    ] {
+        std::fs::copy(
+            e2e.stack.repo.join("deploy/dapr").join(file),
+            resources.path().join(file),
+        )
+        .unwrap_or_else(|e| panic!("copy deploy/dapr/{file}: {e}"));
+    }
+    std::fs::write(
+        resources.path().join("subscription-socket-fanout.yaml"),
+        SOCKET_FANOUT_SUBSCRIPTION,
+    )
+    .expect("write the fan-out subscription");
+
+    let a = Replica::start(&mut e2e, "a", resources.path()).await;
+    let b = Replica::start(&mut e2e, "b", resources.path()).await;
+    a.wait_for_subscriptions().await;
+    b.wait_for_subscriptions().await;
+    e2e.step("two taskhost + daprd pairs ready");
+
+    let user = User::new().await;
+    let socket_a = Socket::connect(&a.host, &user).await;
+    let socket_b = Socket::connect(&b.host, &user).await;
+    let (api_a, api_b) = (a.host.api(&user), b.host.api(&user));
+
+    // A new sockets group starts at the newest offset once Kafka has assigned it the
+    // partition: until both sidecars hold theirs, a push can miss one. Warm up until a change
+    // reaches both sockets.
+    let warm_up = Instant::now();
+    let mut warmed = false;
+    for i in 0.. {
+        let t = api_a
+            .create_task(&json!({"title": format!("warm-up {i}")}))
+            .await;
+        let seen = |s: &Socket| {
+            s.events()
+                .iter()
+                .any(|e| e.kind == "task.created" && e.task_id == t.id)
+        };
+        let deadline = Instant::now() + StdDuration::from_secs(3);
+        while Instant::now() < deadline && !(seen(&socket_a) && seen(&socket_b)) {
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        if seen(&socket_a) && seen(&socket_b) {
+            warmed = true;
+            break;
+        }
+        if warm_up.elapsed() > StdDuration::from_secs(90) {
+            break;
+        }
+    }
+    assert!(
+        warmed,
+        "after 90 s no change had reached the user's sockets on both replicas; socket a: {:?}, socket b: {:?}",
+        socket_a.events(),
+        socket_b.events()
+    );
+    e2e.step("both sidecars' socket groups receive pushes");
+
+    // Through each replica's API in turn: both sockets get each change, once.
+    for (via, api) in [("a", &api_a), ("b", &api_b)] {
+        let task = api
+            .create_task(&json!({"title": format!("made through replica {via}")}))
+            .await;
+        let is_it = |e: &SocketEvent| e.kind == "task.created" && e.task_id == task.id;
+        socket_a
+            .wait_for_within(
+                &format!("task {} on replica a", task.id),
+                DAPR_TIMEOUT,
+                is_it,
+            )
+            .await;
+        socket_b
+            .wait_for_within(
+                &format!("task {} on replica b", task.id),
+                DAPR_TIMEOUT,
+                is_it,
+            )
+            .await;
+        assert_holds(
+            "each socket got the change once, and it was audited once",
+            QUIET_PERIOD,
+            async || {
+                for (name, s) in [("a", &socket_a), ("b", &socket_b)] {
+                    let n = s.events().iter().filter(|e| is_it(e)).count();
+                    if n != 1 {
+                        return Err(format!("socket on replica {name} got it {n} times"));
+                    }
+                }
+                let trail = api_a.task_audit(&task.id).await;
+                if operations(&trail) != ["created"] {
+                    return Err(format!("audit trail {:?}", operations(&trail)));
+                }
+                Ok(())
+            },
+        )
+        .await;
+        e2e.step(&format!(
+            "a task made through replica {via}: on both sockets once, audited once"
+        ));
+    }
+    a.stop_daprd().await;
+    b.stop_daprd().await;
+}
