@@ -194,24 +194,16 @@ impl Stack {
                 failures.join("\n")
             );
         }
-        let anonymous = Api::at(&self.sidecar_url());
-        wait_until(
-            "daprd's GET /v1.0/healthz/outbound to answer 204",
-            StdDuration::from_secs(90),
-            async || match anonymous
-                .try_send(Method::GET, "/v1.0/healthz/outbound", None)
-                .await
-            {
-                Ok(reply) => reply.status_is(204),
-                Err(e) => Err(e),
-            },
-        )
-        .await;
+        wait_for_daprd(self.dapr_http_port, StdDuration::from_secs(90)).await;
         let metadata = self.sidecar().get("/v1.0/metadata").await;
         assert_eq!(
             (
                 metadata.status.as_u16(),
-                anonymous.get("/v1.0/metadata").await.status.as_u16()
+                Api::at(&self.sidecar_url())
+                    .get("/v1.0/metadata")
+                    .await
+                    .status
+                    .as_u16()
             ),
             (200, 401),
             "the daprd on port {} must require the tests' DAPR_API_TOKEN; it runs with other \
@@ -384,20 +376,43 @@ impl E2e {
             },
         )
         .await;
-        let options = HostOptions::new()
-            .listen(addr)
-            .env("TASKHOST_DELIVERY", "dapr")
-            .env("DAPR_HTTP_PORT", self.stack.dapr_http_port.to_string())
-            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
-            .env("APP_API_TOKEN", APP_API_TOKEN)
-            .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("DAPR_HTTP_ENDPOINT")
-            .env_remove("TASKHOST_DAPR_PUBSUB")
-            .env_remove("TASKHOST_DAPR_BULK");
+        let options = dapr_host_options(addr, self.stack.dapr_http_port);
         let host = self.env.start_with(&options).await;
         self.stack.wait_for_subscriptions().await;
         host
     }
+}
+
+/// taskhost in Dapr mode on `addr`, calling the daprd on `dapr_http_port`, with the tests'
+/// tokens and the defaults for everything the environment might set otherwise.
+fn dapr_host_options(addr: SocketAddr, dapr_http_port: u16) -> HostOptions {
+    HostOptions::new()
+        .listen(addr)
+        .env("TASKHOST_DELIVERY", "dapr")
+        .env("DAPR_HTTP_PORT", dapr_http_port.to_string())
+        .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
+        .env("APP_API_TOKEN", APP_API_TOKEN)
+        .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env_remove("DAPR_HTTP_ENDPOINT")
+        .env_remove("TASKHOST_DAPR_PUBSUB")
+        .env_remove("TASKHOST_DAPR_BULK")
+}
+
+/// Waits until the daprd whose HTTP API is on `port` answers its outbound health check.
+async fn wait_for_daprd(port: u16, timeout: StdDuration) {
+    let anonymous = Api::at(&format!("http://127.0.0.1:{port}"));
+    wait_until(
+        &format!("daprd's GET /v1.0/healthz/outbound on port {port} to answer 204"),
+        timeout,
+        async || match anonymous
+            .try_send(Method::GET, "/v1.0/healthz/outbound", None)
+            .await
+        {
+            Ok(reply) => reply.status_is(204),
+            Err(e) => Err(e),
+        },
+    )
+    .await;
 }
 
 fn admin(host: &Host) -> Api {
@@ -1412,30 +1427,9 @@ impl Replica {
             .kill_on_drop(true)
             .spawn()
             .expect("start daprd.sh --foreground");
-        let sidecar = Api::at(&format!("http://127.0.0.1:{http}"));
-        wait_until(
-            &format!("daprd {name} to answer GET /v1.0/healthz/outbound"),
-            DAPR_TIMEOUT,
-            async || match sidecar
-                .try_send(Method::GET, "/v1.0/healthz/outbound", None)
-                .await
-            {
-                Ok(reply) => reply.status_is(204),
-                Err(e) => Err(e),
-            },
-        )
-        .await;
-        let options = HostOptions::new()
-            .listen(SocketAddr::from(([127, 0, 0, 1], app_port)))
-            .env("TASKHOST_DELIVERY", "dapr")
-            .env("DAPR_HTTP_PORT", http.to_string())
-            .env("DAPR_API_TOKEN", DAPR_API_TOKEN)
-            .env("APP_API_TOKEN", APP_API_TOKEN)
-            .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("TASKHOST_DAPR_SOCKET_FANOUT", "true")
-            .env_remove("DAPR_HTTP_ENDPOINT")
-            .env_remove("TASKHOST_DAPR_PUBSUB")
-            .env_remove("TASKHOST_DAPR_BULK");
+        wait_for_daprd(http, DAPR_TIMEOUT).await;
+        let options = dapr_host_options(SocketAddr::from(([127, 0, 0, 1], app_port)), http)
+            .env("TASKHOST_DAPR_SOCKET_FANOUT", "true");
         let host = e2e.env.start_with(&options).await;
         Self {
             daprd,

@@ -119,7 +119,7 @@ async fn receive(
             };
         }
         let disposition = match cloudevent::unwrap(value, &content_type) {
-            Ok(d) => handle(&state, &topic, route, d).await,
+            Ok(d) => handle(&state, &topic, route, &d).await,
             Err(reason) => {
                 let disposition = Disposition::Drop(reason);
                 record_drop(&state, &topic, None, &body, reason_of(&disposition)).await;
@@ -197,7 +197,7 @@ impl Entry {
 
     async fn handle(&self, state: &AppState, topic: &str, route: Route) -> Disposition {
         match &self.event {
-            Ok(d) => handle(state, topic, route, d.clone()).await,
+            Ok(d) => handle(state, topic, route, d).await,
             Err(reason) => {
                 let disposition = Disposition::Drop(reason.clone());
                 record_drop(state, topic, None, &self.raw, reason_of(&disposition)).await;
@@ -211,25 +211,11 @@ impl Entry {
 /// Indexes of `entries` grouped per user, each group in delivery order; an entry without a
 /// user is a group of its own.
 fn chains_by_user(entries: &[Entry]) -> Vec<Vec<usize>> {
-    let mut by_user: std::collections::HashMap<String, usize> = Default::default();
-    let mut chains: Vec<Vec<usize>> = Vec::new();
-    for (i, entry) in entries.iter().enumerate() {
-        match entry.user() {
-            Some(user) => match by_user.get(&user) {
-                Some(&c) => chains[c].push(i),
-                None => {
-                    by_user.insert(user, chains.len());
-                    chains.push(vec![i]);
-                }
-            },
-            None => chains.push(vec![i]),
-        }
-    }
-    chains
+    crate::delivery::chains::by_key(0..entries.len(), |&i| entries[i].user())
 }
 
 /// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
-async fn handle(state: &AppState, topic: &str, route: Route, d: Delivered) -> Disposition {
+async fn handle(state: &AppState, topic: &str, route: Route, d: &Delivered) -> Disposition {
     let span = tracing::info_span!(
         "cloudevent",
         id = d.id.as_deref().unwrap_or(""),

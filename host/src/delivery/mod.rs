@@ -1,6 +1,7 @@
 //! Ways messages come in without a person: the outbox relay (every task write's event) and
 //! the reminder scheduler (due jobs), and the replay of dead letters. All end in the same [`crate::pipeline::Pipeline`].
 
+pub mod chains;
 pub mod in_process;
 pub mod relay;
 pub mod replay;

@@ -8,7 +8,6 @@ use crate::storage::outbox::{self, OutboxRow};
 use crate::storage::{Db, dead_letters};
 use chrono::Utc;
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -307,23 +306,13 @@ struct Chain {
 /// Splits a round's rows (oldest first) into one chain per partition key, each in id order,
 /// the chains in the order of their oldest row.
 fn chains(rows: Vec<OutboxRow>) -> Vec<Vec<OutboxRow>> {
-    let mut index: HashMap<String, usize> = HashMap::new();
-    let mut chains: Vec<Vec<OutboxRow>> = Vec::new();
-    for row in rows {
-        match index.get(&row.partition_key) {
-            Some(&i) => chains[i].push(row),
-            None => {
-                index.insert(row.partition_key.clone(), chains.len());
-                chains.push(vec![row]);
-            }
-        }
-    }
-    chains
+    super::chains::by_key(rows, |row| Some(row.partition_key.clone()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -67,15 +67,7 @@ impl std::fmt::Display for CommitFailure {
 }
 
 struct Job {
-    component: String,
-    version: String,
-    event_id: String,
-    effects: Vec<Effect>,
-    now: DateTime<Utc>,
-    /// The caller's (component) span: the effects are applied inside it, so their spans and
-    /// the trace context of the outbox rows they write stay in the message's own trace, though
-    /// a committer task shared by many messages applies them.
-    span: tracing::Span,
+    data: JobData,
     reply: oneshot::Sender<JobResult>,
 }
 
@@ -114,12 +106,14 @@ impl GroupCommit {
     ) -> JobResult {
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            component: origin.component.to_string(),
-            version: origin.version.to_string(),
-            event_id: event_id.to_string(),
-            effects,
-            now,
-            span: tracing::Span::current(),
+            data: JobData {
+                component: origin.component.to_string(),
+                version: origin.version.to_string(),
+                event_id: event_id.to_string(),
+                effects,
+                now,
+                span: tracing::Span::current(),
+            },
             reply,
         };
         self.queue
@@ -157,31 +151,7 @@ async fn committer(
 
 async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     let size = batch.len();
-    let (replies, jobs): (Vec<_>, Vec<_>) = batch
-        .into_iter()
-        .map(|j| {
-            let Job {
-                component,
-                version,
-                event_id,
-                effects,
-                now,
-                span,
-                reply,
-            } = j;
-            (
-                reply,
-                JobData {
-                    component,
-                    version,
-                    event_id,
-                    effects,
-                    now,
-                    span,
-                },
-            )
-        })
-        .unzip();
+    let (replies, jobs): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, j.data)).unzip();
     // Optimistic: the whole batch in one transaction, no savepoints (each would cost two
     // more statements per job). If any job's effects fail, nothing of the batch is kept and
     // each job runs again in a transaction of its own, so the failure stays that job's.
@@ -211,12 +181,16 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     }
 }
 
+/// What a delivery asks the committers to apply.
 struct JobData {
     component: String,
     version: String,
     event_id: String,
     effects: Vec<Effect>,
     now: DateTime<Utc>,
+    /// The caller's (component) span: the effects are applied inside it, so their spans and
+    /// the trace context of the outbox rows they write stay in the message's own trace, though
+    /// a committer task shared by many messages applies them.
     span: tracing::Span,
 }
 

@@ -30,26 +30,16 @@ pub struct ChangeJson {
     pub new: Option<String>,
 }
 
-/// Rows per multi-row insert: 10 parameters each, well under SQLite's 32,766 and PostgreSQL's
-/// 65,535 per statement.
-const INSERT_CHUNK: usize = 500;
-
-/// Appends many entries in one statement per [`INSERT_CHUNK`], in order (a group commit's
-/// batch); an entry whose event has one already is skipped. Returns how many were added.
+/// Appends many entries, in order, in as few statements as the bind limit allows (a group
+/// commit's batch); an entry whose event has one already is skipped. Returns how many were added.
 pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit]) -> Result<u64> {
+    const COLUMNS: usize = 10;
     let mut added = 0;
-    for chunk in entries.chunks(INSERT_CHUNK) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (1..=10).map(|k| format!("${}", 10 * i + k)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        // Only placeholders are formatted into the text; the values are bound.
+    for chunk in entries.chunks(super::rows_per_statement(COLUMNS)) {
         let sql = format!(
             "INSERT INTO audit_log (event_id, task_id, user_id, operation, at, previous, current, changes, \
              component_version, recorded_at) VALUES {} ON CONFLICT DO NOTHING",
-            rows.join(", ")
+            super::values_rows(chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for n in chunk {

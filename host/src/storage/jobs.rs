@@ -7,7 +7,8 @@ use crate::wire::time::{self, from_millis};
 use serde::Serialize;
 use sqlx::Row;
 
-/// Creates or replaces many jobs in one statement per 500 (a group commit's batch). Of several
+/// Creates or replaces many jobs in as few statements as the bind limit allows (a group
+/// commit's batch). Of several
 /// jobs with one name the last wins, as if upserted one after another (one statement cannot
 /// upsert a row twice on PostgreSQL).
 pub async fn upsert_many(conn: &mut Conn, jobs: &[(ReminderJob, i64)]) -> Result<()> {
@@ -21,22 +22,15 @@ pub async fn upsert_many(conn: &mut Conn, jobs: &[(ReminderJob, i64)]) -> Result
         .filter(|(i, (job, _))| last[job.name.as_str()] == *i)
         .map(|(_, j)| j)
         .collect();
-    // 7 parameters per row: well under SQLite's 32,766 and PostgreSQL's 65,535.
-    for chunk in unique.chunks(500) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (1..=7).map(|k| format!("${}", 7 * i + k)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        // Only placeholders are formatted into the text; the values are bound.
+    const COLUMNS: usize = 7;
+    for chunk in unique.chunks(super::rows_per_statement(COLUMNS)) {
         let sql = format!(
             "INSERT INTO scheduled_jobs (name, user_id, task_id, due_at, offset_minutes, payload, created_at) \
              VALUES {} \
              ON CONFLICT (name) DO UPDATE SET user_id = excluded.user_id, task_id = excluded.task_id, \
              due_at = excluded.due_at, offset_minutes = excluded.offset_minutes, payload = excluded.payload, \
              created_at = excluded.created_at",
-            rows.join(", ")
+            super::values_rows(chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (job, now_ms) in chunk {

@@ -211,6 +211,28 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// Bind parameters per multi-row statement: under SQLite's 32,766 and PostgreSQL's 65,535.
+const MAX_BIND_PARAMS: usize = 4_000;
+
+/// How many rows of `columns` values one multi-row statement takes (see [`values_rows`]).
+pub(crate) fn rows_per_statement(columns: usize) -> usize {
+    (MAX_BIND_PARAMS / columns).max(1)
+}
+
+/// The `VALUES` list of a multi-row insert: `($1, $2), ($3, $4)` for 2 rows of 2 columns. Only
+/// placeholders are formatted into SQL text; the values are bound.
+pub(crate) fn values_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let row: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", r * columns + c))
+                .collect();
+            format!("({})", row.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// JSON text for a TEXT column.
 pub(crate) fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serializing plain data cannot fail")
@@ -223,6 +245,13 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(column: &str, s: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_rows_numbers_the_placeholders_row_by_row() {
+        assert_eq!(values_rows(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(values_rows(1, 1), "($1)");
+        assert_eq!(rows_per_statement(10), 400);
+    }
 
     #[test]
     fn redacts_passwords() {

@@ -2,6 +2,7 @@
 //! transaction as that component's effects for that event.
 
 use super::{Conn, Result};
+use std::collections::HashMap;
 
 /// Which of `components` have already recorded `event_id`: one query for all the components
 /// a message goes to (each an equality on the primary key's leading column).
@@ -58,20 +59,18 @@ pub struct Record<'a> {
 /// whether this call inserted it. `false`: it was already there, or an earlier pair of the
 /// same call was the same (component, event) — exactly one of equal pairs wins, the first.
 pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<bool>> {
-    let mut inserted: std::collections::HashSet<(String, String)> = Default::default();
-    // 4 parameters per row: well under SQLite's 32,766 and PostgreSQL's 65,535 per chunk.
-    for chunk in records.chunks(1_000) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p = 4 * i;
-                format!("(${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4)
-            })
-            .collect();
-        // Only placeholders are formatted into the text; the values are bound.
+    const COLUMNS: usize = 4;
+    // The first record naming each pair is the one an insert of that pair counts for.
+    let mut first: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, r) in records.iter().enumerate() {
+        first.entry((r.component, r.event_id)).or_insert(i);
+    }
+    let mut inserted = vec![false; records.len()];
+    for chunk in records.chunks(super::rows_per_statement(COLUMNS)) {
         let sql = format!(
             "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
              VALUES {} ON CONFLICT DO NOTHING RETURNING component, event_id",
-            rows.join(", ")
+            super::values_rows(chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
@@ -81,13 +80,13 @@ pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<
                 .bind(r.version)
                 .bind(r.now_ms);
         }
-        inserted.extend(query.fetch_all(&mut *conn).await?);
+        for (component, event_id) in query.fetch_all(&mut *conn).await? {
+            if let Some(&i) = first.get(&(component.as_str(), event_id.as_str())) {
+                inserted[i] = true;
+            }
+        }
     }
-    // Each inserted pair goes to the first record that names it.
-    Ok(records
-        .iter()
-        .map(|r| inserted.remove(&(r.component.to_string(), r.event_id.to_string())))
-        .collect())
+    Ok(inserted)
 }
 
 #[cfg(test)]
