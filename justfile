@@ -92,8 +92,10 @@ test-observability:
     @python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
     python3 deploy/observability/check.py
 
-# Run clippy (warnings are errors) and check formatting
+# Check that host/src's modules depend one way, run clippy (warnings are errors), check formatting
 lint: setup-light
+    @echo "== dependencies point one way =="
+    python3 scripts/check-layers.py host/src
     @echo "== clippy =="
     cargo clippy --workspace --all-targets -- -D warnings
     @echo "== rustfmt =="
