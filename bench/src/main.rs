@@ -4,6 +4,7 @@
 //! `just bench` runs every row; `just bench-quick` a short subset for CI (`--quick`), which
 //! prints ratios and fails only when a row cannot be measured — never on a noisy number.
 
+mod cpu;
 mod db;
 mod events;
 mod host_proc;
@@ -75,6 +76,11 @@ pub struct Ctx {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some(noop::SERVE_NOOP) => return noop::serve_noop_forever().await,
+        Some(rows::dapr_route::LOAD) => return rows::dapr_route::load_forever().await,
+        _ => {}
+    }
     let args = Args::parse();
     let began = Instant::now();
     let scratch = std::env::temp_dir().join(format!("taskhost-bench-{}", std::process::id()));

@@ -1,6 +1,7 @@
 //! The rows of the table, in the priority order. A row that fails is reported as
 //! "not measured" with the reason, and the run fails at the end (CI sees it).
 
+pub mod cost;
 pub mod dapr_route;
 pub mod embedded;
 pub mod footprint;
@@ -48,6 +49,8 @@ pub async fn run_all(
         _ => {}
     }
     let mut peak_rss = 0.0f64;
+    // The host's and the no-op app's CPU per delivery on the SQLite single route.
+    let mut route_cpu: Option<(f64, f64)> = None;
     eprintln!("== row 2: Dapr delivery route ==");
     for backend in &backends {
         // Quick runs use small bulk batches: 64 × 100 entries in flight would not finish
@@ -67,7 +70,12 @@ pub async fn run_all(
                 }
             );
             match dapr_route::run(ctx, backend, *shape, &mut peak_rss).await {
-                Ok(r) => rows.push(r),
+                Ok(m) => {
+                    if matches!(backend, Backend::Sqlite) && matches!(shape, Shape::Single) {
+                        route_cpu = Some((m.host_cpu_us, m.noop_cpu_us));
+                    }
+                    rows.push(m.row)
+                }
                 Err(e) => fail(
                     &mut rows,
                     &format!("dapr_route.{}", backend.name()),
@@ -83,6 +91,30 @@ pub async fn run_all(
             "Dapr delivery route, PostgreSQL",
             "no --pg-url given",
         ));
+    }
+
+    eprintln!("== CPU per delivery beside the sum of its parts ==");
+    match route_cpu {
+        Some((host_us, noop_us)) => {
+            let audit = ctx.components_dir.join("audit.wasm");
+            match cost::parts(ctx, empty_wasm, &audit, noop_us).await {
+                Ok(parts) => {
+                    let row = cost::row(host_us, &parts);
+                    eprintln!(
+                        "   {}: {} vs {}",
+                        row.what, row.taskhost.text, row.reference.text
+                    );
+                    rows.push(row)
+                }
+                Err(e) => fail(&mut rows, "cpu_per_delivery", "host CPU per delivery", e),
+            }
+        }
+        None => fail(
+            &mut rows,
+            "cpu_per_delivery",
+            "host CPU per delivery",
+            anyhow::anyhow!("the SQLite single route row was not measured"),
+        ),
     }
 
     eprintln!("== row 3: embedded end-to-end ==");
