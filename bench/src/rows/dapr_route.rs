@@ -232,30 +232,36 @@ fn row(
 }
 
 /// The argument that makes `taskhost-bench` a load generator only:
-/// `taskhost-bench load-route URL SECONDS [CONNECTIONS]` sends single CloudEvents as this row
-/// does to URL (`…/dapr/events/task-events`) for SECONDS and prints what it measured — the load
-/// to profile the host under (`scripts/profile-route.sh`).
+/// `taskhost-bench load-route URL SECONDS [CONNECTIONS [PID]]` sends single CloudEvents as this
+/// row does to URL (`…/dapr/events/task-events`) for SECONDS and prints what it measured (with
+/// PID, that process's CPU per delivery) — the load to profile the host under
+/// (`scripts/profile-route.sh`).
 pub const LOAD: &str = "load-route";
 
 pub async fn load_forever() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(2).collect();
     let (Some(url), Some(seconds)) = (args.first(), args.get(1)) else {
-        bail!("usage: taskhost-bench {LOAD} URL SECONDS [CONNECTIONS]");
+        bail!("usage: taskhost-bench {LOAD} URL SECONDS [CONNECTIONS [PID]]");
     };
     let connections = args.get(2).map_or(Ok(64), |c| c.parse())?;
+    let cpu_of = args.get(3).map(|p| p.parse()).transpose()?;
     let load = Load {
         url: url.clone(),
         connections,
         warm_up: std::time::Duration::from_millis(500),
         duration: std::time::Duration::from_secs_f64(seconds.parse()?),
         headers: vec![],
-        cpu_of: None,
+        cpu_of,
     };
     let run = format!("p{}", uuid::Uuid::new_v4().simple());
     let out = loadgen::run(&load, body(run, Shape::Single), accept).await?;
     let l = out.latency.summary();
+    let cpu = out
+        .cpu_us_per_item()
+        .map(|us| format!(" · CPU {us:.0} µs per delivery"))
+        .unwrap_or_default();
     println!(
-        "{:.0} deliveries/s · p50 {:.2} ms · p99 {:.2} ms ({} in {:.1} s)",
+        "{:.0} deliveries/s · p50 {:.2} ms · p99 {:.2} ms{cpu} ({} in {:.1} s)",
         out.items_per_s(),
         l.p50_ms(),
         l.p99_ms(),

@@ -1,6 +1,6 @@
-//! Calling the components a message goes to: one hand-off to the blocking pool per message
-//! (wasm must not occupy an async worker; WASI's sync stderr blocks on the runtime), the calls
-//! one after another on that thread, each on a fresh instance inside its component's span.
+//! Calling the components a message goes to: one hand-off to the wasm threads per message
+//! (`executor.rs`), the calls one after another on that thread, each on a fresh instance
+//! inside its component's span.
 
 use super::verdict::Failure;
 use crate::domain::Effect;
@@ -15,6 +15,7 @@ pub(super) type Called = Result<Vec<Effect>, Failure>;
 /// Calls each of `components` with `message`, in order, each inside its span of `spans`.
 /// Returns one result per component, in the same order.
 pub(super) async fn call_all(
+    threads: &super::executor::WasmThreads,
     runtime: &Runtime,
     components: &[Arc<LoadedComponent>],
     spans: &[tracing::Span],
@@ -29,7 +30,7 @@ pub(super) async fn call_all(
         topic.to_string(),
     );
     let count = components.len();
-    let calls = tokio::task::spawn_blocking(move || {
+    let calls = threads.run(move || {
         components
             .iter()
             .zip(&spans)
@@ -53,7 +54,7 @@ pub(super) async fn call_all(
     match calls {
         Ok(calls) => calls,
         Err(e) => (0..count)
-            .map(|_| Err(Failure::Aborted(e.to_string())))
+            .map(|_| Err(Failure::Aborted(e.clone())))
             .collect(),
     }
 }

@@ -16,6 +16,7 @@
 mod answer;
 mod call;
 pub mod dead_letter;
+mod executor;
 mod group_commit;
 mod verdict;
 
@@ -95,6 +96,7 @@ pub struct Pipeline {
     dead_letters: DeadLetters,
     /// Where effects are committed, batched with concurrent messages' (group_commit.rs).
     commit: GroupCommit,
+    threads: executor::WasmThreads,
 }
 
 impl Pipeline {
@@ -117,6 +119,7 @@ impl Pipeline {
             hub,
             wakers,
             commit,
+            threads: executor::WasmThreads::start(),
         }
     }
 
@@ -182,6 +185,7 @@ impl Pipeline {
             .map(|c| tracing::info_span!("component", component = %c.name, version = %c.version))
             .collect();
         let calls = call::call_all(
+            &self.threads,
             &self.runtime,
             &versions,
             &spans,

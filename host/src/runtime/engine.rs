@@ -63,6 +63,13 @@ impl Runtime {
             // in the queue until its batch is flushed, which the pool's size absorbs.
             .decommit_batch_size(DECOMMIT_BATCH);
         let mut cfg = Config::new();
+        // Copy each instance's data segments into fresh memory rather than mapping the
+        // compiled image copy-on-write. A consumer writes its few KiB of statics on every call:
+        // with the image mapped, each such write is a copy-on-write fault whose TLB flush
+        // interrupts the other core (the host's threads run on both); copying them in takes
+        // ordinary zero-fill faults, which flush nothing. Measured on the Dapr route (SQLite,
+        // single, c64, same run, 2 × 8 s each): 586/595 → 548/474 µs of CPU per delivery.
+        cfg.memory_init_cow(false);
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
             // Sync, instance-per-message host: the component-model-async machinery would
