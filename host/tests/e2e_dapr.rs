@@ -1,5 +1,5 @@
 //! End to end through the real Dapr stack: the `taskhost` binary with `TASKHOST_DELIVERY=dapr`
-//! next to a real daprd 1.18, Kafka and the Dapr scheduler, on the stack's PostgreSQL.
+//! next to a real daprd 1.18, Kafka 4 and the Dapr scheduler, on the stack's PostgreSQL.
 //!
 //! Every event takes the production path: the outbox relay publishes through daprd to Kafka,
 //! daprd delivers it back as a CloudEvent (bulk) to `/dapr/events/{topic}`, reminder jobs live
