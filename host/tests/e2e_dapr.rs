@@ -1,5 +1,5 @@
 //! End to end through the real Dapr stack: the `taskhost` binary with `TASKHOST_DELIVERY=dapr`
-//! next to a real daprd 1.16, Kafka and the Dapr scheduler, on the stack's PostgreSQL.
+//! next to a real daprd 1.18, Kafka 4 and the Dapr scheduler, on the stack's PostgreSQL.
 //!
 //! Every event takes the production path: the outbox relay publishes through daprd to Kafka,
 //! daprd delivers it back as a CloudEvent (bulk) to `/dapr/events/{topic}`, reminder jobs live
@@ -265,13 +265,11 @@ impl Stack {
             .expect(204);
     }
 
-    /// A job in the Dapr scheduler, or `None` when it does not exist (daprd 1.16 answers a
-    /// 500 `DAPR_SCHEDULER_GET_JOB` … NotFound for a missing job).
+    /// A job in the Dapr scheduler, read through the stable Jobs API the host uses, or `None`
+    /// when it does not exist (daprd answers a 500 `DAPR_SCHEDULER_GET_JOB` … NotFound for a
+    /// missing job).
     async fn job(&self, name: &str) -> Option<Value> {
-        let reply = self
-            .sidecar()
-            .get(&format!("/v1.0-alpha1/jobs/{name}"))
-            .await;
+        let reply = self.sidecar().get(&format!("/v1.0/jobs/{name}")).await;
         match reply.status.as_u16() {
             200 => Some(reply.value()),
             500 if reply.text.contains("NotFound") || reply.text.contains("not found") => None,
@@ -1444,6 +1442,12 @@ struct Replica {
 impl Replica {
     /// Starts daprd with `resources` (the project's Dapr files plus the fan-out Subscription),
     /// then taskhost with the socket fan-out through Dapr, as the chart configures a replica.
+    ///
+    /// daprd's log goes to the test's directory, never into `resources`: daprd >= 1.18
+    /// hot-reloads its resources directory, and a standalone daprd takes any change there for a
+    /// new Configuration and restarts its runtime (`Received Configuration CREATED event ...
+    /// triggering SIGHUP reload`), so a log written into it restarts daprd, whose restart writes
+    /// the log, and so on for ever.
     async fn start(e2e: &mut E2e, name: &str, resources: &std::path::Path) -> Self {
         let (app_port, http, grpc, internal, metrics) = (
             free_port(),
@@ -1452,7 +1456,7 @@ impl Replica {
             free_port(),
             free_port(),
         );
-        let log_path = resources.join(format!("daprd-{name}.log"));
+        let log_path = e2e.env.log_path(&format!("daprd-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("daprd log file");
         e2e.env
             .tail_on_failure(&format!("daprd {name} log"), &log_path);

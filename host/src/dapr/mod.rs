@@ -15,6 +15,7 @@ pub mod events;
 pub mod jobs;
 pub mod sink;
 pub mod subscribe;
+pub mod version;
 
 pub use client::Sidecar;
 pub use config::{DaprArgs, DeliveryMode};
@@ -63,15 +64,21 @@ impl DaprEdge {
         self.ready.clone()
     }
     /// Polls `/v1.0/healthz/outbound` until the sidecar answers, then keeps watching it so that
-    /// readiness follows the sidecar.
+    /// readiness follows the sidecar. The first time it answers, its Dapr version is checked
+    /// (`version.rs`).
     pub async fn watch_sidecar(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         let mut logged_waiting = false;
+        let mut version_checked = false;
         loop {
             let ok = self.sidecar.outbound_ready().await;
             let was = self.ready.swap(ok, Ordering::AcqRel);
             match (was, ok) {
                 (false, true) => {
-                    tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready")
+                    tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready");
+                    if !version_checked {
+                        version_checked = true;
+                        version::check(&self.sidecar).await;
+                    }
                 }
                 (true, false) => {
                     tracing::warn!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is not answering; not ready")

@@ -88,10 +88,7 @@ mod tests {
     async fn runs_jobs_and_reports_a_panic_as_an_error() {
         let threads = WasmThreads::with_threads(2);
         assert_eq!(threads.run(|| 40 + 2).await, Ok(42));
-        let err = threads
-            .run(|| -> u32 { panic!("boom") })
-            .await
-            .unwrap_err();
+        let err = threads.run(|| -> u32 { panic!("boom") }).await.unwrap_err();
         assert!(err.contains("boom"), "{err}");
         // Still serving after a panic.
         assert_eq!(threads.run(|| 7).await, Ok(7));
