@@ -39,7 +39,7 @@ pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit]) -> Result<u64> {
         let sql = format!(
             "INSERT INTO audit_log (event_id, task_id, user_id, operation, at, previous, current, changes, \
              component_version, recorded_at) VALUES {} ON CONFLICT DO NOTHING",
-            super::values_rows(chunk.len(), COLUMNS)
+            super::values_rows(conn, chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for n in chunk {

@@ -30,7 +30,7 @@ pub async fn upsert_many(conn: &mut Conn, jobs: &[(ReminderJob, i64)]) -> Result
              ON CONFLICT (name) DO UPDATE SET user_id = excluded.user_id, task_id = excluded.task_id, \
              due_at = excluded.due_at, offset_minutes = excluded.offset_minutes, payload = excluded.payload, \
              created_at = excluded.created_at",
-            super::values_rows(chunk.len(), COLUMNS)
+            super::values_rows(conn, chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (job, now_ms) in chunk {

@@ -70,7 +70,7 @@ pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<
         let sql = format!(
             "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
              VALUES {} ON CONFLICT DO NOTHING RETURNING component, event_id",
-            super::values_rows(chunk.len(), COLUMNS)
+            super::values_rows(conn, chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
