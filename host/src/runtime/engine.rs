@@ -63,13 +63,12 @@ impl Runtime {
             // in the queue until its batch is flushed, which the pool's size absorbs.
             .decommit_batch_size(DECOMMIT_BATCH);
         let mut cfg = Config::new();
-        // Copy each instance's data segments into fresh memory rather than mapping the
-        // compiled image copy-on-write. A consumer writes its few KiB of statics on every call:
-        // with the image mapped, each such write is a copy-on-write fault whose TLB flush
-        // interrupts the other core (the host's threads run on both); copying them in takes
-        // ordinary zero-fill faults, which flush nothing. Measured on the Dapr route (SQLite,
-        // single, c64, same run, 2 × 8 s each): 586/595 → 548/474 µs of CPU per delivery.
-        cfg.memory_init_cow(false);
+        // Memory images stay mapped copy-on-write (wasmtime's default). Copying them in
+        // instead (`memory_init_cow(false)`) spared the small Rust consumers their CoW faults
+        // and TLB-shootdown IPIs (586/595 → 548/474 µs of CPU per delivery on the Dapr route),
+        // but it copies the whole image on every instantiation: a Python or JavaScript consumer
+        // (12 MiB images) became ~4× slower per message. One engine serves both, so CoW stays
+        // on; a second engine for small images is the way to have both (docs/benchmarks.md).
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
             // Sync, instance-per-message host: the component-model-async machinery would
