@@ -56,6 +56,13 @@ struct Args {
     /// Run only row 5 (through the real stack); with --out-dir the report holds that row only.
     #[arg(long)]
     only_real_stack: bool,
+    /// Where the Python and JavaScript builds of audit are (`python/audit.wasm`,
+    /// `javascript/audit.wasm`: `just build-polyglot`), for row 6.
+    #[arg(long)]
+    polyglot_dir: Option<PathBuf>,
+    /// Run only row 6 (audit in three languages); nothing is written unless --out-dir.
+    #[arg(long)]
+    only_languages: bool,
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
@@ -98,6 +105,8 @@ async fn main() -> anyhow::Result<()> {
         args.hot_swap_log.as_deref(),
         args.stack_pg_url.as_deref(),
         args.only_real_stack,
+        args.polyglot_dir.as_deref(),
+        args.only_languages,
     )
     .await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -5,6 +5,7 @@ pub mod dapr_route;
 pub mod embedded;
 pub mod footprint;
 pub mod host_cost;
+pub mod languages;
 pub mod real_stack;
 
 use crate::Ctx;
@@ -20,6 +21,8 @@ pub async fn run_all(
     hot_swap_log: Option<&Path>,
     stack_pg_url: Option<&str>,
     only_real_stack: bool,
+    polyglot_dir: Option<&Path>,
+    only_languages: bool,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -31,6 +34,10 @@ pub async fn run_all(
     };
     if only_real_stack {
         real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+        return Ok((rows, failures));
+    }
+    if only_languages {
+        language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
         return Ok((rows, failures));
     }
 
@@ -120,8 +127,45 @@ pub async fn run_all(
 
     if !ctx.quick {
         real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+        language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
     }
     Ok((rows, failures))
+}
+
+/// Row 6: audit built from Rust, Python and JavaScript (`just build-polyglot` makes the last two).
+async fn language_rows(
+    ctx: &Ctx,
+    polyglot_dir: Option<&Path>,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str = "audit built from Rust, Python and JavaScript";
+    eprintln!("== row 6: one consumer, three languages ==");
+    let Some(dir) = polyglot_dir else {
+        rows.push(Row::not_measured(
+            "languages",
+            WHAT,
+            "no --polyglot-dir given (`just build-polyglot` builds the Python and JavaScript audit)",
+        ));
+        return;
+    };
+    let builds = [
+        ("rust", ctx.components_dir.join("audit.wasm")),
+        ("python", dir.join("python/audit.wasm")),
+        ("javascript", dir.join("javascript/audit.wasm")),
+    ];
+    let iterations = if ctx.quick { 200 } else { 2_000 };
+    let scratch = ctx.scratch.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let builds: Vec<(&str, &Path)> = builds.iter().map(|(l, p)| (*l, p.as_path())).collect();
+        languages::run(&builds, &scratch, iterations)
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => rows.extend(r),
+        Ok(Err(e)) => fail(rows, "languages", WHAT, e),
+        Err(e) => fail(rows, "languages", WHAT, e.into()),
+    }
 }
 
 /// Row 5, single then bulk subscribe; needs the local stack running (`just bench` starts it).

@@ -3,6 +3,7 @@
 
 use super::bindings::{ConsumerPre, wit};
 use super::component::LoadedComponent;
+use super::component_limits::ComponentLimits;
 use super::engine::{EPOCH_TICK, Runtime};
 use super::limits::MemoryCap;
 use wasmtime::component::ResourceTable;
@@ -30,12 +31,20 @@ impl WasiView for CallState {
 /// Why a call produced no answer from the component. Each is contained to this one call.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("timed out: ran past the call timeout of {0:?} (TASKHOST_CALL_TIMEOUT_MS)")]
-    Timeout(std::time::Duration),
+    /// `setting` names what set the limit: `TASKHOST_CALL_TIMEOUT_MS`, or the component's own.
+    #[error("timed out: ran past the call timeout of {limit:?} ({setting})")]
+    Timeout {
+        limit: std::time::Duration,
+        setting: String,
+    },
     #[error(
-        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes (TASKHOST_MEMORY_LIMIT_MIB)"
+        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes ({setting})"
     )]
-    MemoryLimit { desired: usize, limit: usize },
+    MemoryLimit {
+        desired: usize,
+        limit: usize,
+        setting: String,
+    },
     #[error("trapped: {0}")]
     Trap(String),
     #[error("could not instantiate: {0}")]
@@ -52,11 +61,19 @@ pub enum CallError {
 pub type Answer = Result<Vec<wit::Effect>, wit::Failure>;
 
 impl Runtime {
-    /// Calls `describe()` on a fresh instance (at load time).
-    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<wit::Manifest> {
-        let (mut store, _stderr) = self.new_store();
+    /// Calls `describe()` on a fresh instance (at load time), with the ceilings as limits: the
+    /// component's own limits depend on its name, which this tells. Also says how much linear
+    /// memory the instance held before running any code.
+    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<Described> {
+        let ceilings = self.ceilings();
+        let (mut store, _stderr) = self.new_store(ceilings.memory_bytes, ceilings.call_timeout);
         let consumer = pre.instantiate(&mut store)?;
-        Ok(consumer.todo_events_handler().call_describe(&mut store)?)
+        let start_memory = store.data().memory.peak;
+        let manifest = consumer.todo_events_handler().call_describe(&mut store)?;
+        Ok(Described {
+            manifest,
+            start_memory,
+        })
     }
 
     /// Handles one message. The instance lives exactly as long as this call.
@@ -67,7 +84,8 @@ impl Runtime {
         message: &wit::Message,
         now_ms: i64,
     ) -> Result<Answer, CallError> {
-        let (mut store, stderr) = self.new_store();
+        let limits = &component.limits;
+        let (mut store, stderr) = self.new_store(limits.memory_bytes, limits.call_timeout);
         let result = (|| {
             let consumer = component
                 .pre
@@ -76,8 +94,9 @@ impl Runtime {
             consumer
                 .todo_events_handler()
                 .call_handle(&mut store, topic, message, now_ms)
-                .map_err(|e| self.classify(e, &store.data().memory))
+                .map_err(|e| classify(e, &store.data().memory, limits))
         })();
+        let memory_peak = store.data().memory.peak;
         drop(store);
         forward_stderr(component, &stderr);
         let result = result.and_then(|answer| {
@@ -87,37 +106,28 @@ impl Runtime {
             Ok(answer)
         });
         component.stats.record(&result);
+        component.stats.record_memory(memory_peak);
         result
     }
 
-    fn new_store(&self) -> (Store<CallState>, MemoryOutputPipe) {
-        let limits = self.limits();
-        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
+    fn new_store(
+        &self,
+        memory_bytes: usize,
+        call_timeout: std::time::Duration,
+    ) -> (Store<CallState>, MemoryOutputPipe) {
+        let stderr = MemoryOutputPipe::new(self.limits().max_stderr_bytes);
         let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
         let state = CallState {
             wasi,
             table: ResourceTable::new(),
-            memory: MemoryCap::new(limits.memory_bytes),
+            memory: MemoryCap::new(memory_bytes),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.memory);
-        let ticks = (limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks = (call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         (store, stderr)
-    }
-
-    fn classify(&self, e: wasmtime::Error, memory: &MemoryCap) -> CallError {
-        if let Some(desired) = memory.exceeded {
-            CallError::MemoryLimit {
-                desired,
-                limit: self.limits().memory_bytes,
-            }
-        } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            CallError::Timeout(self.limits().call_timeout)
-        } else {
-            CallError::Trap(format!("{e:#}"))
-        }
     }
 
     fn check_effects(&self, effects: &[wit::Effect]) -> Result<(), CallError> {
@@ -136,6 +146,31 @@ impl Runtime {
             });
         }
         Ok(())
+    }
+}
+
+/// What `describe()` told at load time.
+pub(super) struct Described {
+    pub manifest: wit::Manifest,
+    /// Linear memory of a fresh instance: its memory image.
+    pub start_memory: usize,
+}
+
+/// Why a call trapped, naming the limit (and the setting that set it) when one was hit.
+fn classify(e: wasmtime::Error, memory: &MemoryCap, limits: &ComponentLimits) -> CallError {
+    if let Some(desired) = memory.exceeded {
+        CallError::MemoryLimit {
+            desired,
+            limit: limits.memory_bytes,
+            setting: limits.memory_setting.clone(),
+        }
+    } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        CallError::Timeout {
+            limit: limits.call_timeout,
+            setting: limits.timeout_setting.clone(),
+        }
+    } else {
+        CallError::Trap(format!("{e:#}"))
     }
 }
 

@@ -2,6 +2,7 @@
 //! `InstancePre`, and ask the component who it is (`describe`).
 
 use super::bindings::{ConsumerPre, wit};
+use super::component_limits::{ComponentLimits, LimitRequest};
 use super::engine::Runtime;
 use super::stats::VersionStats;
 use crate::domain::topics;
@@ -25,6 +26,10 @@ pub struct LoadedComponent {
     pub origin: String,
     /// What this version did with its messages (counted per version, see `stats.rs`).
     pub stats: VersionStats,
+    /// Its memory and time limits (the host's defaults unless it was given its own).
+    pub limits: ComponentLimits,
+    /// Linear memory an instance holds before it runs any code: its memory image.
+    pub start_memory_bytes: usize,
     pub(super) pre: ConsumerPre<super::call::CallState>,
 }
 
@@ -72,20 +77,46 @@ pub enum LoadError {
     Describe { origin: String, reason: String },
     #[error("{origin}: {reason}")]
     Manifest { origin: String, reason: String },
+    #[error("{origin}: {reason}")]
+    Limits { origin: String, reason: String },
 }
 
 impl Runtime {
-    /// Loads a component from a file.
+    /// Loads a component from a file, with the host-wide default limits.
     pub fn load_file(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
+        self.load_file_with(path, &|_| Ok(LimitRequest::default()))
+    }
+
+    /// Loads a component from a file with the limits `limits_for(name)` asks for.
+    pub fn load_file_with(
+        &self,
+        path: &Path,
+        limits_for: &dyn Fn(&str) -> Result<LimitRequest, String>,
+    ) -> Result<LoadedComponent, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        self.load_bytes(&bytes, &path.display().to_string())
+        self.load_bytes_with(&bytes, &path.display().to_string(), limits_for)
     }
 
-    /// Loads a component from its bytes; `origin` names it in errors (a path, an upload).
+    /// Loads a component from its bytes; `origin` names it in errors (a path, an upload). It
+    /// gets the host-wide default limits.
     pub fn load_bytes(&self, bytes: &[u8], origin: &str) -> Result<LoadedComponent, LoadError> {
+        self.load_bytes_with(bytes, origin, &|_| Ok(LimitRequest::default()))
+    }
+
+    /// Loads a component from its bytes with the limits `limits_for(name)` asks for, `name`
+    /// being what its `describe()` says. This is every check a version must pass before it
+    /// serves — at start-up, on a push, for a watched file, and in `taskhost build`:
+    /// it compiles, targets the world, describes itself validly, its limits are within the
+    /// host's ceilings, and its memory image fits its memory limit.
+    pub fn load_bytes_with(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        limits_for: &dyn Fn(&str) -> Result<LimitRequest, String>,
+    ) -> Result<LoadedComponent, LoadError> {
         let digest = hex::encode(Sha256::digest(bytes));
         let component = self.compile(bytes, &digest, origin)?;
         let instance_pre =
@@ -99,14 +130,23 @@ impl Runtime {
             origin: origin.into(),
             reason: format!("{e:#}"),
         })?;
-        let manifest = self.describe(&pre).map_err(|e| LoadError::Describe {
+        let described = self.describe(&pre).map_err(|e| LoadError::Describe {
             origin: origin.into(),
             reason: format!("{e:#}"),
         })?;
+        let manifest = described.manifest;
         validate_manifest(&manifest).map_err(|reason| LoadError::Manifest {
             origin: origin.into(),
             reason,
         })?;
+        let limits_error = |reason| LoadError::Limits {
+            origin: origin.into(),
+            reason,
+        };
+        let request = limits_for(&manifest.name).map_err(limits_error)?;
+        let limits = ComponentLimits::resolve(self.limits(), self.ceilings(), &request)
+            .map_err(limits_error)?;
+        check_image_fits(&manifest.name, described.start_memory, &limits).map_err(limits_error)?;
         Ok(LoadedComponent {
             name: manifest.name,
             version: manifest.version,
@@ -115,6 +155,8 @@ impl Runtime {
             loaded_at: Utc::now(),
             origin: origin.to_string(),
             stats: VersionStats::default(),
+            limits,
+            start_memory_bytes: described.start_memory,
             pre,
         })
     }
@@ -157,7 +199,26 @@ fn write_cache(dir: &Path, path: &Path, component: &Component) -> anyhow::Result
     Ok(())
 }
 
-fn validate_manifest(m: &wit::Manifest) -> Result<(), String> {
+/// An instance that cannot even start within its memory limit would fail every message: refuse
+/// it at load, saying how much it needs and which setting gives it more.
+fn check_image_fits(name: &str, start: usize, limits: &ComponentLimits) -> Result<(), String> {
+    if start <= limits.memory_bytes {
+        return Ok(());
+    }
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
+    Err(format!(
+        "component `{name}` needs {:.1} MiB of linear memory to start (its memory image), more than \
+         its memory limit of {:.0} MiB ({}); give it more with `--memory-mib` at push or `memory_mib` \
+         in the components directory's limits.toml",
+        mib(start),
+        mib(limits.memory_bytes),
+        limits.memory_setting,
+    ))
+}
+
+/// What `describe()` must say: a valid name and topics taskhost can decode. Public so that
+/// `taskhost new` holds a new project to the very same rules.
+pub fn validate_manifest(m: &wit::Manifest) -> Result<(), String> {
     let valid_name = !m.name.is_empty()
         && m.name
             .chars()
