@@ -106,7 +106,7 @@ fn the_three_builds_of_audit_answer_alike_on_recorded_messages() {
             );
         }
         assert!(
-            answers[0].starts_with("Ok([AppendAudit("),
+            answers[0].starts_with("Ok([Effect::AppendAudit("),
             "message {i}: {}",
             answers[0]
         );

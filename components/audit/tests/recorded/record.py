@@ -3,7 +3,9 @@
 (host/tests/polyglot_audit.rs): starts `taskhost serve --dev` on a throwaway SQLite database with
 the four components, drives the Task API through creations, updates of every field, completions
 (recurring ones make the recurrence component create the next occurrence), deletions and awkward
-text, then writes every `task-events` message of the outbox, in order, one JSON per line.
+text, then writes every `task-events` message of the outbox, in order, one JSON per line — followed by
+the camelCase events of the existing Python producer that host/fuzz keeps as seeds
+(`camel_*.json`), which the host decodes too.
 
     python3 components/audit/tests/recorded/record.py <taskhost binary> <components dir>
 
@@ -38,7 +40,7 @@ def main(binary: str, components: str) -> None:
             wait_ready(base)
             drive(base, token(binary, "alice"), token(binary, "bob"))
             time.sleep(2)  # the relay delivers, the recurrence component publishes its creations
-            events = outbox(db)
+            events = outbox(db) + producer_events()
         finally:
             host.terminate()
             host.wait(timeout=30)
@@ -112,6 +114,11 @@ def drive(base: str, alice: str, bob: str) -> None:
     delete(bob, far["id"])
     delete(alice, full["id"])
     patch(bob, old["id"], {"title": "Long, long ago", "due_date": None})
+
+
+def producer_events() -> list:
+    seeds = HERE.parents[3] / "host/fuzz/seeds/decode_event"
+    return [json.loads(p.read_text()) for p in sorted(seeds.glob("camel_*.json"))]
 
 
 def outbox(db: Path) -> list:
