@@ -33,7 +33,13 @@ fn misbehaving() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = std::process::Command::new(cargo)
             .current_dir(workspace())
-            .args(["build", "--profile", "release-wasm", "--target", "wasm32-wasip2"])
+            .args([
+                "build",
+                "--profile",
+                "release-wasm",
+                "--target",
+                "wasm32-wasip2",
+            ])
             .args(["-p", "memory-hog", "-p", "looping"])
             .env("CARGO_TARGET_DIR", &target)
             .status()
@@ -83,7 +89,11 @@ fn limits_toml_gives_a_component_its_own_limits_and_the_calls_name_it() {
     let hog = misbehaving().join("memory_hog.wasm");
     let looping = misbehaving().join("looping.wasm");
     let dir = components(
-        &[(&hog, "memory_hog.wasm"), (&looping, "looping.wasm"), (&audit(), "audit.wasm")],
+        &[
+            (&hog, "memory_hog.wasm"),
+            (&looping, "looping.wasm"),
+            (&audit(), "audit.wasm"),
+        ],
         Some("[memory-hog]\nmemory_mib = 24\n\n[looping]\ncall_timeout_ms = 40\n"),
     );
     let runtime = runtime();
@@ -121,9 +131,14 @@ fn limits_toml_gives_a_component_its_own_limits_and_the_calls_name_it() {
         .call(&looping, "task-events", &created(), 0)
         .unwrap_err()
         .to_string();
-    assert!(started.elapsed() < Duration::from_millis(450), "ended by its own 40 ms");
     assert!(
-        err.contains("timed out") && err.contains("call_timeout_ms of ") && err.contains("[looping]"),
+        started.elapsed() < Duration::from_millis(450),
+        "ended by its own 40 ms"
+    );
+    assert!(
+        err.contains("timed out")
+            && err.contains("call_timeout_ms of ")
+            && err.contains("[looping]"),
         "{err}"
     );
 
@@ -131,23 +146,40 @@ fn limits_toml_gives_a_component_its_own_limits_and_the_calls_name_it() {
     let audit = registry.slot("audit").unwrap().current();
     assert_eq!(audit.limits.memory_bytes, 64 << 20);
     assert_eq!(audit.limits.memory_setting, "TASKHOST_MEMORY_LIMIT_MIB");
-    assert!(runtime.call(&audit, "task-events", &created(), 0).unwrap().is_ok());
+    assert!(
+        runtime
+            .call(&audit, "task-events", &created(), 0)
+            .unwrap()
+            .is_ok()
+    );
     assert!(audit.start_memory_bytes > 0 && audit.start_memory_bytes < 8 << 20);
 }
 
 #[test]
 fn limits_above_the_ceilings_or_below_the_image_are_refused_at_load() {
     let runtime = runtime();
-    let over = components(&[(&audit(), "audit.wasm")], Some("[audit]\nmemory_mib = 129\n"));
-    let err = Registry::load_dir(&runtime, over.path()).err().unwrap().to_string();
+    let over = components(
+        &[(&audit(), "audit.wasm")],
+        Some("[audit]\nmemory_mib = 129\n"),
+    );
+    let err = Registry::load_dir(&runtime, over.path())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("memory_mib = 129") && err.contains("TASKHOST_MAX_MEMORY_LIMIT_MIB"),
         "{err}"
     );
 
     // audit's image is about 1 MiB: a 1 MiB limit cannot even start it.
-    let under = components(&[(&audit(), "audit.wasm")], Some("[audit]\nmemory_mib = 1\n"));
-    let err = Registry::load_dir(&runtime, under.path()).err().unwrap().to_string();
+    let under = components(
+        &[(&audit(), "audit.wasm")],
+        Some("[audit]\nmemory_mib = 1\n"),
+    );
+    let err = Registry::load_dir(&runtime, under.path())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("component `audit` needs") && err.contains("to start (its memory image)"),
         "{err}"
@@ -165,7 +197,10 @@ fn limits_above_the_ceilings_or_below_the_image_are_refused_at_load() {
 #[tokio::test]
 async fn a_push_brings_its_own_limits_else_the_directorys_and_a_rollback_restores_them() {
     let runtime = runtime();
-    let dir = components(&[(&audit(), "audit.wasm")], Some("[audit]\ncall_timeout_ms = 900\n"));
+    let dir = components(
+        &[(&audit(), "audit.wasm")],
+        Some("[audit]\ncall_timeout_ms = 900\n"),
+    );
     let registry = Registry::load_dir(&runtime, dir.path()).unwrap();
     let bytes = std::fs::read(audit()).unwrap();
     let mut other_build = bytes.clone();
@@ -203,7 +238,12 @@ async fn a_push_brings_its_own_limits_else_the_directorys_and_a_rollback_restore
         other => panic!("a limit above the ceiling must refuse the push, got {other:?}"),
     }
     assert_eq!(
-        registry.slot("audit").unwrap().current().limits.call_timeout,
+        registry
+            .slot("audit")
+            .unwrap()
+            .current()
+            .limits
+            .call_timeout,
         Duration::from_millis(900),
         "the refused push changed nothing"
     );

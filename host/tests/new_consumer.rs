@@ -392,7 +392,7 @@ async fn a_new_consumer_in_each_language_is_built_run_pushed_and_rolled_back() {
         },
     )
     .await;
-    let count = async |sql: &str| -> i64 {
+    let count = async |sql: &'static str| -> i64 {
         sqlx::query(sql)
             .bind(NAME)
             .fetch_one(&mut *db.pool().acquire().await.unwrap())
