@@ -98,15 +98,20 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
     };
     let load_before = machine::load_average();
+    let selection = match (args.only_real_stack, args.only_languages) {
+        (false, false) => rows::Selection::All,
+        (true, false) => rows::Selection::RealStack,
+        (false, true) => rows::Selection::Languages,
+        (true, true) => anyhow::bail!("--only-real-stack and --only-languages exclude each other"),
+    };
     let result = rows::run_all(
         &ctx,
+        selection,
         &args.empty_wasm,
         args.pg_url.as_deref(),
         args.hot_swap_log.as_deref(),
         args.stack_pg_url.as_deref(),
-        args.only_real_stack,
         args.polyglot_dir.as_deref(),
-        args.only_languages,
     )
     .await;
     let _ = std::fs::remove_dir_all(&scratch);

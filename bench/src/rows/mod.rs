@@ -14,15 +14,24 @@ use crate::report::Row;
 use dapr_route::Shape;
 use std::path::Path;
 
+/// Which rows to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selection {
+    All,
+    /// Row 5 only (`just bench-stack`).
+    RealStack,
+    /// Row 6 only (`just bench-languages`).
+    Languages,
+}
+
 pub async fn run_all(
     ctx: &Ctx,
+    selection: Selection,
     empty_wasm: &Path,
     pg_url: Option<&str>,
     hot_swap_log: Option<&Path>,
     stack_pg_url: Option<&str>,
-    only_real_stack: bool,
     polyglot_dir: Option<&Path>,
-    only_languages: bool,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -32,13 +41,16 @@ pub async fn run_all(
         failures.push(format!("{id}: {why}"));
         rows.push(Row::not_measured(id, what, &why));
     };
-    if only_real_stack {
-        real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
-        return Ok((rows, failures));
-    }
-    if only_languages {
-        language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
-        return Ok((rows, failures));
+    match selection {
+        Selection::All => {}
+        Selection::RealStack => {
+            real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
+        Selection::Languages => {
+            language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
     }
 
     eprintln!("== row 1: per-message host cost ==");
