@@ -93,7 +93,7 @@ pub fn run(builds: &[(&str, &Path)], scratch: &Path, iterations: u64) -> anyhow:
 
 fn text(m: &Measured) -> String {
     format!(
-        "p50 {:.1} µs · p99 {:.1} µs; {:.1} MiB/instance (image {:.1}); start-up {:.0} ms + {:.1} ms first call, cached {:.0} ms + {:.1} ms; {:.2} MB .wasm",
+        "p50 {:.1} µs · p99 {:.1} µs; {:.1} MiB/instance (image {:.1}); start-up {:.0} ms + {:.1} ms first call, cached {:.1} ms + {:.1} ms; {:.2} MB .wasm",
         m.per_message.p50_us,
         m.per_message.p99_us,
         m.peak_mib,

@@ -81,6 +81,13 @@ pub fn run(args: BuildArgs) -> anyhow::Result<()> {
 /// Python, the WIT bindings `test_app.py` imports in plain CPython (a second or two).
 fn prepare(project: &Project, toolchain: &Toolchain) -> anyhow::Result<()> {
     if project.language == Language::Python {
+        // componentize-py writes into a directory that does not exist yet; these are generated
+        // files, made anew from the WIT each time.
+        let generated = project.dir.join("bindings");
+        if generated.exists() {
+            std::fs::remove_dir_all(&generated)
+                .with_context(|| format!("removing the old {}", generated.display()))?;
+        }
         let mut bindings = toolchain.command();
         bindings
             .current_dir(&project.dir)
@@ -171,7 +178,7 @@ fn check(project: &Project, args: &BuildArgs, out: &Path, bytes: &[u8]) -> anyho
         memory_mib: args.limits.memory_mib,
         call_timeout_ms: args.limits.timeout_ms,
     };
-    let request = LimitRequest::new(overrides, "the push (--memory-mib, --timeout-ms)");
+    let request = LimitRequest::new(overrides, "the push");
     let started = Instant::now();
     let loaded = runtime
         .load_bytes_with(bytes, &out.display().to_string(), &|_| Ok(request.clone()))

@@ -85,3 +85,47 @@ impl Project {
         self.dir.join("dist").join(format!("{}.wasm", self.name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(toml: Option<&str>) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("wit")).unwrap();
+        if let Some(text) = toml {
+            std::fs::write(dir.path().join(PROJECT_FILE), text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn a_project_file_names_the_component_and_its_language() {
+        let dir = project(Some("name = \"greeter\"\nlanguage = \"javascript\"\n"));
+        let p = Project::read(dir.path()).unwrap();
+        assert_eq!(
+            (p.name.as_str(), p.language),
+            ("greeter", Language::Javascript)
+        );
+        assert_eq!(p.wit, dir.path().join("wit"));
+        assert_eq!(p.default_output(), dir.path().join("dist/greeter.wasm"));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let none = project(None);
+        let err = Project::read(none.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("has no taskhost.toml") && err.contains("taskhost new"),
+            "{err}"
+        );
+        let go = project(Some("name = \"greeter\"\nlanguage = \"go\"\n"));
+        let err = format!("{:#}", Project::read(go.path()).unwrap_err());
+        assert!(err.contains("unknown variant `go`"), "{err}");
+        let elsewhere = project(Some(
+            "name = \"a\"\nlanguage = \"rust\"\nwit = \"nowhere\"\n",
+        ));
+        let err = Project::read(elsewhere.path()).unwrap_err().to_string();
+        assert!(err.contains("has no WIT directory"), "{err}");
+    }
+}
