@@ -101,7 +101,7 @@ test-polyglot: build-components build-polyglot
 test-new-consumer: build-components setup-toolchains
     cargo test -p taskhost --test new_consumer -- --ignored --nocapture
 
-# Both of the above: what CI runs for consumers in other languages
+# test-polyglot and test-new-consumer: what CI runs for consumers in Python and JavaScript
 test-languages: test-polyglot test-new-consumer
 
 # Run the host's tests on SQLite
