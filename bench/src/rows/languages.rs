@@ -1,4 +1,4 @@
-//! Row 6 — one consumer, three languages: the audit component built from Rust
+//! Row 7 — one consumer, three languages: the audit component built from Rust
 //! (`components/audit`), Python (`components/audit-py`, componentize-py) and JavaScript
 //! (`components/audit-js`, componentize-js), each measured on the host's own call path
 //! (`Runtime::call`: a fresh store and instance from the cached `InstancePre`, the call, the

@@ -5,7 +5,7 @@
 
 use super::project::{Language, PROJECT_FILE};
 use crate::domain::topics;
-use crate::runtime::{component::validate_manifest, wit};
+use crate::runtime::{load::validate_manifest, wit};
 use anyhow::{Context, bail};
 use clap::Args;
 use rust_embed::Embed;

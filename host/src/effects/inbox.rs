@@ -1,8 +1,8 @@
 //! `notify`: an entry in the user's in-app inbox, at most once per idempotency key; with a
 //! configured Dapr output binding, also sent there (queued in the same transaction).
 
-use crate::dapr::sink::{BINDING_TOPIC, BindingCall};
 use crate::domain::Notification;
+use crate::storage::sidecar_calls::{BINDING_TOPIC, BindingCall};
 use crate::storage::{Conn, Result, notifications, outbox};
 use crate::wire::time;
 use chrono::{DateTime, Utc};

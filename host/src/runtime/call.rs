@@ -1,81 +1,17 @@
 //! One component call: a fresh `Store` and instance from the cached `InstancePre`, with the
 //! per-call limits armed, stderr captured, and the result checked against the effect limits.
 
-use super::bindings::{ConsumerPre, wit};
+use super::bindings::wit;
 use super::component::LoadedComponent;
 use super::component_limits::ComponentLimits;
-use super::engine::{EPOCH_TICK, Runtime};
+use super::engine::Runtime;
 use super::limits::MemoryCap;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use super::outcome::{Answer, CallError};
+use super::sandbox::new_store;
+use wasmtime::Trap;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// Everything a Store holds for one call. The WasiCtx grants no filesystem, network,
-/// environment or arguments: only a stderr that goes to the host's log.
-pub struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// Why a call produced no answer from the component. Each is contained to this one call.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    /// `setting` names what set the limit: `TASKHOST_CALL_TIMEOUT_MS`, or the component's own.
-    #[error("timed out: ran past the call timeout of {limit:?} ({setting})")]
-    Timeout {
-        limit: std::time::Duration,
-        setting: String,
-    },
-    #[error(
-        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes ({setting})"
-    )]
-    MemoryLimit {
-        desired: usize,
-        limit: usize,
-        setting: String,
-    },
-    #[error("trapped: {0}")]
-    Trap(String),
-    #[error("could not instantiate: {0}")]
-    Instantiate(String),
-    #[error("returned {count} effects, more than the limit of {max} (TASKHOST_MAX_EFFECTS)")]
-    TooManyEffects { count: usize, max: usize },
-    #[error(
-        "returned {bytes} bytes of effects, more than the limit of {max} (TASKHOST_MAX_EFFECT_BYTES)"
-    )]
-    EffectsTooLarge { bytes: usize, max: usize },
-}
-
-/// What the component answered.
-pub type Answer = Result<Vec<wit::Effect>, wit::Failure>;
 
 impl Runtime {
-    /// Calls `describe()` on a fresh instance (at load time), with the ceilings as limits: the
-    /// component's own limits depend on its name, which this tells. Also says how much linear
-    /// memory the instance held before running any code.
-    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<Described> {
-        let ceilings = self.ceilings();
-        let (mut store, _stderr) = self.new_store(ceilings.memory_bytes, ceilings.call_timeout);
-        let consumer = pre.instantiate(&mut store)?;
-        let start_memory = store.data().memory.peak;
-        let manifest = consumer.todo_events_handler().call_describe(&mut store)?;
-        Ok(Described {
-            manifest,
-            start_memory,
-        })
-    }
-
     /// Handles one message. The instance lives exactly as long as this call.
     pub fn call(
         &self,
@@ -85,7 +21,12 @@ impl Runtime {
         now_ms: i64,
     ) -> Result<Answer, CallError> {
         let limits = &component.limits;
-        let (mut store, stderr) = self.new_store(limits.memory_bytes, limits.call_timeout);
+        let (mut store, stderr) = new_store(
+            &self.engine,
+            self.limits(),
+            limits.memory_bytes,
+            limits.call_timeout,
+        );
         let result = (|| {
             let consumer = component
                 .pre
@@ -110,26 +51,6 @@ impl Runtime {
         result
     }
 
-    fn new_store(
-        &self,
-        memory_bytes: usize,
-        call_timeout: std::time::Duration,
-    ) -> (Store<CallState>, MemoryOutputPipe) {
-        let stderr = MemoryOutputPipe::new(self.limits().max_stderr_bytes);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        let state = CallState {
-            wasi,
-            table: ResourceTable::new(),
-            memory: MemoryCap::new(memory_bytes),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        let ticks = (call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        (store, stderr)
-    }
-
     fn check_effects(&self, effects: &[wit::Effect]) -> Result<(), CallError> {
         let limits = self.limits();
         if effects.len() > limits.max_effects {
@@ -147,13 +68,6 @@ impl Runtime {
         }
         Ok(())
     }
-}
-
-/// What `describe()` told at load time.
-pub(super) struct Described {
-    pub manifest: wit::Manifest,
-    /// Linear memory of a fresh instance: its memory image.
-    pub start_memory: usize,
 }
 
 /// Why a call trapped, naming the limit (and the setting that set it) when one was hit.

@@ -126,6 +126,24 @@ impl ComponentLimits {
         Ok(limits)
     }
 
+    /// An instance that cannot even start within its memory limit would fail every message:
+    /// refused at load, saying how much it needs (`start`, its memory image) and which setting
+    /// gives it more.
+    pub fn check_image_fits(&self, name: &str, start: usize) -> Result<(), String> {
+        if start <= self.memory_bytes {
+            return Ok(());
+        }
+        let mib = |b: usize| b as f64 / (1 << 20) as f64;
+        Err(format!(
+            "component `{name}` needs {:.1} MiB of linear memory to start (its memory image), more than \
+             its memory limit of {:.0} MiB ({}); give it more with `--memory-mib` at push or `memory_mib` \
+             in the components directory's limits.toml",
+            mib(start),
+            mib(self.memory_bytes),
+            self.memory_setting,
+        ))
+    }
+
     /// As the admin API and `taskhost build` show them.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
