@@ -72,6 +72,47 @@ test-components: build-components
     @test -f scripts/test-components-cli.sh || { echo "error: scripts/test-components-cli.sh is missing" >&2; exit 1; }
     bash scripts/test-components-cli.sh {{ quote(components_dir) }}
 
+# ---- Consumers in Python and JavaScript (components/README.md): toolchains, builds, tests
+
+# The Python and JavaScript builds of the audit consumer, and the taskhost that builds them
+polyglot_dir := join(root, env("CARGO_TARGET_DIR", "target")) / "polyglot"
+debug_host := join(root, env("CARGO_TARGET_DIR", "target")) / "debug/taskhost"
+
+# Install the pinned toolchains that build consumers: componentize-py (PyPI), componentize-js + jco (npm; Debian's nodejs and npm first if there is no npm)
+setup-toolchains:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    . scripts/lib.sh
+    # The toolchain script never installs system packages (`taskhost build` runs it on users'
+    # machines too): on a CI machine with nothing but rustup and pip, Node.js comes from here.
+    if ! command -v npm >/dev/null; then
+        say "== installing Debian's nodejs and npm =="
+        apt_install nodejs npm
+    fi
+    scripts/install-component-toolchains.sh >/dev/null
+
+# Build the audit consumer in Python and JavaScript (components/audit-py, audit-js) into target/polyglot/ (cached by their sources)
+build-polyglot: setup-light setup-toolchains
+    cargo build -p taskhost
+    {{ quote(debug_host) }} build components/audit-py --out {{ quote(polyglot_dir / "python/audit.wasm") }}
+    {{ quote(debug_host) }} build components/audit-js --out {{ quote(polyglot_dir / "javascript/audit.wasm") }}
+
+# The audit consumer's own tests against its Python and JavaScript builds, and their answers against the Rust build's on recorded messages
+test-polyglot: build-components build-polyglot
+    @echo "== components/audit/tests against the Python build =="
+    TASKHOST_COMPONENTS_DIR={{ quote(polyglot_dir / "python") }} cargo test -p audit --test audit
+    @echo "== components/audit/tests against the JavaScript build =="
+    TASKHOST_COMPONENTS_DIR={{ quote(polyglot_dir / "javascript") }} cargo test -p audit --test audit
+    @echo "== the three builds' answers on recorded messages =="
+    TASKHOST_TEST_POLYGLOT_DIR={{ quote(polyglot_dir) }} cargo test -p taskhost --test polyglot_audit -- --ignored
+
+# From `taskhost new` to live traffic in Rust, Python and JavaScript: build, run with wasmtime, push while events flow, roll back
+test-new-consumer: build-components setup-toolchains
+    cargo test -p taskhost --test new_consumer -- --ignored --nocapture
+
+# test-polyglot and test-new-consumer: what CI runs for consumers in Python and JavaScript
+test-languages: test-polyglot test-new-consumer
+
 # Run the host's tests on SQLite
 test-host: build-components
     @echo "== host tests on SQLite =="
@@ -193,7 +234,7 @@ bench-build: build-components
     cargo build --release -p taskhost -p taskhost-bench
 
 # Benchmark every row beside its reference (throwaway PostgreSQL; local Dapr stack for row 5, stopped after); writes docs/benchmarks.{md,json}
-bench: bench-build
+bench: bench-build build-polyglot
     #!/usr/bin/env bash
     set -euo pipefail
     baseline=()
@@ -217,7 +258,7 @@ bench: bench-build
     stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
     {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
-        --stack-pg-url "$stack_pg_url" --out-dir docs "${baseline[@]}" \
+        --stack-pg-url "$stack_pg_url" --polyglot-dir {{ quote(polyglot_dir) }} --out-dir docs "${baseline[@]}" \
         --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; deploy/local-stack/{build-dapr,fetch-kafka,up}.sh; then"
 
 # Only row 5 (through daprd + Kafka + PostgreSQL), printed, nothing written; starts and stops the local stack
@@ -242,6 +283,11 @@ bench-compare REV=bench_baseline: bench-build
     {{ quote(bench_bin) }} --only-baseline --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --baseline-host-bin "${b[0]}" --baseline-bench-bin "${b[1]}" \
         --baseline-label "${b[2]}" --label "$(scripts/bench-baseline.sh --label)" --command "just bench-compare {{ REV }}"
+
+# Only row 7 (audit built from Rust, Python and JavaScript: per message, memory per instance, start-up), printed, nothing written
+bench-languages: bench-build build-polyglot
+    {{ quote(bench_bin) }} --only-languages --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --polyglot-dir {{ quote(polyglot_dir) }} --command "just bench-languages"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
 bench-quick: bench-build

@@ -57,6 +57,13 @@ struct Args {
     /// Run only row 5 (through the real stack); with --out-dir the report holds that row only.
     #[arg(long)]
     only_real_stack: bool,
+    /// Where the Python and JavaScript builds of audit are (`python/audit.wasm`,
+    /// `javascript/audit.wasm`: `just build-polyglot`), for row 7.
+    #[arg(long)]
+    polyglot_dir: Option<PathBuf>,
+    /// Run only row 7 (audit in three languages); nothing is written unless --out-dir.
+    #[arg(long)]
+    only_languages: bool,
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
@@ -144,22 +151,28 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
     };
     let load_before = machine::load_average();
-    let result = rows::run_all(
-        &ctx,
-        &args.empty_wasm,
-        args.pg_url.as_deref(),
-        args.hot_swap_log.as_deref(),
-        args.stack_pg_url.as_deref(),
-        baseline.as_ref(),
-        if args.only_real_stack {
-            rows::Only::RealStack
-        } else if args.only_baseline {
-            rows::Only::Baseline
-        } else {
-            rows::Only::All
-        },
-    )
-    .await;
+    let only = match (
+        args.only_real_stack,
+        args.only_baseline,
+        args.only_languages,
+    ) {
+        (false, false, false) => rows::Only::All,
+        (true, false, false) => rows::Only::RealStack,
+        (false, true, false) => rows::Only::Baseline,
+        (false, false, true) => rows::Only::Languages,
+        _ => anyhow::bail!(
+            "--only-real-stack, --only-baseline and --only-languages exclude each other"
+        ),
+    };
+    let inputs = rows::Inputs {
+        empty_wasm: &args.empty_wasm,
+        pg_url: args.pg_url.as_deref(),
+        hot_swap_log: args.hot_swap_log.as_deref(),
+        stack_pg_url: args.stack_pg_url.as_deref(),
+        baseline: baseline.as_ref(),
+        polyglot_dir: args.polyglot_dir.as_deref(),
+    };
+    let result = rows::run_all(&ctx, &inputs, only).await;
     let _ = std::fs::remove_dir_all(&scratch);
     let (rows, failures): (Vec<Row>, Vec<String>) = result?;
     let report = Report {

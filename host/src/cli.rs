@@ -1,8 +1,13 @@
-//! The command line: `serve`, `token`, `invoke`, and the admin API's clients: `components` (hot
-//! swap) and `dead-letters` (list and replay).
+//! The command line: `serve`, `token`, `invoke`, the admin API's clients: `components` (hot
+//! swap) and `dead-letters` (list and replay), and writing consumers: `new` and `build`.
 
+pub mod build;
+mod build_cache;
 pub mod components;
 pub mod dead_letters;
+pub mod new;
+pub mod project;
+mod toolchain;
 
 use crate::config::{AuthArgs, ComponentArgs, ServeArgs};
 use clap::{Parser, Subcommand};
@@ -58,4 +63,8 @@ pub enum Command {
     /// List the messages a running host could not handle, and replay them.
     #[command(subcommand)]
     DeadLetters(dead_letters::DeadLettersCommand),
+    /// Write a new consumer project in Rust, Python or JavaScript, ready to build and test.
+    New(new::NewArgs),
+    /// Build a consumer project's .wasm (any language) and check it as the host checks a push.
+    Build(Box<build::BuildArgs>),
 }

@@ -1,7 +1,7 @@
 //! Configuration: flags, each with a `TASKHOST_*` environment variable. Values are checked
 //! before anything starts, and an error says which setting is wrong and how to fix it.
 
-use crate::runtime::{AutoRollback, Limits, RuntimeConfig, SwapPolicy};
+use crate::runtime::{AutoRollback, Ceilings, Limits, RuntimeConfig, SwapPolicy};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -154,12 +154,23 @@ pub struct ComponentArgs {
     /// Compile components on every start instead of caching.
     #[arg(long, env = "TASKHOST_NO_CACHE")]
     pub no_cache: bool,
-    /// Wall-clock limit for one component call, in milliseconds.
+    /// Wall-clock limit for one component call, in milliseconds (the default of components not
+    /// given their own).
     #[arg(long, env = "TASKHOST_CALL_TIMEOUT_MS", default_value_t = 500)]
     pub call_timeout_ms: u64,
-    /// Memory limit per component instance, in MiB.
+    /// Memory limit per component instance, in MiB (the default of components not given their
+    /// own).
     #[arg(long, env = "TASKHOST_MEMORY_LIMIT_MIB", default_value_t = 64)]
     pub memory_limit_mib: usize,
+    /// The largest memory limit a component may be given (at push or in limits.toml), in MiB;
+    /// default: 256, or TASKHOST_MEMORY_LIMIT_MIB if larger. Every instance slot of the pooling
+    /// allocator is sized for it.
+    #[arg(long, env = "TASKHOST_MAX_MEMORY_LIMIT_MIB")]
+    pub max_memory_limit_mib: Option<usize>,
+    /// The longest call timeout a component may be given, in milliseconds; default: 10000, or
+    /// TASKHOST_CALL_TIMEOUT_MS if longer.
+    #[arg(long, env = "TASKHOST_MAX_CALL_TIMEOUT_MS")]
+    pub max_call_timeout_ms: Option<u64>,
     /// Most effects one call may return.
     #[arg(long, env = "TASKHOST_MAX_EFFECTS", default_value_t = 256)]
     pub max_effects: usize,
@@ -180,6 +191,26 @@ impl ComponentArgs {
             bail!(
                 "TASKHOST_MEMORY_LIMIT_MIB must be 1..=4096, not {}",
                 self.memory_limit_mib
+            );
+        }
+        // The ceilings bound the components' own limits; the defaults must fit under them.
+        let defaults = Ceilings::default();
+        let max_memory_mib = self
+            .max_memory_limit_mib
+            .unwrap_or((defaults.memory_bytes >> 20).max(self.memory_limit_mib));
+        if !(self.memory_limit_mib..=4096).contains(&max_memory_mib) {
+            bail!(
+                "TASKHOST_MAX_MEMORY_LIMIT_MIB must be TASKHOST_MEMORY_LIMIT_MIB ({})..=4096, not {max_memory_mib}",
+                self.memory_limit_mib,
+            );
+        }
+        let max_timeout_ms = self
+            .max_call_timeout_ms
+            .unwrap_or((defaults.call_timeout.as_millis() as u64).max(self.call_timeout_ms));
+        if !(self.call_timeout_ms..=60_000).contains(&max_timeout_ms) {
+            bail!(
+                "TASKHOST_MAX_CALL_TIMEOUT_MS must be TASKHOST_CALL_TIMEOUT_MS ({})..=60000, not {max_timeout_ms}",
+                self.call_timeout_ms,
             );
         }
         if !(1..=100_000).contains(&self.max_effects) {
@@ -206,6 +237,10 @@ impl ComponentArgs {
                 max_effects: self.max_effects,
                 max_effect_bytes: self.max_effect_bytes,
                 ..Limits::default()
+            },
+            ceilings: Ceilings {
+                memory_bytes: max_memory_mib << 20,
+                call_timeout: Duration::from_millis(max_timeout_ms),
             },
             cache_dir,
             ..RuntimeConfig::default()

@@ -47,6 +47,8 @@ fn main() -> ExitCode {
             .map(|v| println!("{}", serde_json::to_string_pretty(&v).expect("JSON"))),
         Command::Components(command) => taskhost::cli::components::run(command),
         Command::DeadLetters(command) => taskhost::cli::dead_letters::run(command),
+        Command::New(args) => taskhost::cli::new::run(args),
+        Command::Build(args) => taskhost::cli::build::run(*args),
     };
     // The runtime has stopped: flush the spans still queued (graceful shutdown's last step).
     telemetry.shutdown();

@@ -7,6 +7,7 @@ pub mod dapr_route;
 pub mod embedded;
 pub mod footprint;
 pub mod host_cost;
+pub mod languages;
 pub mod real_stack;
 
 use crate::Ctx;
@@ -16,25 +17,48 @@ use dapr_route::Shape;
 use std::path::Path;
 
 /// Which rows a run measures.
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Only {
-    /// Every row (row 6 too when a baseline is given).
+    /// Every row (row 6 too when a baseline is given; row 7 unless quick).
     All,
-    /// Row 5, through the real stack (`--only-real-stack`).
+    /// Row 5, through the real stack (`--only-real-stack`, `just bench-stack`).
     RealStack,
     /// Row 6, this build beside the baseline (`--only-baseline`).
     Baseline,
+    /// Row 7, one consumer in three languages (`--only-languages`, `just bench-languages`).
+    Languages,
+}
+
+/// What the rows measure besides the host and its components: each optional input, when
+/// absent, leaves its row "not measured" with the reason.
+pub struct Inputs<'a> {
+    /// The empty component: the wasm floor (rows 1 and 6, CPU per delivery).
+    pub empty_wasm: &'a Path,
+    /// A PostgreSQL URL for the PostgreSQL variants of rows 2 and 3.
+    pub pg_url: Option<&'a str>,
+    /// Hot-swap latency lines (row 4).
+    pub hot_swap_log: Option<&'a Path>,
+    /// The local stack's PostgreSQL (row 5).
+    pub stack_pg_url: Option<&'a str>,
+    /// A baseline build to measure this one beside (row 6).
+    pub baseline: Option<&'a baseline::Baseline>,
+    /// The Python and JavaScript builds of audit (row 7).
+    pub polyglot_dir: Option<&'a Path>,
 }
 
 pub async fn run_all(
     ctx: &Ctx,
-    empty_wasm: &Path,
-    pg_url: Option<&str>,
-    hot_swap_log: Option<&Path>,
-    stack_pg_url: Option<&str>,
-    baseline: Option<&baseline::Baseline>,
+    inputs: &Inputs<'_>,
     only: Only,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
+    let &Inputs {
+        empty_wasm,
+        pg_url,
+        hot_swap_log,
+        stack_pg_url,
+        baseline,
+        polyglot_dir,
+    } = inputs;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
     let mut fail = |rows: &mut Vec<Row>, id: &str, what: &str, e: anyhow::Error| {
@@ -43,9 +67,16 @@ pub async fn run_all(
         failures.push(format!("{id}: {why}"));
         rows.push(Row::not_measured(id, what, &why));
     };
-    if only == Only::RealStack {
-        real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
-        return Ok((rows, failures));
+    match only {
+        Only::All | Only::Baseline => {}
+        Only::RealStack => {
+            real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
+        Only::Languages => {
+            language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
     }
     let mut peak_rss = 0.0f64;
     if only == Only::Baseline {
@@ -190,6 +221,10 @@ pub async fn run_all(
         )
         .await;
     }
+
+    if !ctx.quick {
+        language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
+    }
     Ok((rows, failures))
 }
 
@@ -215,6 +250,42 @@ async fn baseline_rows(
     match baseline::run(ctx, b, empty_wasm, peak_rss).await {
         Ok(r) => rows.extend(r),
         Err(e) => fail(rows, "baseline", WHAT, e),
+    }
+}
+
+/// Row 7: audit built from Rust, Python and JavaScript (`just build-polyglot` makes the last two).
+async fn language_rows(
+    ctx: &Ctx,
+    polyglot_dir: Option<&Path>,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str = "audit built from Rust, Python and JavaScript";
+    eprintln!("== row 7: one consumer, three languages ==");
+    let Some(dir) = polyglot_dir else {
+        rows.push(Row::not_measured(
+            "languages",
+            WHAT,
+            "no --polyglot-dir given (`just build-polyglot` builds the Python and JavaScript audit)",
+        ));
+        return;
+    };
+    let builds = [
+        ("rust", ctx.components_dir.join("audit.wasm")),
+        ("python", dir.join("python/audit.wasm")),
+        ("javascript", dir.join("javascript/audit.wasm")),
+    ];
+    let iterations = if ctx.quick { 200 } else { 2_000 };
+    let scratch = ctx.scratch.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let builds: Vec<(&str, &Path)> = builds.iter().map(|(l, p)| (*l, p.as_path())).collect();
+        languages::run(&builds, &scratch, iterations)
+    })
+    .await;
+    match result {
+        Ok(Ok(r)) => rows.extend(r),
+        Ok(Err(e)) => fail(rows, "languages", WHAT, e),
+        Err(e) => fail(rows, "languages", WHAT, e.into()),
     }
 }
 

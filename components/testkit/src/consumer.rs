@@ -7,7 +7,7 @@ use std::sync::{Mutex, OnceLock};
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Engine, Store};
+use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -114,9 +114,21 @@ fn prepare(path: &Path) -> wasmtime::Result<ConsumerPre<Sandbox>> {
     ConsumerPre::new(pre).context("the component does not export the `consumer` world")
 }
 
+/// wasmtime's default engine, with its compiled-code cache (`~/.cache/wasmtime`): a Python or
+/// JavaScript build (tens of MB) takes seconds to compile, and each test process compiles it
+/// again otherwise. A cache that cannot be set up only costs time.
 fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(Engine::default)
+    ENGINE.get_or_init(|| {
+        let mut config = Config::new();
+        match wasmtime::Cache::new(wasmtime::CacheConfig::new()) {
+            Ok(cache) => {
+                config.cache(Some(cache));
+            }
+            Err(e) => eprintln!("testkit: no compiled-code cache ({e}); compiling every time"),
+        }
+        Engine::new(&config).expect("the default engine configuration is valid")
+    })
 }
 
 /// Enough for any sane amount of logging from one call; more is cut off, not an error.

@@ -4,7 +4,7 @@
 use super::AppState;
 use super::error::{ApiError, ApiResult};
 use crate::delivery::{ReplayOutcome, Replayer};
-use crate::runtime::{Cause, LoadedComponent, SwapError, Swapped};
+use crate::runtime::{Cause, LimitOverrides, LoadedComponent, SwapError, Swapped};
 use crate::storage::dead_letters::{self, DeadLetterRecord};
 use crate::wire::time;
 use axum::Json;
@@ -34,7 +34,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     Ok(())
 }
 
-/// Largest component accepted by `PUT /admin/components/{name}` (components are ~100 KB).
+/// Largest component accepted by `PUT /admin/components/{name}` (a Rust component is ~100 KB,
+/// a JavaScript one ~12 MB, a Python one ~18 MB).
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
 
 /// `GET /admin/components`: per component, the serving version and the kept earlier ones, each
@@ -91,7 +92,17 @@ fn version_json(c: &LoadedComponent) -> Value {
         "messages_handled": stats.messages,
         "errors": stats.errors(),
         "error_kinds": { "traps": stats.traps, "retries": stats.retries, "drops": stats.drops },
+        "limits": c.limits.to_json(),
+        "memory": {
+            "start_mib": mib(c.start_memory_bytes as u64),
+            "peak_mib": mib(stats.memory_peak_bytes),
+        },
     })
+}
+
+/// MiB with a tenth: 0.3 for a Rust component's 320 KiB, 41.2 for a Python one.
+fn mib(bytes: u64) -> f64 {
+    (bytes as f64 / (1u64 << 20) as f64 * 10.0).round() / 10.0
 }
 
 fn swapped_json(name: &str, s: &Swapped) -> Value {
@@ -99,7 +110,11 @@ fn swapped_json(name: &str, s: &Swapped) -> Value {
         "name": name,
         "unchanged": s.unchanged,
         "from": { "version": s.from.version, "digest": s.from.digest },
-        "to": { "version": s.to.version, "digest": s.to.digest, "topics": s.to.topics },
+        "to": {
+            "version": s.to.version, "digest": s.to.digest, "topics": s.to.topics,
+            "limits": s.to.limits.to_json(),
+            "start_memory_mib": mib(s.to.start_memory_bytes as u64),
+        },
         "topics_added": s.topics_added,
         "topics_removed": s.topics_removed,
         "validation_ms": s.validation.as_secs_f64() * 1000.0,
@@ -119,19 +134,23 @@ fn swap_error(e: SwapError) -> ApiError {
     }
 }
 
-/// `PUT /admin/components/{name}` with the `.wasm` as the body: validates it off the hot path
-/// and makes it the serving version of `name`. 200 with what changed; 422 with the reason
-/// when it is refused (the serving version keeps serving); 404 for an unknown component.
+/// `PUT /admin/components/{name}[?memory_mib=&call_timeout_ms=]` with the `.wasm` as the body:
+/// validates it off the hot path and makes it the serving version of `name`, with the limits
+/// given (else those of the components directory's `limits.toml`, else the host's defaults).
+/// 200 with what changed; 422 with the reason when it is refused (the serving version keeps
+/// serving); 404 for an unknown component.
 ///
 /// The token is checked before the body is read, so an unauthenticated client cannot make
 /// the host buffer 32 MiB.
 pub async fn push(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    query: Result<Query<LimitOverrides>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
+    let limits = query.map_err(query_error)?.0;
     let bytes = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
         .await
         .map_err(|e| {
@@ -149,9 +168,10 @@ pub async fn push(
         ));
     }
     let origin = format!("upload of {} bytes", bytes.len());
+    let pushed = (!limits.is_empty()).then_some(limits);
     let swapped = state
         .registry
-        .swap_bytes(&name, bytes.to_vec(), &origin)
+        .swap_bytes_with(&name, bytes.to_vec(), &origin, pushed)
         .await
         .map_err(swap_error)?;
     Ok(Json(swapped_json(&name, &swapped)))

@@ -19,6 +19,8 @@ pub enum ComponentsCommand {
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
+        limits: PushLimits,
+        #[command(flatten)]
         admin: AdminArgs,
     },
     /// Serve a kept earlier version again (the newest one, or `--to`).
@@ -36,6 +38,32 @@ pub enum ComponentsCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
+}
+
+/// Limits of the pushed version, instead of the components directory's `limits.toml` or the
+/// host's defaults; at most the host's ceilings.
+#[derive(Debug, Clone, Default, Args)]
+pub struct PushLimits {
+    /// Memory limit of one instance of this version, in MiB (a Python component needs tens).
+    #[arg(long)]
+    pub memory_mib: Option<usize>,
+    /// Call timeout of this version, in milliseconds.
+    #[arg(long)]
+    pub timeout_ms: Option<u64>,
+}
+
+impl PushLimits {
+    /// As query parameters of `PUT /admin/components/{name}`.
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(mib) = self.memory_mib {
+            query.push(("memory_mib", mib.to_string()));
+        }
+        if let Some(ms) = self.timeout_ms {
+            query.push(("call_timeout_ms", ms.to_string()));
+        }
+        query
+    }
 }
 
 /// Where the host is and how to prove the right to change it.
@@ -76,7 +104,12 @@ pub fn run(command: ComponentsCommand) -> anyhow::Result<()> {
             .timeout(Duration::from_secs(120))
             .build()?;
         match command {
-            ComponentsCommand::Push { file, name, admin } => {
+            ComponentsCommand::Push {
+                file,
+                name,
+                limits,
+                admin,
+            } => {
                 let name = match name {
                     Some(n) => n,
                     None => file
@@ -99,6 +132,7 @@ pub fn run(command: ComponentsCommand) -> anyhow::Result<()> {
                         reqwest::Method::PUT,
                         &format!("/admin/components/{name}"),
                     )?
+                    .query(&limits.query())
                     .header(reqwest::header::CONTENT_TYPE, "application/wasm")
                     .body(bytes);
                 let answer = send(request, &admin.url).await?;
@@ -163,6 +197,13 @@ fn describe_change(answer: &Value) -> String {
     );
     if let Some(ms) = answer["validation_ms"].as_f64().filter(|ms| *ms > 0.0) {
         line.push_str(&format!(", validated in {ms:.0} ms"));
+    }
+    let limits = &answer["to"]["limits"];
+    if let (Some(mib), Some(ms)) = (
+        limits["memory_mib"].as_f64(),
+        limits["call_timeout_ms"].as_u64(),
+    ) {
+        line.push_str(&format!("; limits {mib:.0} MiB, {ms} ms"));
     }
     for (key, label) in [
         ("topics_added", "now also consumes"),

@@ -3,6 +3,7 @@
 
 use super::bindings::wit;
 use super::component::LoadedComponent;
+use super::component_limits::ComponentLimits;
 use super::engine::Runtime;
 use super::limits::MemoryCap;
 use super::outcome::{Answer, CallError};
@@ -19,7 +20,13 @@ impl Runtime {
         message: &wit::Message,
         now_ms: i64,
     ) -> Result<Answer, CallError> {
-        let (mut store, stderr) = new_store(&self.engine, self.limits());
+        let limits = &component.limits;
+        let (mut store, stderr) = new_store(
+            &self.engine,
+            self.limits(),
+            limits.memory_bytes,
+            limits.call_timeout,
+        );
         let result = (|| {
             let consumer = component
                 .pre
@@ -28,8 +35,9 @@ impl Runtime {
             consumer
                 .todo_events_handler()
                 .call_handle(&mut store, topic, message, now_ms)
-                .map_err(|e| self.classify(e, &store.data().memory))
+                .map_err(|e| classify(e, &store.data().memory, limits))
         })();
+        let memory_peak = store.data().memory.peak;
         drop(store);
         forward_stderr(component, &stderr);
         let result = result.and_then(|answer| {
@@ -39,20 +47,8 @@ impl Runtime {
             Ok(answer)
         });
         component.stats.record(&result);
+        component.stats.record_memory(memory_peak);
         result
-    }
-
-    fn classify(&self, e: wasmtime::Error, memory: &MemoryCap) -> CallError {
-        if let Some(desired) = memory.exceeded {
-            CallError::MemoryLimit {
-                desired,
-                limit: self.limits().memory_bytes,
-            }
-        } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-            CallError::Timeout(self.limits().call_timeout)
-        } else {
-            CallError::Trap(format!("{e:#}"))
-        }
     }
 
     fn check_effects(&self, effects: &[wit::Effect]) -> Result<(), CallError> {
@@ -71,6 +67,24 @@ impl Runtime {
             });
         }
         Ok(())
+    }
+}
+
+/// Why a call trapped, naming the limit (and the setting that set it) when one was hit.
+fn classify(e: wasmtime::Error, memory: &MemoryCap, limits: &ComponentLimits) -> CallError {
+    if let Some(desired) = memory.exceeded {
+        CallError::MemoryLimit {
+            desired,
+            limit: limits.memory_bytes,
+            setting: limits.memory_setting.clone(),
+        }
+    } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        CallError::Timeout {
+            limit: limits.call_timeout,
+            setting: limits.timeout_setting.clone(),
+        }
+    } else {
+        CallError::Trap(format!("{e:#}"))
     }
 }
 

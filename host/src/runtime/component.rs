@@ -3,6 +3,7 @@
 //! Loading one is `load.rs`.
 
 use super::bindings::ConsumerPre;
+use super::component_limits::ComponentLimits;
 use super::sandbox::CallState;
 use super::stats::VersionStats;
 use chrono::{DateTime, Utc};
@@ -22,6 +23,10 @@ pub struct LoadedComponent {
     pub origin: String,
     /// What this version did with its messages (counted per version, see `stats.rs`).
     pub stats: VersionStats,
+    /// Its memory and time limits (the host's defaults unless it was given its own).
+    pub limits: ComponentLimits,
+    /// Linear memory an instance holds before it runs any code: its memory image.
+    pub start_memory_bytes: usize,
     pub(super) pre: ConsumerPre<CallState>,
 }
 
@@ -69,4 +74,6 @@ pub enum LoadError {
     Describe { origin: String, reason: String },
     #[error("{origin}: {reason}")]
     Manifest { origin: String, reason: String },
+    #[error("{origin}: {reason}")]
+    Limits { origin: String, reason: String },
 }

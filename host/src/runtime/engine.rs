@@ -7,6 +7,7 @@
 //! so a restart does not recompile (≈ 20 ms per component → ≈ 0.1 ms).
 
 use super::bindings::Consumer;
+use super::component_limits::Ceilings;
 use super::limits::Limits;
 use super::sandbox::{CallState, EPOCH_TICK};
 use std::hash::{Hash, Hasher};
@@ -21,7 +22,10 @@ const DECOMMIT_BATCH: usize = 16;
 
 #[derive(Clone, Debug)]
 pub struct RuntimeConfig {
+    /// The defaults of every component.
     pub limits: Limits,
+    /// The most any one component may be given (per-component limits).
+    pub ceilings: Ceilings,
     /// Where compiled components are cached (`None`: compile on every load).
     pub cache_dir: Option<PathBuf>,
     /// Concurrent instances the pooling allocator reserves slots for.
@@ -32,6 +36,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         Self {
             limits: Limits::default(),
+            ceilings: Ceilings::default(),
             cache_dir: None,
             max_instances: 1000,
         }
@@ -57,7 +62,11 @@ impl Runtime {
             .total_core_instances(config.max_instances * 4)
             .total_memories(config.max_instances * 2)
             .total_tables(config.max_instances * 4)
-            .max_memory_size(config.limits.memory_bytes)
+            // Each slot is sized for the largest memory any component may be given, so that a
+            // component with its own, larger limit fits (component_limits.rs). Only the pages
+            // an instance touches are committed; docs/benchmarks.md measures what a larger
+            // slot costs the small components.
+            .max_memory_size(config.ceilings.memory_bytes.max(config.limits.memory_bytes))
             // Freeing an instance's slot is an madvise + TLB shootdown; one per message was
             // ~6 % of the per-message host cost (docs/benchmarks.md). Batch them: a slot waits
             // in the queue until its batch is flushed, which the pool's size absorbs.
@@ -96,8 +105,14 @@ impl Runtime {
         })
     }
 
+    /// The host-wide defaults.
     pub fn limits(&self) -> &Limits {
         &self.config.limits
+    }
+
+    /// The most any one component may be given.
+    pub fn ceilings(&self) -> &Ceilings {
+        &self.config.ceilings
     }
 }
 

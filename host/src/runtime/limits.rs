@@ -5,9 +5,11 @@ use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Wall-clock budget for one `handle` call (enforced by epoch interruption).
+    /// Wall-clock budget for one `handle` call (enforced by epoch interruption); the default
+    /// of components not given their own.
     pub call_timeout: Duration,
-    /// Largest linear memory an instance may grow to.
+    /// Largest linear memory an instance may hold, all its memories together (the default of
+    /// components not given their own: see `component_limits.rs`).
     pub memory_bytes: usize,
     /// Most effects one call may return.
     pub max_effects: usize,
@@ -37,6 +39,12 @@ pub struct MemoryCap {
     limit: usize,
     /// The largest size the guest asked for beyond the limit, if it did.
     pub exceeded: Option<usize>,
+    /// The most linear memory this instance held at once, all its memories together: what one
+    /// instance of the component costs (shown per version by the admin API).
+    pub peak: usize,
+    /// Linear memory granted now, all memories together. Memories are created at their
+    /// initial size (for Python, an image of tens of MiB) and grown from there.
+    granted: usize,
 }
 
 impl MemoryCap {
@@ -44,6 +52,8 @@ impl MemoryCap {
         Self {
             limit,
             exceeded: None,
+            peak: 0,
+            granted: 0,
         }
     }
 }
@@ -59,20 +69,25 @@ pub struct MemoryLimitExceeded {
 impl wasmtime::ResourceLimiter for MemoryCap {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit || maximum.is_some_and(|m| desired > m) {
-            self.exceeded = Some(self.exceeded.unwrap_or(0).max(desired));
+        // The limit is on the instance, not on each memory: a component made of several core
+        // modules (Python, JavaScript) has several memories.
+        let total = self.granted - current.min(self.granted) + desired;
+        if total > self.limit || maximum.is_some_and(|m| desired > m) {
+            self.exceeded = Some(self.exceeded.unwrap_or(0).max(total));
             // A trap, not a failed `memory.grow`: the guest cannot carry on with less memory
             // than it asked for, and a trap names the limit in the dead letter.
             return Err(MemoryLimitExceeded {
-                desired,
+                desired: total,
                 limit: self.limit,
             }
             .into());
         }
+        self.granted = total;
+        self.peak = self.peak.max(total);
         Ok(true)
     }
 

@@ -4,6 +4,7 @@
 
 use super::bindings::{ConsumerPre, wit};
 use super::component::{LoadError, LoadedComponent};
+use super::component_limits::{ComponentLimits, LimitRequest};
 use super::engine::Runtime;
 use super::sandbox::{CallState, new_store};
 use super::stats::VersionStats;
@@ -13,25 +14,69 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use wasmtime::component::Component;
 
+/// What `describe()` told at load time.
+pub(super) struct Described {
+    pub manifest: wit::Manifest,
+    /// Linear memory of a fresh instance: its memory image.
+    pub start_memory: usize,
+}
+
 impl Runtime {
-    /// Calls `describe()` on a fresh instance (at load time).
-    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<wit::Manifest> {
-        let (mut store, _stderr) = new_store(&self.engine, self.limits());
+    /// Calls `describe()` on a fresh instance (at load time), with the ceilings as limits: the
+    /// component's own limits depend on its name, which this tells. Also says how much linear
+    /// memory the instance held before running any code.
+    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<Described> {
+        let ceilings = self.ceilings();
+        let (mut store, _stderr) = new_store(
+            &self.engine,
+            self.limits(),
+            ceilings.memory_bytes,
+            ceilings.call_timeout,
+        );
         let consumer = pre.instantiate(&mut store)?;
-        Ok(consumer.todo_events_handler().call_describe(&mut store)?)
+        let start_memory = store.data().memory.peak;
+        let manifest = consumer.todo_events_handler().call_describe(&mut store)?;
+        Ok(Described {
+            manifest,
+            start_memory,
+        })
     }
 
-    /// Loads a component from a file.
+    /// Loads a component from a file, with the host-wide default limits.
     pub fn load_file(&self, path: &Path) -> Result<LoadedComponent, LoadError> {
+        self.load_file_with(path, &|_| Ok(LimitRequest::default()))
+    }
+
+    /// Loads a component from a file with the limits `limits_for(name)` asks for.
+    pub fn load_file_with(
+        &self,
+        path: &Path,
+        limits_for: &dyn Fn(&str) -> Result<LimitRequest, String>,
+    ) -> Result<LoadedComponent, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        self.load_bytes(&bytes, &path.display().to_string())
+        self.load_bytes_with(&bytes, &path.display().to_string(), limits_for)
     }
 
-    /// Loads a component from its bytes; `origin` names it in errors (a path, an upload).
+    /// Loads a component from its bytes; `origin` names it in errors (a path, an upload). It
+    /// gets the host-wide default limits.
     pub fn load_bytes(&self, bytes: &[u8], origin: &str) -> Result<LoadedComponent, LoadError> {
+        self.load_bytes_with(bytes, origin, &|_| Ok(LimitRequest::default()))
+    }
+
+    /// Loads a component from its bytes with the limits `limits_for(name)` asks for, `name`
+    /// being what its `describe()` says. This is every check a version must pass before it
+    /// serves — at start-up, on a push, for a watched file, and in `taskhost build`:
+    /// it compiles, targets the world, describes itself validly, its limits are within the
+    /// host's ceilings, and its memory image fits its memory limit.
+    pub fn load_bytes_with(
+        &self,
+        bytes: &[u8],
+        origin: &str,
+        limits_for: &dyn Fn(&str) -> Result<LimitRequest, String>,
+    ) -> Result<LoadedComponent, LoadError> {
         let digest = hex::encode(Sha256::digest(bytes));
         let component = self.compile(bytes, &digest, origin)?;
         let instance_pre =
@@ -45,14 +90,25 @@ impl Runtime {
             origin: origin.into(),
             reason: format!("{e:#}"),
         })?;
-        let manifest = self.describe(&pre).map_err(|e| LoadError::Describe {
+        let described = self.describe(&pre).map_err(|e| LoadError::Describe {
             origin: origin.into(),
             reason: format!("{e:#}"),
         })?;
+        let manifest = described.manifest;
         validate_manifest(&manifest).map_err(|reason| LoadError::Manifest {
             origin: origin.into(),
             reason,
         })?;
+        let limits_error = |reason| LoadError::Limits {
+            origin: origin.into(),
+            reason,
+        };
+        let request = limits_for(&manifest.name).map_err(limits_error)?;
+        let limits = ComponentLimits::resolve(self.limits(), self.ceilings(), &request)
+            .map_err(limits_error)?;
+        limits
+            .check_image_fits(&manifest.name, described.start_memory)
+            .map_err(limits_error)?;
         Ok(LoadedComponent {
             name: manifest.name,
             version: manifest.version,
@@ -61,6 +117,8 @@ impl Runtime {
             loaded_at: Utc::now(),
             origin: origin.to_string(),
             stats: VersionStats::default(),
+            limits,
+            start_memory_bytes: described.start_memory,
             pre,
         })
     }
@@ -103,7 +161,9 @@ fn write_cache(dir: &Path, path: &Path, component: &Component) -> anyhow::Result
     Ok(())
 }
 
-fn validate_manifest(m: &wit::Manifest) -> Result<(), String> {
+/// What `describe()` must say: a valid name and topics taskhost can decode. Public so that
+/// `taskhost new` holds a new project to the very same rules.
+pub fn validate_manifest(m: &wit::Manifest) -> Result<(), String> {
     let valid_name = !m.name.is_empty()
         && m.name
             .chars()

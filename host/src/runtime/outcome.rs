@@ -5,12 +5,20 @@ use super::bindings::wit;
 /// Why a call produced no answer from the component. Each is contained to this one call.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
-    #[error("timed out: ran past the call timeout of {0:?} (TASKHOST_CALL_TIMEOUT_MS)")]
-    Timeout(std::time::Duration),
+    /// `setting` names what set the limit: `TASKHOST_CALL_TIMEOUT_MS`, or the component's own.
+    #[error("timed out: ran past the call timeout of {limit:?} ({setting})")]
+    Timeout {
+        limit: std::time::Duration,
+        setting: String,
+    },
     #[error(
-        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes (TASKHOST_MEMORY_LIMIT_MIB)"
+        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes ({setting})"
     )]
-    MemoryLimit { desired: usize, limit: usize },
+    MemoryLimit {
+        desired: usize,
+        limit: usize,
+        setting: String,
+    },
     #[error("trapped: {0}")]
     Trap(String),
     #[error("could not instantiate: {0}")]

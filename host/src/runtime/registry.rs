@@ -12,6 +12,7 @@
 
 use super::component::{LoadError, LoadedComponent};
 use super::engine::Runtime;
+use super::limits_file::LimitsFile;
 use super::policy::SwapPolicy;
 use super::versions::{Activation, Versions};
 use chrono::{DateTime, Utc};
@@ -97,6 +98,9 @@ pub struct Registry {
     /// Compiles new versions (hot swap).
     runtime: Runtime,
     policy: SwapPolicy,
+    /// The directory the start-up versions came from: its `limits.toml` gives each new version
+    /// its limits unless the push brings its own.
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +117,8 @@ pub enum RegistryError {
     },
     #[error("no component (*.wasm) found in {0}: build them with `just build-components`")]
     Empty(String),
+    #[error("{0}")]
+    LimitsFile(String),
 }
 
 impl Registry {
@@ -122,6 +128,7 @@ impl Registry {
             slots: BTreeMap::new(),
             runtime,
             policy: SwapPolicy::default(),
+            dir: None,
         }
     }
 
@@ -137,12 +144,17 @@ impl Registry {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
             .collect();
         paths.sort();
+        let limits = LimitsFile::read(dir).map_err(RegistryError::LimitsFile)?;
         let mut registry = Registry::new(runtime.clone());
+        registry.dir = Some(dir.to_path_buf());
         for path in paths {
-            let component = runtime.load_file(&path)?;
+            let component = runtime.load_file_with(&path, &|name| Ok(limits.request_for(name)))?;
             tracing::info!(
                 component = %component.name, version = %component.version,
                 digest = component.short_digest(), topics = ?component.topics,
+                memory_limit_mib = component.limits.memory_bytes >> 20,
+                call_timeout_ms = component.limits.call_timeout.as_millis() as u64,
+                start_memory_kib = component.start_memory_bytes >> 10,
                 path = %path.display(), "loaded component"
             );
             if let Some(first) = registry.slots.get(&component.name) {
@@ -156,6 +168,16 @@ impl Registry {
         }
         if registry.slots.is_empty() {
             return Err(RegistryError::Empty(dir.display().to_string()));
+        }
+        // A table for no component is most likely a typo: say so rather than ignore it.
+        for name in limits.components() {
+            if !registry.slots.contains_key(name) {
+                tracing::warn!(
+                    file = %limits.path().display(), component = name,
+                    loaded = ?registry.slots.keys().collect::<Vec<_>>(),
+                    "limits.toml sets limits for a component that is not loaded"
+                );
+            }
         }
         Ok(registry)
     }
@@ -221,5 +243,13 @@ impl Registry {
 
     pub fn policy(&self) -> &SwapPolicy {
         &self.policy
+    }
+
+    /// The components directory's `limits.toml`, read now (empty without a directory).
+    pub(super) fn limits_file(&self) -> Result<LimitsFile, String> {
+        match &self.dir {
+            Some(dir) => LimitsFile::read(dir),
+            None => Ok(LimitsFile::default()),
+        }
     }
 }

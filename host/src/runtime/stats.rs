@@ -21,6 +21,7 @@ pub struct VersionStats {
     retries: AtomicU64,
     drops: AtomicU64,
     traps: AtomicU64,
+    memory_peak: AtomicU64,
     first_call: OnceLock<Instant>,
 }
 
@@ -35,6 +36,9 @@ pub struct StatsSnapshot {
     pub drops: u64,
     /// Calls that produced no answer: trap, timeout, failed instantiation, effect limits.
     pub traps: u64,
+    /// The most linear memory one instance of this version has held: what to base its memory
+    /// limit on.
+    pub memory_peak_bytes: u64,
 }
 
 impl StatsSnapshot {
@@ -58,12 +62,18 @@ impl VersionStats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Notes the linear memory one call's instance held at its peak.
+    pub(super) fn record_memory(&self, bytes: usize) {
+        self.memory_peak.fetch_max(bytes as u64, Ordering::Relaxed);
+    }
+
     pub fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
             messages: self.calls.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             drops: self.drops.load(Ordering::Relaxed),
             traps: self.traps.load(Ordering::Relaxed),
+            memory_peak_bytes: self.memory_peak.load(Ordering::Relaxed),
         }
     }
 
@@ -86,9 +96,12 @@ mod tests {
         s.record(&Ok(Err(wit::Failure::Retry("busy".into()))));
         s.record(&Ok(Err(wit::Failure::Drop("bad".into()))));
         s.record(&Err(CallError::Trap("unreachable".into())));
-        s.record(&Err(CallError::Timeout(std::time::Duration::from_millis(
-            1,
-        ))));
+        s.record(&Err(CallError::Timeout {
+            limit: std::time::Duration::from_millis(1),
+            setting: "TASKHOST_CALL_TIMEOUT_MS".into(),
+        }));
+        s.record_memory(3 << 20);
+        s.record_memory(1 << 20);
         let snap = s.snapshot();
         assert_eq!(
             snap,
@@ -96,7 +109,8 @@ mod tests {
                 messages: 5,
                 retries: 1,
                 drops: 1,
-                traps: 2
+                traps: 2,
+                memory_peak_bytes: 3 << 20,
             }
         );
         assert_eq!(snap.errors(), 4);

@@ -15,6 +15,7 @@
 //! the sidecar reads the subscriptions only when it starts: see the README, "Hot swap".)
 
 use super::component::{LoadError, LoadedComponent};
+use super::component_limits::{LimitOverrides, LimitRequest};
 use super::registry::{ComponentSlot, JournalEntry, Registry};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -86,18 +87,39 @@ impl Swapped {
 impl Registry {
     /// Validates `bytes` as the next version of `name` on the blocking pool (compiling takes
     /// milliseconds to seconds; messages keep flowing meanwhile), then swaps it in. `origin`
-    /// names the source in logs and errors (a path, "upload").
+    /// names the source in logs and errors (a path, "upload"). Its limits are those of the
+    /// components directory's `limits.toml`, else the host's defaults.
     pub async fn swap_bytes(
         &self,
         name: &str,
         bytes: Vec<u8>,
         origin: &str,
     ) -> Result<Swapped, SwapError> {
+        self.swap_bytes_with(name, bytes, origin, None).await
+    }
+
+    /// As [`Registry::swap_bytes`], with the limits given at push (`None`: those of
+    /// `limits.toml`, else the defaults). Limits belong to the version: a later push without
+    /// any does not inherit them, and a rollback brings back the old version's own.
+    pub async fn swap_bytes_with(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        origin: &str,
+        pushed: Option<LimitOverrides>,
+    ) -> Result<Swapped, SwapError> {
         let slot = self.known_slot(name)?;
         let started = Instant::now();
         let runtime = self.runtime().clone();
         let source = origin.to_string();
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_bytes(&bytes, &source)).await;
+        let request = match pushed {
+            Some(overrides) => Ok(LimitRequest::new(overrides, "the push")),
+            None => self.limits_file().map(|file| file.request_for(name)),
+        };
+        let loaded = tokio::task::spawn_blocking(move || {
+            runtime.load_bytes_with(&bytes, &source, &|_| request.clone())
+        })
+        .await;
         let validation = started.elapsed();
         let checked = match loaded {
             Err(e) => Err(SwapError::Interrupted(e.to_string())),
