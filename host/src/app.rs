@@ -234,7 +234,7 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
     });
     let state = AppState {
         db: db.clone(),
-        keys: Arc::new(JwtKeys::from_secret(&args.auth.secret()?)),
+        keys: Arc::new(JwtKeys::from_secret(&args.auth.secret()?)?),
         hub,
         wakers,
         registry,

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         } => (|| {
             let user = UserId::new(user_id)
                 .ok_or_else(|| anyhow::anyhow!("the user id must not be empty"))?;
-            let keys = taskhost::api::auth::JwtKeys::from_secret(&auth.secret()?);
+            let keys = taskhost::api::auth::JwtKeys::from_secret(&auth.secret()?)?;
             println!(
                 "{}",
                 keys.mint(&user, std::time::Duration::from_secs(ttl_hours * 3600))?

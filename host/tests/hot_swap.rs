@@ -185,9 +185,10 @@ impl Rig {
     async fn serve_admin(&mut self) -> String {
         let state = AppState {
             db: self.db.clone(),
-            keys: Arc::new(JwtKeys::from_secret(
-                b"hot-swap-test-jwt-secret-of-at-least-32-bytes",
-            )),
+            keys: Arc::new(
+                JwtKeys::from_secret(b"hot-swap-test-jwt-secret-of-at-least-32-bytes")
+                    .expect("a 45-byte secret"),
+            ),
             hub: Arc::new(SocketHub::default()),
             wakers: Wakers::default(),
             registry: self.registry.clone(),

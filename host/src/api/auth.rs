@@ -28,11 +28,14 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn from_secret(secret: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+    /// Keys for an HS256 `secret`. jsonwebtoken (12 on) refuses an empty secret, so this can
+    /// fail; `AuthArgs::secret` already insists on at least 32 bytes.
+    pub fn from_secret(secret: &[u8]) -> anyhow::Result<Self> {
+        let unusable = |e| anyhow::anyhow!("the JWT secret cannot be used as an HS256 key: {e}");
+        Ok(Self {
+            encoding: EncodingKey::from_secret(secret).map_err(unusable)?,
+            decoding: DecodingKey::from_secret(secret).map_err(unusable)?,
+        })
     }
 
     /// Mints a token for `user` valid for `ttl`.
@@ -96,14 +99,25 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_other_secrets() {
-        let keys = JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef");
+        let keys = JwtKeys::from_secret(b"0123456789abcdef0123456789abcdef").unwrap();
         let user = UserId::new("alice").unwrap();
         let token = keys.mint(&user, Duration::from_secs(60)).unwrap();
         assert_eq!(keys.verify(&token).unwrap(), user);
-        let other = JwtKeys::from_secret(b"another-secret-another-secret-xx");
+        let other = JwtKeys::from_secret(b"another-secret-another-secret-xx").unwrap();
         assert_eq!(
             other.verify(&token).unwrap_err().status,
             axum::http::StatusCode::UNAUTHORIZED
+        );
+    }
+
+    #[test]
+    fn an_empty_secret_is_refused_with_a_reason() {
+        let err = JwtKeys::from_secret(b"")
+            .err()
+            .expect("an empty secret is refused");
+        assert!(
+            err.to_string().contains("JWT secret cannot be used"),
+            "unexpected error: {err}"
         );
     }
 }
