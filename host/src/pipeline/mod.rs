@@ -4,7 +4,9 @@
 //! call [`Pipeline::deliver`]; none has a pipeline of its own.
 
 mod group_commit;
+mod in_host;
 mod outcome;
+mod previous;
 
 pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
 
@@ -119,7 +121,9 @@ impl Pipeline {
         if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
         }
-        let wit_message = convert::message_to(message);
+        let Some(mut wit_message) = convert::message_to(message) else {
+            return self.deliver_in_host(topic, message, now, only).await;
+        };
         let mut report = Report::decoded(message.event_id().to_string());
         // One look at the exactly-once ledger for all of them, then the components run side
         // by side: each has its own ledger entry and transaction (batched with concurrent
@@ -128,6 +132,24 @@ impl Pipeline {
         let done = self
             .already_processed(&names, message.event_id().as_str())
             .await;
+        // The state before the event, when its producer sent none (previous.rs); a database
+        // that cannot say is a retry, as for the ledger.
+        let (done, filled) = match done {
+            Ok(done) if names.iter().any(|n| !done.iter().any(|d| d == n)) => {
+                match previous::fill(&self.db, message).await {
+                    Ok(filled) => (Ok(done), filled),
+                    Err(e) => (Err(e), None),
+                }
+            }
+            other => (other, None),
+        };
+        let message = match &filled {
+            Some(filled) => {
+                wit_message = convert::message_to(filled).unwrap_or(wit_message);
+                filled
+            }
+            None => message,
+        };
         let outcomes = futures::future::join_all(versions.iter().map(|component| {
             self.deliver_to(component.clone(), topic, message, &wit_message, now, &done)
         }))
@@ -174,7 +196,7 @@ impl Pipeline {
                     ));
                 }
             };
-            let effects = match effects
+            let mut effects = match effects
                 .into_iter()
                 .map(convert::effect_from)
                 .collect::<Result<Vec<_>, _>>()
@@ -186,6 +208,8 @@ impl Pipeline {
                     ));
                 }
             };
+            // What the WIT cannot carry (a delivery method), from the message (domain::carry).
+            message.carry_into(&mut effects);
             let count = effects.len();
             let origin = Origin {
                 component: &component.name,
