@@ -31,7 +31,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-use support::python_backend::{self, PyTask, Published};
+use support::python_backend::{self, Published, PyTask};
 use support::{
     Api, AuditEntry, Host, HostOptions, Socket, SocketEvent, Task, TestEnv, User, assert_holds,
     same, wait_until,
@@ -1745,8 +1745,7 @@ impl BackendSidecar {
 /// scheduler; a cancelled one is removed; redelivering any of them changes nothing.
 #[tokio::test]
 #[ignore = "needs the local Dapr stack: run `just e2e`"]
-async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_reminders_honoured()
-{
+async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_reminders_honoured() {
     let mut e2e = E2e::new().await;
     let host = e2e.start().await;
     let backend = BackendSidecar::start(&mut e2e).await;
@@ -1837,13 +1836,16 @@ async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_re
     let past = bank.reminder("scheduled");
     backend.publish(&bank.created()).await;
     backend.publish(&past).await;
-    let notification = wait_until("the bank reminder in the inbox", DAPR_TIMEOUT, async || {
-        match &api.notifications().await[..] {
-            [one] => Ok(one.clone()),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let notification =
+        wait_until(
+            "the bank reminder in the inbox",
+            DAPR_TIMEOUT,
+            async || match &api.notifications().await[..] {
+                [one] => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
     assert_eq!(notification.task_id, bank.id);
     assert_eq!(notification.notification_method.as_deref(), Some("both"));
     e2e.step("a reminder whose time had passed: one notification, method kept");
@@ -1874,7 +1876,9 @@ async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_re
     e2e.step("a future reminder: a job due at remindAt; cancelled: gone");
 
     // Redeliver everything (the same events, the same ids), the update on both topics.
-    for p in [&created, &updated, &completed, &past, &scheduled, &cancelled] {
+    for p in [
+        &created, &updated, &completed, &past, &scheduled, &cancelled,
+    ] {
         backend.publish(p).await;
     }
     backend.publish_on("task-events", &updated).await;

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use sqlx::Row as _;
 use taskhost::storage::Db;
 
-use support::python_backend::{PyTask, Published};
+use support::python_backend::{Published, PyTask};
 use support::{Api, Host, HostOptions, TestEnv, User, assert_holds, same, wait_until};
 
 const APP_TOKEN: &str = "app-token-for-the-python-backend-test";
@@ -334,7 +334,10 @@ async fn a_job_for_its_reminder_keeps_the_delivery_method_in_its_payload() {
             .unwrap_or_else(|e| panic!("{step}: the job: {e}"))
             .get(0);
         let reminder: Value = serde_json::from_str(&payload).unwrap();
-        assert_eq!(reminder["notification_method"], "push", "{step}: {reminder}");
+        assert_eq!(
+            reminder["notification_method"], "push",
+            "{step}: {reminder}"
+        );
         assert_eq!(reminder["offset_minutes"], 15);
         drop(c);
         deliver(&host, &rent.reminder("scheduled")).await;

@@ -64,7 +64,10 @@ fn describes_itself() {
     let manifest = component().describe();
     assert_eq!(manifest.name, "notification");
     assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(manifest.topics, ["task-events", "task-updates", "reminders"]);
+    assert_eq!(
+        manifest.topics,
+        ["task-events", "task-updates", "reminders"]
+    );
 }
 
 #[test]
@@ -494,10 +497,7 @@ fn a_jobs_own_reminder_notifies_even_if_it_fires_before_the_hosts_clock() {
             early_by_a_second,
         )
         .unwrap();
-    assert!(
-        matches!(&effects[..], [Effect::Notify(_)]),
-        "{effects:?}"
-    );
+    assert!(matches!(&effects[..], [Effect::Notify(_)]), "{effects:?}");
 }
 
 #[test]

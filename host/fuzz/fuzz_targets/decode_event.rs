@@ -74,7 +74,10 @@ fuzz_target!(|data: &[u8]| {
             Message::ReminderCancel(c) => {
                 assert_eq!(topic, "reminders", "a task payload decoded as a reminder");
                 assert!(!c.task_id.as_str().is_empty(), "{topic}: empty task id");
-                assert!(c.remind_at <= c.due_at, "{topic}: a reminder after its due date");
+                assert!(
+                    c.remind_at <= c.due_at,
+                    "{topic}: a reminder after its due date"
+                );
                 camel_reminder::encode_cancel(c)
             }
         };

@@ -112,7 +112,9 @@ fn log_once(id: Option<&str>, odd: &[String]) {
             .get_or_init(Default::default)
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        odd.iter().filter(|name| seen.insert((*name).clone())).collect()
+        odd.iter()
+            .filter(|name| seen.insert((*name).clone()))
+            .collect()
     };
     let id = id.unwrap_or("");
     if new.is_empty() {

@@ -81,8 +81,8 @@ pub async fn cancel_at(
     tracing::info!(task_id = %at.task_id, due_at = %time::format(&at.due_at), jobs = ?names, "reminder withdrawn by its producer");
     if dapr {
         for name in &names {
-            let payload = serde_json::to_string(&JobCall::Delete { name: name.clone() })
-                .expect("JSON");
+            let payload =
+                serde_json::to_string(&JobCall::Delete { name: name.clone() }).expect("JSON");
             outbox::enqueue(
                 conn,
                 JOBS_TOPIC,

@@ -39,7 +39,10 @@ fn decode(topic: &str, body: &Value) -> Message {
 /// A naive ISO time of the fixture, read as UTC.
 fn utc(body: &Value, field: &str) -> DateTime<Utc> {
     let s = body[field].as_str().unwrap();
-    assert!(!s.ends_with('Z') && !s.contains('+'), "{field} {s} is naive");
+    assert!(
+        !s.ends_with('Z') && !s.contains('+'),
+        "{field} {s} is naive"
+    );
     time::parse(&format!("{s}Z")).unwrap()
 }
 
@@ -103,7 +106,10 @@ fn task_events_carry_the_reminder_config_and_times_as_utc() {
     );
     assert_eq!(e.reminder_method, Some(NotificationMethod::Push));
     assert_eq!(
-        e.task.recurrence.as_ref().map(|r| (r.frequency, r.interval)),
+        e.task
+            .recurrence
+            .as_ref()
+            .map(|r| (r.frequency, r.interval)),
         Some((Frequency::Monthly, 1))
     );
     assert_eq!(e.previous, None);

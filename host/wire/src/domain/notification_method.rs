@@ -36,8 +36,7 @@ impl NotificationMethod {
     /// `Ok(None)` for no method, an error naming the value for one that is not a method.
     pub fn parse_field(field: &str, s: Option<&str>) -> Result<Option<Self>, String> {
         s.map(|s| {
-            Self::parse(s)
-                .ok_or_else(|| format!("{field} `{s}` is not one of email, push, both"))
+            Self::parse(s).ok_or_else(|| format!("{field} `{s}` is not one of email, push, both"))
         })
         .transpose()
     }

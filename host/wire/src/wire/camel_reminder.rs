@@ -58,10 +58,8 @@ pub fn decode(v: Value, received_at: DateTime<Utc>) -> Result<Message, String> {
     let event_id = EventId::new(raw.event_id).ok_or("eventId must not be empty")?;
     let user_id = UserId::new(raw.user_id).ok_or("userId must not be empty")?;
     let task_id = TaskId::new(raw.task_id).ok_or("taskId must not be empty")?;
-    let notification_method = NotificationMethod::parse_field(
-        "notificationMethod",
-        raw.notification_method.as_deref(),
-    )?;
+    let notification_method =
+        NotificationMethod::parse_field("notificationMethod", raw.notification_method.as_deref())?;
     let offset_minutes = offset_minutes(raw.due_at, raw.remind_at)?;
     let withdrawn = match raw.status.as_str() {
         "scheduled" => None,
@@ -215,7 +213,10 @@ mod tests {
         );
         e["remindAt"] = json!("tomorrow");
         let err = decode(e.clone(), now()).unwrap_err();
-        assert!(err.contains("remindAt") && err.contains("tomorrow"), "{err}");
+        assert!(
+            err.contains("remindAt") && err.contains("tomorrow"),
+            "{err}"
+        );
         e["remindAt"] = json!("2026-12-08T02:46:36");
         e["title"] = json!(" ");
         assert!(decode(e, now()).unwrap_err().contains("title is required"));
@@ -225,9 +226,6 @@ mod tests {
     fn a_withdrawal_needs_no_title() {
         let mut e = event("cancelled");
         e.as_object_mut().unwrap().remove("title");
-        assert!(matches!(
-            decode(e, now()),
-            Ok(Message::ReminderCancel(_))
-        ));
+        assert!(matches!(decode(e, now()), Ok(Message::ReminderCancel(_))));
     }
 }

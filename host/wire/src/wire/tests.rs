@@ -212,10 +212,7 @@ fn camel_reminder_config_reads_the_python_backends_notify_before_and_method() {
         r#"{"eventId":"e","eventType":"created","taskId":"t","userId":"u",
             "taskData":{"title":"x","reminderConfig":{"enabled":true,"method":"pigeon"}}}"#,
     );
-    assert!(
-        e.contains("taskData.reminderConfig.method `pigeon`"),
-        "{e}"
-    );
+    assert!(e.contains("taskData.reminderConfig.method `pigeon`"), "{e}");
 }
 
 #[test]
