@@ -1875,6 +1875,51 @@ async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_re
     wait_for_no_jobs(stack, &api, &passport.id, &[60], "cancelled").await;
     e2e.step("a future reminder: a job due at remindAt; cancelled: gone");
 
+    // Edited, then completed at once, as a user clicking "done" right after an edit: the
+    // update, its reminder and the completion go out back to back on three topics, and reach
+    // taskhost in any order. No job is left for the completed task.
+    let mut quick = PyTask::new(
+        &user.id,
+        "Book the flights",
+        from_now(Duration::days(4)),
+        30,
+        "push",
+        None,
+    );
+    backend.publish(&quick.created()).await;
+    backend.publish(&quick.reminder("scheduled")).await;
+    wait_for_jobs(
+        stack,
+        &api,
+        &quick.id,
+        &[(30, quick.remind_at())],
+        "before the edit",
+    )
+    .await;
+    let edit = quick.updated(|t| t["title"] = json!("Book the flights to Lisbon"));
+    let edit_reminder = quick.reminder("scheduled");
+    let done = quick.completed();
+    for p in [&edit, &edit_reminder, &done] {
+        backend.publish(p).await;
+    }
+    wait_until("the quick task's completion", DAPR_TIMEOUT, async || {
+        same(
+            operations(&api.task_audit(&quick.id).await),
+            vec!["created", "updated", "completed"],
+        )
+        .map(drop)
+    })
+    .await;
+    wait_for_no_jobs(
+        stack,
+        &api,
+        &quick.id,
+        &[30],
+        "edited then completed at once",
+    )
+    .await;
+    e2e.step("edited then completed at once: no job left, whatever the order");
+
     // Redeliver everything (the same events, the same ids), the update on both topics.
     for p in [
         &created, &updated, &completed, &past, &scheduled, &cancelled,
@@ -1916,7 +1961,12 @@ async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_re
         }
     })
     .await;
-    for (task, offset) in [(&rent.id, 15), (&passport.id, 60), (&bank.id, 15)] {
+    for (task, offset) in [
+        (&rent.id, 15),
+        (&passport.id, 60),
+        (&bank.id, 15),
+        (&quick.id, 30),
+    ] {
         assert_eq!(stack.job(&job_name(task, offset)).await, None);
     }
     let ours: Vec<Value> = dead_letters(&host)

@@ -306,6 +306,57 @@ async fn its_reminders_become_one_job_notify_once_with_their_method_and_can_be_w
 }
 
 #[tokio::test]
+async fn a_reminder_published_before_the_completion_and_handled_after_it_schedules_nothing() {
+    let mut env = TestEnv::new();
+    let host = start(&mut env).await;
+    let user = User::new().await;
+    let api = host.api(&user);
+    let mut rent = PyTask::new(
+        &user.id,
+        "Pay rent",
+        Utc::now() + Duration::days(2),
+        15,
+        "push",
+        None,
+    );
+    deliver(&host, &rent.created()).await;
+    deliver(&host, &rent.reminder("scheduled")).await;
+    assert_eq!(jobs_of(&api, &rent).await, job_at_remind_at(&rent));
+    // Edited, then completed at once: the backend publishes the update, its reminder, the
+    // completion; the reminder (on `reminders`) is handled after the completion (on
+    // `task-events`), which cancelled the job.
+    let updated = rent.updated(|t| t["title"] = json!("Pay the rent"));
+    let reminder = rent.reminder("scheduled");
+    let completed = rent.completed();
+    deliver(&host, &updated).await;
+    deliver(&host, &completed).await;
+    assert_eq!(
+        jobs_of(&api, &rent).await,
+        vec![],
+        "the completion cancels it"
+    );
+    deliver(&host, &reminder).await;
+    assert_eq!(
+        jobs_of(&api, &rent).await,
+        vec![],
+        "a reminder for later of a completed task schedules no job"
+    );
+    assert!(
+        host.stderr().contains("its job is withheld"),
+        "the host says why"
+    );
+    // Reopened: its reminders count again.
+    let reopened = rent.updated(|t| {
+        t["completed"] = json!(false);
+        t["status"] = json!("pending");
+    });
+    deliver(&host, &reopened).await;
+    deliver(&host, &rent.reminder("scheduled")).await;
+    assert_eq!(jobs_of(&api, &rent).await, job_at_remind_at(&rent));
+    host.kill().await;
+}
+
+#[tokio::test]
 async fn a_job_for_its_reminder_keeps_the_delivery_method_in_its_payload() {
     let mut env = TestEnv::new();
     let host = start(&mut env).await;

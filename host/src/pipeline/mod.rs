@@ -3,10 +3,10 @@
 //! what to answer. The embedded relay, the reminder scheduler and (later) Dapr deliveries all
 //! call [`Pipeline::deliver`]; none has a pipeline of its own.
 
+mod context;
 mod group_commit;
 mod in_host;
 mod outcome;
-mod previous;
 
 pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
 
@@ -132,18 +132,18 @@ impl Pipeline {
         let done = self
             .already_processed(&names, message.event_id().as_str())
             .await;
-        // The state before the event, when its producer sent none (previous.rs); a database
-        // that cannot say is a retry, as for the ledger.
-        let (done, filled) = match done {
+        // What the host knows of the task that the producer did not say (context.rs); a
+        // database that cannot say is a retry, as for the ledger.
+        let (done, context) = match done {
             Ok(done) if names.iter().any(|n| !done.iter().any(|d| d == n)) => {
-                match previous::fill(&self.db, message).await {
-                    Ok(filled) => (Ok(done), filled),
-                    Err(e) => (Err(e), None),
+                match context::of(&self.db, message, now).await {
+                    Ok(context) => (Ok(done), context),
+                    Err(e) => (Err(e), context::Context::default()),
                 }
             }
-            other => (other, None),
+            other => (other, context::Context::default()),
         };
-        let message = match &filled {
+        let message = match &context.filled {
             Some(filled) => {
                 wit_message = convert::message_to(filled).unwrap_or(wit_message);
                 filled
@@ -151,7 +151,16 @@ impl Pipeline {
             None => message,
         };
         let outcomes = futures::future::join_all(versions.iter().map(|component| {
-            self.deliver_to(component.clone(), topic, message, &wit_message, now, &done)
+            let closed = context.task_closed;
+            self.deliver_to(
+                component.clone(),
+                topic,
+                message,
+                &wit_message,
+                now,
+                &done,
+                closed,
+            )
         }))
         .await;
         report.components.extend(outcomes);
@@ -166,6 +175,7 @@ impl Pipeline {
         wit_message: &wit::Message,
         now: DateTime<Utc>,
         done: &Result<Vec<String>, crate::storage::StorageError>,
+        task_closed: bool,
     ) -> ComponentReport {
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
@@ -208,8 +218,12 @@ impl Pipeline {
                     ));
                 }
             };
-            // What the WIT cannot carry (a delivery method), from the message (domain::carry).
+            // What the WIT cannot carry (a delivery method), from the message (domain::carry);
+            // nothing reminds of a closed task (context.rs).
             message.carry_into(&mut effects);
+            if task_closed {
+                message.withhold_reminders(&mut effects);
+            }
             let count = effects.len();
             let origin = Origin {
                 component: &component.name,

@@ -44,6 +44,24 @@ impl Message {
     }
 }
 
+impl Message {
+    /// Removes the notifications and reminder jobs of a reminder's task from `effects`: the
+    /// host knows the task is closed (completed or deleted) though the reminder's producer
+    /// asked for it before that (see `host/src/pipeline/context.rs`). Returns how many.
+    pub fn withhold_reminders(&self, effects: &mut Vec<Effect>) -> usize {
+        let Message::Reminder(r) = self else {
+            return 0;
+        };
+        let before = effects.len();
+        effects.retain(|e| match e {
+            Effect::Notify(n) => n.task_id != r.task.id,
+            Effect::ScheduleReminder(job) => job.reminder.task.id != r.task.id,
+            _ => true,
+        });
+        before - effects.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +129,14 @@ mod tests {
         message.carry_into(&mut effects);
         let push = Some(NotificationMethod::Push);
         assert_eq!(methods(&effects), vec![push, push, None, None]);
+    }
+
+    #[test]
+    fn withholding_removes_the_reminders_of_the_reminders_task_only() {
+        let message = Message::Reminder(reminder("t1", None));
+        let mut effects = vec![notify("t1"), schedule("t1"), notify("t2"), schedule("t2")];
+        assert_eq!(message.withhold_reminders(&mut effects), 2);
+        assert_eq!(effects, vec![notify("t2"), schedule("t2")]);
     }
 
     #[test]
