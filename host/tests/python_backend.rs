@@ -306,7 +306,7 @@ async fn its_reminders_become_one_job_notify_once_with_their_method_and_can_be_w
 }
 
 #[tokio::test]
-async fn a_reminder_published_before_the_completion_and_handled_after_it_schedules_nothing() {
+async fn an_edit_and_its_reminder_handled_after_the_completion_schedule_nothing() {
     let mut env = TestEnv::new();
     let host = start(&mut env).await;
     let user = User::new().await;
@@ -322,18 +322,23 @@ async fn a_reminder_published_before_the_completion_and_handled_after_it_schedul
     deliver(&host, &rent.created()).await;
     deliver(&host, &rent.reminder("scheduled")).await;
     assert_eq!(jobs_of(&api, &rent).await, job_at_remind_at(&rent));
-    // Edited, then completed at once: the backend publishes the update, its reminder, the
-    // completion; the reminder (on `reminders`) is handled after the completion (on
-    // `task-events`), which cancelled the job.
+    // Edited, then completed at once: the backend publishes the update (on `task-updates`), its
+    // reminder (on `reminders`), the completion (on `task-events`); the update and the reminder
+    // are handled after the completion, which cancelled the job.
     let updated = rent.updated(|t| t["title"] = json!("Pay the rent"));
     let reminder = rent.reminder("scheduled");
     let completed = rent.completed();
-    deliver(&host, &updated).await;
     deliver(&host, &completed).await;
     assert_eq!(
         jobs_of(&api, &rent).await,
         vec![],
         "the completion cancels it"
+    );
+    deliver(&host, &updated).await;
+    assert_eq!(
+        jobs_of(&api, &rent).await,
+        vec![],
+        "an edit published before the completion schedules no job"
     );
     deliver(&host, &reminder).await;
     assert_eq!(
@@ -342,8 +347,16 @@ async fn a_reminder_published_before_the_completion_and_handled_after_it_schedul
         "a reminder for later of a completed task schedules no job"
     );
     assert!(
-        host.stderr().contains("its job is withheld"),
+        host.stderr()
+            .contains("the task was closed since: its reminders asked for now are withheld"),
         "the host says why"
+    );
+    let mut operations = ops(&api.task_audit(&rent.id).await);
+    operations.sort();
+    assert_eq!(
+        operations,
+        ["completed", "created", "updated"],
+        "each audited all the same"
     );
     // Reopened: its reminders count again.
     let reopened = rent.updated(|t| {

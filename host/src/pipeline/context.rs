@@ -9,19 +9,22 @@
 //!   name the changed fields, and the notification component could not tell that a due date
 //!   moved or reminders were turned off. The `current` state of the task's latest audit entry at
 //!   or before the event becomes the `previous` of an update or completion that came without one.
-//! - **Whether the task of a reminder asked for a later time is closed**: its latest recorded
-//!   operation is a completion or a deletion. That backend publishes a task's reminder on
-//!   `reminders` and its completion on `task-events`, so a reminder it published just before the
-//!   task was completed (an edit, then "done") can be handled after the completion cancelled the
-//!   task's jobs, and would schedule the job again. The host withholds the jobs (and
-//!   notifications) a component asks for such a reminder (`Message::withhold_reminders`).
-//!   Reminders that are due (a job firing, another producer's "due now") are delivered as before.
+//! - **Whether the task is closed since**: its latest recorded operation is a completion or a
+//!   deletion, later than the message. That backend publishes an edit on `task-updates`, the
+//!   edit's reminder on `reminders` and a completion on `task-events`: a task edited and then
+//!   completed at once ("done" right after an edit) can have its edit or its reminder handled
+//!   after the completion cancelled its jobs, and they would schedule the job again (the edit's
+//!   task is still open). The host withholds the jobs and notifications a component asks for
+//!   such a message (`Message::withhold_reminders`): an edit published before the completion,
+//!   and a reminder asked for a later time of a task now closed. (A task reopened later is
+//!   open again: its reopening's own task event schedules its jobs.) Reminders that are due (a
+//!   job firing, another producer's "due now") are delivered as before.
 //!
 //! Best the host can know, not more: that backend publishes without partition keys and its
 //! updates on another topic than its other operations, so Kafka does not order them; an event
 //! handled before an earlier one of the same task gets the state before that earlier one.
 
-use crate::domain::{Message, TaskOperation};
+use crate::domain::{Message, TaskId, TaskOperation, UserId};
 use crate::storage::{Db, StorageError, audit};
 use chrono::{DateTime, Utc};
 
@@ -31,70 +34,78 @@ pub(super) struct Context {
     /// The message with the previous state filled in; `None` when it needs none or the host has
     /// none to give.
     pub filled: Option<Message>,
-    /// The message is a reminder for a later time of a task whose latest recorded operation
-    /// closed it.
+    /// The message's task was closed after it (see the module documentation): what a component
+    /// asks to remind of it is withheld.
     pub task_closed: bool,
 }
 
+/// What the host knows of `message`'s task. Reads the database only for the messages that
+/// need it — task events without a previous state, reminders asked for a later time — never
+/// for taskhost's own events, which carry their previous state.
 pub(super) async fn of(
     db: &Db,
     message: &Message,
     now: DateTime<Utc>,
 ) -> Result<Context, StorageError> {
-    Ok(match message {
-        Message::Task(_) => Context {
-            filled: fill(db, message).await?,
-            task_closed: false,
-        },
-        Message::Reminder(r) if r.occurred_at > now => {
+    match message {
+        Message::Task(event)
+            if event.previous.is_none()
+                && matches!(
+                    event.operation,
+                    TaskOperation::Updated | TaskOperation::Completed
+                ) =>
+        {
             // A reader connection: on SQLite the one writer is busy with group commits.
             let mut conn = db.read_pool().acquire().await?;
-            let last = audit::last_operation(&mut conn, &r.user_id, &r.task.id).await?;
-            let task_closed = matches!(
-                last.as_deref(),
-                Some(op) if op == TaskOperation::Completed.as_str() || op == TaskOperation::Deleted.as_str()
-            );
-            if task_closed {
-                tracing::info!(task_id = %r.task.id, last = ?last, "a reminder for a later time of a closed task: its job is withheld");
-            }
-            Context {
-                filled: None,
+            let (user, task) = (&event.user_id, &event.task.id);
+            let task_closed = event.operation == TaskOperation::Updated
+                && closed(&mut conn, user, task, Some(event.occurred_at)).await?;
+            let previous =
+                audit::last_state(&mut conn, user, task, event.occurred_at, &event.event_id)
+                    .await?;
+            tracing::debug!(task_id = %task, found = previous.is_some(), "no previous state sent: the audit trail's");
+            let filled = previous.map(|previous| {
+                let mut event = event.clone();
+                event.previous = Some(previous);
+                Message::Task(event)
+            });
+            Ok(Context {
+                filled,
                 task_closed,
-            }
+            })
         }
-        Message::Reminder(_) | Message::ReminderCancel(_) => Context::default(),
-    })
+        Message::Reminder(r) if r.occurred_at > now => {
+            let mut conn = db.read_pool().acquire().await?;
+            Ok(Context {
+                filled: None,
+                task_closed: closed(&mut conn, &r.user_id, &r.task.id, None).await?,
+            })
+        }
+        Message::Task(_) | Message::Reminder(_) | Message::ReminderCancel(_) => {
+            Ok(Context::default())
+        }
+    }
 }
 
-/// `message` with the previous state filled in, or `None` when it needs none or the host has
-/// none to give.
-async fn fill(db: &Db, message: &Message) -> Result<Option<Message>, StorageError> {
-    let Message::Task(event) = message else {
-        return Ok(None);
+/// Whether the task's latest recorded operation closed it (not before `since`, when given).
+async fn closed(
+    conn: &mut crate::storage::Conn,
+    user: &UserId,
+    task: &TaskId,
+    since: Option<DateTime<Utc>>,
+) -> Result<bool, StorageError> {
+    let Some((operation, at)) = audit::last_operation(conn, user, task).await? else {
+        return Ok(false);
     };
-    if event.previous.is_some()
-        || !matches!(
-            event.operation,
-            TaskOperation::Updated | TaskOperation::Completed
-        )
-    {
-        return Ok(None);
+    let closing = [TaskOperation::Completed, TaskOperation::Deleted]
+        .iter()
+        .any(|o| o.as_str() == operation);
+    // At the trail's precision (milliseconds): a closure in the same millisecond as the message
+    // counts as after it.
+    let closed =
+        closing && since.is_none_or(|since| at.timestamp_millis() >= since.timestamp_millis());
+    if closed {
+        tracing::info!(task_id = %task, %operation, at = %at, "the task was closed since: its reminders asked for now are withheld");
     }
-    let mut conn = db.read_pool().acquire().await?;
-    let Some(previous) = audit::last_state(
-        &mut conn,
-        &event.user_id,
-        &event.task.id,
-        event.occurred_at,
-        &event.event_id,
-    )
-    .await?
-    else {
-        tracing::debug!(task_id = %event.task.id, "no previous state sent, none recorded");
-        return Ok(None);
-    };
-    tracing::debug!(task_id = %event.task.id, "previous state from the audit trail");
-    let mut event = event.clone();
-    event.previous = Some(previous);
-    Ok(Some(Message::Task(event)))
+    Ok(closed)
 }

@@ -114,21 +114,22 @@ pub async fn last_state(
         .map_err(|e| StorageError::Corrupt(format!("column current: {e}")))
 }
 
-/// The operation of the latest entry recorded for `task` (`created`, …, `deleted`).
+/// The operation of the latest entry recorded for `task` (`created`, …, `deleted`), and when it
+/// happened.
 pub async fn last_operation(
     conn: &mut Conn,
     user: &UserId,
     task: &TaskId,
-) -> Result<Option<String>> {
-    Ok(sqlx::query(
-        "SELECT operation FROM audit_log WHERE user_id = $1 AND task_id = $2 ORDER BY at DESC, id DESC LIMIT 1",
+) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>> {
+    sqlx::query(
+        "SELECT operation, at FROM audit_log WHERE user_id = $1 AND task_id = $2 ORDER BY at DESC, id DESC LIMIT 1",
     )
     .bind(user.as_str())
     .bind(task.as_str())
     .fetch_optional(&mut *conn)
     .await?
-    .map(|r| r.try_get::<String, _>("operation"))
-    .transpose()?)
+    .map(|r| Ok((r.try_get("operation")?, from_millis(r.try_get("at")?))))
+    .transpose()
 }
 
 /// A page of entries after `cursor` (an entry id), oldest first, at most `limit`.

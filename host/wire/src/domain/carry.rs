@@ -45,17 +45,19 @@ impl Message {
 }
 
 impl Message {
-    /// Removes the notifications and reminder jobs of a reminder's task from `effects`: the
-    /// host knows the task is closed (completed or deleted) though the reminder's producer
-    /// asked for it before that (see `host/src/pipeline/context.rs`). Returns how many.
+    /// Removes the notifications and reminder jobs of the message's task from `effects`: the
+    /// host knows the task was closed (completed or deleted) after the message was published
+    /// (see `host/src/pipeline/context.rs`). Returns how many.
     pub fn withhold_reminders(&self, effects: &mut Vec<Effect>) -> usize {
-        let Message::Reminder(r) = self else {
-            return 0;
+        let task_id = match self {
+            Message::Task(e) => &e.task.id,
+            Message::Reminder(r) => &r.task.id,
+            Message::ReminderCancel(_) => return 0,
         };
         let before = effects.len();
         effects.retain(|e| match e {
-            Effect::Notify(n) => n.task_id != r.task.id,
-            Effect::ScheduleReminder(job) => job.reminder.task.id != r.task.id,
+            Effect::Notify(n) => &n.task_id != task_id,
+            Effect::ScheduleReminder(job) => &job.reminder.task.id != task_id,
             _ => true,
         });
         before - effects.len()
