@@ -1904,7 +1904,8 @@ async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_re
     }
     wait_until("the quick task's three entries", DAPR_TIMEOUT, async || {
         // In the order taskhost handled them, which Kafka does not fix across topics.
-        let mut ops = operations(&api.task_audit(&quick.id).await);
+        let trail = api.task_audit(&quick.id).await;
+        let mut ops = operations(&trail);
         ops.sort_unstable();
         same(ops, vec!["completed", "created", "updated"]).map(drop)
     })

@@ -23,6 +23,14 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
+/// What the pipeline looked up once for all of a message's components.
+struct Lookups {
+    /// Which of them handled the event already (the exactly-once ledger).
+    done: Result<Vec<String>, crate::storage::StorageError>,
+    /// The message's task was closed after it (context.rs): what reminds of it is withheld.
+    task_closed: bool,
+}
+
 /// Who to wake when effects created work for them.
 #[derive(Clone, Default)]
 pub struct Wakers {
@@ -150,16 +158,18 @@ impl Pipeline {
             }
             None => message,
         };
+        let lookups = Lookups {
+            done,
+            task_closed: context.task_closed,
+        };
         let outcomes = futures::future::join_all(versions.iter().map(|component| {
-            let closed = context.task_closed;
             self.deliver_to(
                 component.clone(),
                 topic,
                 message,
                 &wit_message,
                 now,
-                &done,
-                closed,
+                &lookups,
             )
         }))
         .await;
@@ -174,8 +184,7 @@ impl Pipeline {
         message: &Message,
         wit_message: &wit::Message,
         now: DateTime<Utc>,
-        done: &Result<Vec<String>, crate::storage::StorageError>,
-        task_closed: bool,
+        lookups: &Lookups,
     ) -> ComponentReport {
         let span = tracing::info_span!("component", component = %component.name, version = %component.version);
         let event_id = message.event_id().as_str();
@@ -183,7 +192,7 @@ impl Pipeline {
         // waits for it without spending one of the message's attempts.
         let mut storage_unavailable = false;
         let outcome = async {
-            match done {
+            match &lookups.done {
                 Ok(done) if done.contains(&component.name) => return ComponentOutcome::Duplicate,
                 Ok(_) => {}
                 Err(e) => {
@@ -221,7 +230,7 @@ impl Pipeline {
             // What the WIT cannot carry (a delivery method), from the message (domain::carry);
             // nothing reminds of a closed task (context.rs).
             message.carry_into(&mut effects);
-            if task_closed {
+            if lookups.task_closed {
                 message.withhold_reminders(&mut effects);
             }
             let count = effects.len();
