@@ -87,25 +87,24 @@ pub(super) async fn of(
     }
 }
 
-/// Whether the task's latest recorded operation closed it (not before `since`, when given).
+/// Whether the task is closed — its latest closing entry (completion or deletion) is not older
+/// than any other of its entries — and was closed not before `since`, when given. At the
+/// trail's precision (milliseconds), a closure at the same instant as another operation, or as
+/// the message, counts as after it: an edit and a completion published in one millisecond
+/// leave the task completed.
 async fn closed(
     conn: &mut crate::storage::Conn,
     user: &UserId,
     task: &TaskId,
     since: Option<DateTime<Utc>>,
 ) -> Result<bool, StorageError> {
-    let Some((operation, at)) = audit::last_operation(conn, user, task).await? else {
-        return Ok(false);
-    };
-    let closing = [TaskOperation::Completed, TaskOperation::Deleted]
-        .iter()
-        .any(|o| o.as_str() == operation);
-    // At the trail's precision (milliseconds): a closure in the same millisecond as the message
-    // counts as after it.
-    let closed =
-        closing && since.is_none_or(|since| at.timestamp_millis() >= since.timestamp_millis());
+    let (closed_at, open_at) = audit::last_closed_and_open(conn, user, task).await?;
+    let ms = |t: DateTime<Utc>| t.timestamp_millis();
+    let closed = closed_at.is_some_and(|c| {
+        open_at.is_none_or(|o| ms(c) >= ms(o)) && since.is_none_or(|s| ms(c) >= ms(s))
+    });
     if closed {
-        tracing::info!(task_id = %task, %operation, at = %at, "the task was closed since: its reminders asked for now are withheld");
+        tracing::info!(task_id = %task, closed_at = ?closed_at, "the task was closed since: its reminders asked for now are withheld");
     }
     Ok(closed)
 }

@@ -114,22 +114,27 @@ pub async fn last_state(
         .map_err(|e| StorageError::Corrupt(format!("column current: {e}")))
 }
 
-/// The operation of the latest entry recorded for `task` (`created`, …, `deleted`), and when it
-/// happened.
-pub async fn last_operation(
+/// When `task` was last closed (its latest `completed` or `deleted` entry) and last opened or
+/// changed (its latest other entry), as recorded; `None` for what never happened.
+pub async fn last_closed_and_open(
     conn: &mut Conn,
     user: &UserId,
     task: &TaskId,
-) -> Result<Option<(String, chrono::DateTime<chrono::Utc>)>> {
-    sqlx::query(
-        "SELECT operation, at FROM audit_log WHERE user_id = $1 AND task_id = $2 ORDER BY at DESC, id DESC LIMIT 1",
+) -> Result<(
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+)> {
+    let row = sqlx::query(
+        "SELECT MAX(CASE WHEN operation IN ('completed', 'deleted') THEN at END) AS closed_at, \
+                MAX(CASE WHEN operation IN ('completed', 'deleted') THEN NULL ELSE at END) AS open_at \
+         FROM audit_log WHERE user_id = $1 AND task_id = $2",
     )
     .bind(user.as_str())
     .bind(task.as_str())
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| Ok((r.try_get("operation")?, from_millis(r.try_get("at")?))))
-    .transpose()
+    .fetch_one(&mut *conn)
+    .await?;
+    let at = |col: &str| -> Result<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_millis)) };
+    Ok((at("closed_at")?, at("open_at")?))
 }
 
 /// A page of entries after `cursor` (an entry id), oldest first, at most `limit`.
