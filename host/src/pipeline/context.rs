@@ -9,8 +9,8 @@
 //!   name the changed fields, and the notification component could not tell that a due date
 //!   moved or reminders were turned off. The `current` state of the task's latest audit entry at
 //!   or before the event becomes the `previous` of an update or completion that came without one.
-//! - **Whether the task is closed since**: its latest recorded operation is a completion or a
-//!   deletion, later than the message. That backend publishes an edit on `task-updates`, the
+//! - **Whether the task is closed since**: its latest recorded completion or deletion is not
+//!   older than any other operation recorded for it, nor than the message. That backend publishes an edit on `task-updates`, the
 //!   edit's reminder on `reminders` and a completion on `task-events`: a task edited and then
 //!   completed at once ("done" right after an edit) can have its edit or its reminder handled
 //!   after the completion cancelled its jobs, and they would schedule the job again (the edit's
