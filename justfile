@@ -92,8 +92,10 @@ test-observability:
     @python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml
     python3 deploy/observability/check.py
 
-# Run clippy (warnings are errors) and check formatting
+# Check that host/src's modules depend one way, run clippy (warnings are errors), check formatting
 lint: setup-light
+    @echo "== dependencies point one way =="
+    python3 scripts/check-layers.py host/src
     @echo "== clippy =="
     cargo clippy --workspace --all-targets -- -D warnings
     @echo "== rustfmt =="
@@ -176,6 +178,15 @@ e2e *ARGS: setup build-components
 bench_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost-bench"
 host_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost"
 
+# Row 6 of `just bench`: this build beside a baseline commit's (the wasm floor, the Dapr route).
+# TASKHOST_BENCH_BASELINE=<rev> picks another commit, TASKHOST_BENCH_BASELINE= none.
+bench_baseline := env("TASKHOST_BENCH_BASELINE", "")
+
+# Build (cached per commit) the baseline's release host and runner; prints their paths and a label. Run it before taking the stack lock: cold it is a release build
+bench-baseline-build REV=bench_baseline:
+    @[[ -n {{ quote(REV) }} ]] || { echo "no baseline commit (TASKHOST_BENCH_BASELINE is empty)" >&2; exit 1; }
+    scripts/bench-baseline.sh {{ quote(REV) }}
+
 # Build what the benchmarks run: the components, the empty floor component, the release host and runner
 bench-build: build-components
     cargo build --profile release-wasm --target wasm32-wasip2 -p empty
@@ -185,6 +196,14 @@ bench-build: build-components
 bench: bench-build
     #!/usr/bin/env bash
     set -euo pipefail
+    baseline=()
+    if [[ -n {{ quote(bench_baseline) }} ]]; then
+        echo "== baseline {{ bench_baseline }} (row 6; release build cached per commit) =="
+        mapfile -t b < <(scripts/bench-baseline.sh {{ quote(bench_baseline) }})
+        ((${#b[@]} == 3)) || { echo "scripts/bench-baseline.sh printed ${#b[@]} lines, not 3" >&2; exit 1; }
+        baseline=(--baseline-host-bin "${b[0]}" --baseline-bench-bin "${b[1]}" --baseline-label "${b[2]}"
+            --label "$(scripts/bench-baseline.sh --label)")
+    fi
     echo "== hot swap under a steady stream (release) =="
     swap_log=$(mktemp /tmp/taskhost-bench-hotswap.XXXXXX)
     trap 'rm -f "$swap_log"; scripts/pg-test.sh stop; deploy/local-stack/down.sh' EXIT
@@ -198,7 +217,7 @@ bench: bench-build
     stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
     {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
-        --stack-pg-url "$stack_pg_url" --out-dir docs \
+        --stack-pg-url "$stack_pg_url" --out-dir docs "${baseline[@]}" \
         --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; deploy/local-stack/{build-dapr,fetch-kafka,up}.sh; then"
 
 # Only row 5 (through daprd + Kafka + PostgreSQL), printed, nothing written; starts and stops the local stack
@@ -212,6 +231,17 @@ bench-stack: bench-build
     stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
     {{ quote(bench_bin) }} --only-real-stack --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --stack-pg-url "$stack_pg_url" --command "just bench-stack"
+
+# Only row 6: this build beside the baseline commit's (wasm floor, Dapr route on SQLite), printed, nothing written; needs no stack
+bench-compare REV=bench_baseline: bench-build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [[ -n {{ quote(REV) }} ]] || { echo "no baseline commit: just bench-compare <rev> (or TASKHOST_BENCH_BASELINE)" >&2; exit 1; }
+    mapfile -t b < <(scripts/bench-baseline.sh {{ quote(REV) }})
+    ((${#b[@]} == 3)) || { echo "scripts/bench-baseline.sh printed ${#b[@]} lines, not 3" >&2; exit 1; }
+    {{ quote(bench_bin) }} --only-baseline --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --baseline-host-bin "${b[0]}" --baseline-bench-bin "${b[1]}" \
+        --baseline-label "${b[2]}" --label "$(scripts/bench-baseline.sh --label)" --command "just bench-compare {{ REV }}"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
 bench-quick: bench-build

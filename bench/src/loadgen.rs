@@ -16,6 +16,8 @@ pub struct Load {
     pub warm_up: Duration,
     pub duration: Duration,
     pub headers: Vec<(String, String)>,
+    /// A process whose CPU time to measure over the measured window (the server under load).
+    pub cpu_of: Option<u32>,
 }
 
 pub struct Outcome {
@@ -25,11 +27,18 @@ pub struct Outcome {
     pub items: u64,
     pub elapsed: Duration,
     pub latency: Latencies,
+    /// CPU seconds [`Load::cpu_of`] used over the measured window, if asked.
+    pub cpu_seconds: Option<f64>,
 }
 
 impl Outcome {
     pub fn items_per_s(&self) -> f64 {
         self.items as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// CPU time of the measured process per item, in µs.
+    pub fn cpu_us_per_item(&self) -> Option<f64> {
+        self.cpu_seconds.map(|s| s * 1e6 / self.items.max(1) as f64)
     }
 }
 
@@ -46,6 +55,15 @@ where
     let start = Instant::now();
     let measure_from = start + load.warm_up;
     let end = measure_from + load.duration;
+    // The server's CPU time from the start of the window to its end.
+    let cpu = load.cpu_of.map(|pid| {
+        tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from.into()).await;
+            let before = crate::cpu::seconds(pid)?;
+            tokio::time::sleep_until(end.into()).await;
+            Ok::<_, anyhow::Error>(crate::cpu::seconds(pid)? - before)
+        })
+    });
     let mut workers = Vec::new();
     for _ in 0..load.connections {
         let client = reqwest::Client::builder()
@@ -97,6 +115,7 @@ where
         items: 0,
         elapsed: load.duration,
         latency: Latencies::default(),
+        cpu_seconds: None,
     };
     for w in workers {
         match w.await? {
@@ -107,6 +126,9 @@ where
             }
             Err(e) => bail!("{}: {e}", load.url),
         }
+    }
+    if let Some(cpu) = cpu {
+        out.cpu_seconds = Some(cpu.await??);
     }
     if out.requests == 0 {
         bail!(

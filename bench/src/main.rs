@@ -4,6 +4,7 @@
 //! `just bench` runs every row; `just bench-quick` a short subset for CI (`--quick`), which
 //! prints ratios and fails only when a row cannot be measured — never on a noisy number.
 
+mod cpu;
 mod db;
 mod events;
 mod host_proc;
@@ -28,11 +29,11 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// The release `taskhost` binary to measure.
-    #[arg(long)]
-    host_bin: PathBuf,
+    #[arg(long, required_unless_present = "floor_only")]
+    host_bin: Option<PathBuf>,
     /// Where the four component .wasm files are.
-    #[arg(long)]
-    components_dir: PathBuf,
+    #[arg(long, required_unless_present = "floor_only")]
+    components_dir: Option<PathBuf>,
     /// The empty component (components/testing/empty) built as .wasm.
     #[arg(long)]
     empty_wasm: PathBuf,
@@ -59,6 +60,34 @@ struct Args {
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
+    /// A `taskhost` binary built from another commit (e.g. before a dependency bump): row 6
+    /// measures the wasm floor and the Dapr route of this build beside it, in this run.
+    #[arg(long, requires = "baseline_bench_bin")]
+    baseline_host_bin: Option<PathBuf>,
+    /// The `taskhost-bench` built from that same commit: it measures the baseline's floor in
+    /// the baseline's own runtime (`--floor-only`).
+    #[arg(long, requires = "baseline_host_bin")]
+    baseline_bench_bin: Option<PathBuf>,
+    /// What to call the baseline in the report (e.g. `abc1234 (wasmtime 50.0.1)`).
+    #[arg(long, default_value = "baseline")]
+    baseline_label: String,
+    /// What to call this build in the report (e.g. `def5678 (wasmtime 51.0.0)`).
+    #[arg(long, default_value = "this build")]
+    label: String,
+    /// Only measure the wasm floor (row 1's empty component) and print its per-message samples
+    /// as JSON (`{"floor_ns": [...]}`): how another build's runner is asked for its floor.
+    #[arg(long)]
+    floor_only: bool,
+    /// Run only row 6 (this build beside the baseline); with --out-dir the report holds it only.
+    #[arg(
+        long,
+        requires = "baseline_host_bin",
+        conflicts_with = "only_real_stack"
+    )]
+    only_baseline: bool,
+    /// Messages for --floor-only.
+    #[arg(long, default_value_t = 2_000)]
+    iterations: u64,
 }
 
 /// What every row needs.
@@ -75,15 +104,39 @@ pub struct Ctx {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    match std::env::args().nth(1).as_deref() {
+        Some(noop::SERVE_NOOP) => return noop::serve_noop_forever().await,
+        Some(rows::dapr_route::LOAD) => return rows::dapr_route::load_forever().await,
+        _ => {}
+    }
     let args = Args::parse();
+    if args.floor_only {
+        let samples = rows::host_cost::floor_samples(&args.empty_wasm, args.iterations)?;
+        println!("{}", serde_json::json!({ "floor_ns": samples }));
+        return Ok(());
+    }
+    let (Some(host_bin), Some(components_dir)) = (&args.host_bin, &args.components_dir) else {
+        anyhow::bail!("--host-bin and --components-dir are required");
+    };
+    let baseline = match (&args.baseline_host_bin, &args.baseline_bench_bin) {
+        (Some(host), Some(bench)) => Some(rows::baseline::Baseline {
+            host_bin: std::fs::canonicalize(host)
+                .with_context(|| format!("baseline host binary {}", host.display()))?,
+            bench_bin: std::fs::canonicalize(bench)
+                .with_context(|| format!("baseline bench runner {}", bench.display()))?,
+            label: args.baseline_label.clone(),
+            current_label: args.label.clone(),
+        }),
+        _ => None,
+    };
     let began = Instant::now();
     let scratch = std::env::temp_dir().join(format!("taskhost-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let ctx = Ctx {
         quick: args.quick,
-        host_bin: std::fs::canonicalize(&args.host_bin)
-            .with_context(|| format!("host binary {}", args.host_bin.display()))?,
-        components_dir: std::fs::canonicalize(&args.components_dir)?,
+        host_bin: std::fs::canonicalize(host_bin)
+            .with_context(|| format!("host binary {}", host_bin.display()))?,
+        components_dir: std::fs::canonicalize(components_dir)?,
         cache_dir: scratch.join("compiled-cache"),
         scratch: scratch.clone(),
         connections: args.connections,
@@ -97,7 +150,14 @@ async fn main() -> anyhow::Result<()> {
         args.pg_url.as_deref(),
         args.hot_swap_log.as_deref(),
         args.stack_pg_url.as_deref(),
-        args.only_real_stack,
+        baseline.as_ref(),
+        if args.only_real_stack {
+            rows::Only::RealStack
+        } else if args.only_baseline {
+            rows::Only::Baseline
+        } else {
+            rows::Only::All
+        },
     )
     .await;
     let _ = std::fs::remove_dir_all(&scratch);

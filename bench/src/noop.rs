@@ -114,3 +114,53 @@ pub async fn serve(addr: SocketAddr) -> anyhow::Result<(SocketAddr, tokio::task:
     });
     Ok((bound, task))
 }
+
+/// The no-op app in a process of its own (`taskhost-bench serve-noop`), so that its CPU time
+/// is its own and not the load generator's: the reference for the host's CPU per delivery.
+pub struct NoopProcess {
+    child: tokio::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl NoopProcess {
+    pub async fn start() -> anyhow::Result<Self> {
+        use anyhow::Context;
+        use tokio::io::AsyncBufReadExt;
+        let exe = std::env::current_exe().context("the benchmark runner's own path")?;
+        let mut child = tokio::process::Command::new(exe)
+            .arg(SERVE_NOOP)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting the no-op app process")?;
+        let stdout = child.stdout.take().context("the no-op app's stdout")?;
+        let mut line = String::new();
+        tokio::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .await?;
+        let addr = line
+            .trim()
+            .parse()
+            .with_context(|| format!("the no-op app printed {line:?}, not its address"))?;
+        Ok(Self { child, addr })
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+}
+
+/// The argument that makes `taskhost-bench` the no-op app's process.
+pub const SERVE_NOOP: &str = "serve-noop";
+
+/// `taskhost-bench serve-noop`: serves the no-op app on a free loopback port, prints the
+/// address on stdout, and runs until killed.
+pub async fn serve_noop_forever() -> anyhow::Result<()> {
+    let (addr, task) = serve("127.0.0.1:0".parse()?).await?;
+    println!("{addr}");
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    task.await?;
+    Ok(())
+}

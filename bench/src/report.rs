@@ -36,6 +36,15 @@ impl Value {
         }
     }
 
+    /// [`Value::rate`], with the CPU the server spent per item when it was measured.
+    pub fn rate_cpu(rate: f64, unit: &str, s: Summary, cpu_us: Option<f64>) -> Self {
+        let mut v = Self::rate(rate, unit, s);
+        if let Some(cpu) = cpu_us {
+            v.text.push_str(&format!(" · CPU {cpu:.0} µs each"));
+        }
+        v
+    }
+
     pub fn text(text: impl Into<String>) -> Self {
         Self {
             text: text.into(),

@@ -3,9 +3,10 @@
 # Dapr resources in two real daprd sidecars of one app id, like two replicas, against a real Kafka.
 #
 #   - the resources are the chart's: deploy/dapr/*.yaml plus the Subscription the chart renders
-#     (helm template --show-only templates/dapr-socket-fanout.yaml), loaded by daprd 1.16.5;
-#   - sidecar A runs without TASKHOST_KAFKA_VERSION (as the local stack does), sidecar B with the
-#     chart's TASKHOST_KAFKA_VERSION=3.9.0: both must initialise pubsub-kafka and pubsub-kafka-sockets;
+#     (helm template --show-only templates/dapr-socket-fanout.yaml), loaded by daprd 1.18.0
+#     (the local stack's DAPR_VERSION) against Kafka 4.4.0 (its KAFKA_VERSION);
+#   - sidecar A runs with TASKHOST_KAFKA_VERSION empty (Dapr's default protocol, 2.0.0), sidecar B
+#     with the chart's 3.9.0: both must initialise pubsub-kafka and pubsub-kafka-sockets;
 #   - task-updates published once reach BOTH apps (pubsub-kafka-sockets: a group per sidecar);
 #   - task-events published once reach exactly one of the two (pubsub-kafka: the app id's group).
 #
@@ -41,7 +42,7 @@ trap cleanup EXIT
 t0=$(now_ms)
 "$stack/up.sh" >"$TASKHOST_STACK_RUN.up.log" 2>&1 || { tail -n 20 "$TASKHOST_STACK_RUN.up.log" >&2; k8s_die "local stack (Kafka) did not start"; }
 mkdir -p "$work/resources"
-k8s_say "Kafka $KAFKA_PORT up in $(secs_since "$t0") s"
+k8s_say "$(grep -o 'starting kafka [^ ]*' "$TASKHOST_STACK_RUN.up.log" | sed 's/starting k/K/' || echo Kafka) on $KAFKA_PORT up in $(secs_since "$t0") s"
 
 # The resources daprd loads: deploy/dapr's files (copied: same bytes) + the chart's Subscription.
 cp "$TASKHOST_REPO"/deploy/dapr/*.yaml "$work/resources/"
@@ -87,7 +88,7 @@ start_sidecar() {  # start_sidecar NAME APP_PORT HTTP GRPC INTERNAL METRICS [KAF
     : >"$work/$name.log"
     (
         export DAPR_HTTP_PORT=$http DAPR_GRPC_PORT=$grpc DAPR_INTERNAL_GRPC_PORT=$internal DAPR_METRICS_PORT=$metrics
-        if [[ -n $kv ]]; then export TASKHOST_KAFKA_VERSION=$kv; else unset TASKHOST_KAFKA_VERSION; fi
+        export TASKHOST_KAFKA_VERSION=$kv   # empty: Dapr's default (daprd.sh keeps an empty value)
         exec "$stack/daprd.sh" --foreground --app-id "$app_id" --app-port "$app" \
             --resources-path "$work/resources" --config "$work/resources/config.yaml" --scheduler "$SCHED_ADDRESS"
     ) >"$work/daprd-$name.log" 2>&1 &
@@ -102,9 +103,9 @@ for s in "a 13591" "b 13592"; do
         { tail -n 30 "$work/daprd-$1.log" >&2; k8s_die "daprd $1 did not become healthy with the chart's Dapr resources"; }
     comps=$(curl -sf "http://127.0.0.1:$2/v1.0/metadata" | python3 -c '
 import json, sys; m = json.load(sys.stdin)
-print(" ".join(sorted(c["name"] for c in m.get("components", []))), "|",
+print(m.get("runtimeVersion"), "|", " ".join(sorted(c["name"] for c in m.get("components", []))), "|",
       " ".join(sorted("%s/%s(%s)" % (s["pubsubname"], s["topic"], s.get("type", "")) for s in m.get("subscriptions", []))))')
-    k8s_say "daprd $1 up: components + subscriptions: $comps"
+    k8s_say "daprd $1 up: version | components | subscriptions: $comps"
 done
 # each consumer needs its partitions assigned before it sees anything published after it joined
 # (pubsub-kafka-sockets starts at the newest offset): wait until a probe message arrives at both

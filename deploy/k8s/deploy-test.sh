@@ -12,7 +12,7 @@
 #   schemas   helm template | kubeconform -strict (Kubernetes, Dapr and Strimzi schemas), no network;
 #             deploy/dapr, deploy/k8s/strimzi and deploy/k8s/postgres too
 #   broken    wrong values fail with a readable message
-#   sidecars  check-sidecars.sh: the chart's Dapr resources in two real daprd 1.16.5 with Kafka 3.9
+#   sidecars  check-sidecars.sh: the chart's Dapr resources in two real daprd 1.18.0 with Kafka 4.4.0
 #   cluster   kube-apiserver + etcd + controller-manager + scheduler + kwok nodes; Dapr + Strimzi CRDs
 #   dry-run   kubectl apply --server-side --dry-run=server of every object (warnings are errors: Pod Security "restricted")
 #   install   helm install --wait: Deployment Available, every pod Running
@@ -306,7 +306,7 @@ ok "Secret without jwt-secret -> $(grep -o 'Secret "partial".*' <<<"$out")"
 
 # ======================================================================================
 stage inject
-# No Dapr control plane here: dapr-inject applies Dapr 1.16.5's own sidecar-injector code to the
+# No Dapr control plane here: dapr-inject applies Dapr 1.18.0's own sidecar-injector code to the
 # chart's pod template, and the result goes to the API server, in the "restricted" namespace.
 inject=$K8S_BIN/dapr-inject
 if out=$("$inject" -namespace "$ns" <"$work/render-default.yaml" | k apply --server-side --dry-run=server -n "$ns" -f - 2>&1); then

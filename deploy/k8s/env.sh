@@ -17,7 +17,7 @@ HELM_VERSION=${HELM_VERSION:-v3.22.0}
 KUBECONFORM_VERSION=${KUBECONFORM_VERSION:-v0.8.0}
 KWOK_VERSION=${KWOK_VERSION:-v0.8.0}
 CRANE_VERSION=${CRANE_VERSION:-v0.22.1}       # github.com/google/go-containerregistry/cmd/crane
-DAPR_CRD_VERSION=${DAPR_CRD_VERSION:-1.16.5}  # the Dapr the local stack runs (deploy/local-stack)
+DAPR_CRD_VERSION=${DAPR_CRD_VERSION:-1.18.0}  # the Dapr the local stack runs (deploy/local-stack)
 STRIMZI_API_VERSIONS=${STRIMZI_API_VERSIONS:-"0.51.0 1.2.0"}   # io.strimzi:api: 0.51 serves v1beta2+v1, 1.x only v1
 STRIMZI_GEN_VERSION=${STRIMZI_GEN_VERSION:-1.2.0}              # io.strimzi:crd-generator (needs Java >= 21)
 OPENAPI2JSONSCHEMA_VERSION=${OPENAPI2JSONSCHEMA_VERSION:-0.9.1}

@@ -19,7 +19,7 @@ if ((!force)) && [[ -x $DAPR_BIN/daprd && -x $DAPR_BIN/scheduler ]]; then
     stack_say "dapr $DAPR_VERSION: daprd and scheduler cached in $DAPR_BIN (use --force to rebuild)"
     exit 0
 fi
-command -v go >/dev/null || stack_die "go is not on PATH: install Go >= 1.24 (https://go.dev/dl or the golang Debian package) to build daprd"
+command -v go >/dev/null || stack_die "go is not on PATH: install Go >= 1.26.4 (dapr 1.18's go.mod; https://go.dev/dl) to build daprd"
 
 mkdir -p "$DAPR_CACHE"
 exec 9>"$DAPR_CACHE/.build.lock"
@@ -32,6 +32,25 @@ fi
 # every dependency is still pinned by the go.sum that ships inside dapr's module.
 export GOSUMDB=off GOFLAGS=-buildvcs=false CGO_ENABLED=0 GOCACHE=$DAPR_GOCACHE
 
+# The scheduler's github.com/diagridio/go-etcd-cron: the version a Dapr release requires is not
+# always served by the module proxy used here. Known substitutes (same minor, API-compatible for
+# the scheduler; the Jobs API e2e tests pass with them):
+#   dapr 1.16.5 wants v0.9.2  -> v0.9.1 (what dapr 1.16.0-1.16.2 use)
+#   dapr 1.18.0 wants v0.12.5 -> v0.12.6 (the next patch; v0.12.4 and v0.12.5 answer 403 here)
+declare -A ETCD_CRON_SUBSTITUTE=([v0.9.2]=v0.9.1 [v0.12.5]=v0.12.6)
+# pin_etcd_cron DIR: if DIR/go.mod requires a go-etcd-cron the proxy does not serve, append a
+# `replace` to a known substitute (go build -mod=mod then writes its go.sum lines).
+pin_etcd_cron() {
+    local dir=$1 want sub
+    want=$(sed -n 's|^[[:space:]]*github.com/diagridio/go-etcd-cron \(v[^[:space:]]*\).*|\1|p' "$dir/go.mod" | head -n 1)
+    [[ -n $want ]] || return 0
+    go mod download "github.com/diagridio/go-etcd-cron@$want" >/dev/null 2>&1 && return 0
+    sub=${ETCD_CRON_SUBSTITUTE[$want]:-}
+    [[ -n $sub ]] || stack_die "dapr $DAPR_VERSION requires github.com/diagridio/go-etcd-cron $want, which the module proxy does not serve, and no substitute is known (add one to ETCD_CRON_SUBSTITUTE in $0)"
+    stack_say "go-etcd-cron $want is not available from the proxy: pinning $sub (replace in $dir/go.mod)"
+    printf '\n// taskhost local stack: go-etcd-cron %s is not served by the module proxy\nreplace github.com/diagridio/go-etcd-cron => github.com/diagridio/go-etcd-cron %s\n' "$want" "$sub" >>"$dir/go.mod"
+}
+
 src=$DAPR_CACHE/src
 if [[ ! -f $src/go.mod ]]; then
     stack_say "downloading github.com/dapr/dapr@v$DAPR_VERSION from the Go module proxy ($(go env GOPROXY))"
@@ -43,12 +62,7 @@ if [[ ! -f $src/go.mod ]]; then
     rm -rf "$src" "$src.tmp"
     cp -r "$dir" "$src.tmp"
     chmod -R u+w "$src.tmp"
-    # dapr 1.16.5's scheduler wants github.com/diagridio/go-etcd-cron v0.9.2, which the proxy here does not
-    # serve; v0.9.1 (used by dapr 1.16.0-1.16.2) is API-compatible for the scheduler and the Jobs API works.
-    if ! go mod download github.com/diagridio/go-etcd-cron@v0.9.2 >/dev/null 2>&1; then
-        stack_say "go-etcd-cron v0.9.2 is not available from the proxy: pinning v0.9.1 (replace in $src/go.mod)"
-        printf '\n// taskhost local stack: go-etcd-cron v0.9.2 is not served by the module proxy\nreplace github.com/diagridio/go-etcd-cron => github.com/diagridio/go-etcd-cron v0.9.1\n' >>"$src.tmp/go.mod"
-    fi
+    pin_etcd_cron "$src.tmp"
     mv "$src.tmp" "$src"
 fi
 

@@ -12,7 +12,9 @@
 #   --foreground           exec daprd in this process (logs to stdout; the caller owns its lifetime)
 #                          instead of starting it in the background (log + pid under $TASKHOST_STACK_RUN)
 # APP_API_TOKEN (daprd -> app) and DAPR_API_TOKEN (app -> daprd) are passed to daprd when set.
-# TASKHOST_KAFKA_BROKERS (read by pubsub-kafka.yaml through envRef) defaults to 127.0.0.1:$KAFKA_PORT.
+# TASKHOST_KAFKA_BROKERS (read by pubsub-kafka.yaml through envRef) defaults to 127.0.0.1:$KAFKA_PORT,
+# TASKHOST_KAFKA_VERSION (the Kafka protocol version daprd's client announces) to 3.9.0, what the
+# Helm chart sets (kafka.protocolVersion); set it empty for Dapr's own default (2.0.0).
 # Other settings: DAPR_HTTP_PORT, DAPR_GRPC_PORT, DAPR_INTERNAL_GRPC_PORT, DAPR_METRICS_PORT, DAPR_LOG_LEVEL.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -46,6 +48,7 @@ if ((!config_set)) && [[ ! -f $DAPR_CONFIG && -f $DAPR_RESOURCES/config.yaml ]];
 DAPR_RESOURCES=$(cd "$DAPR_RESOURCES" && pwd)
 DAPR_CONFIG=$(cd "$(dirname "$DAPR_CONFIG")" && pwd)/$(basename "$DAPR_CONFIG")
 export TASKHOST_KAFKA_BROKERS=${TASKHOST_KAFKA_BROKERS:-127.0.0.1:$KAFKA_PORT}
+export TASKHOST_KAFKA_VERSION=${TASKHOST_KAFKA_VERSION-3.9.0}
 # An empty token would make daprd/app compare against "": pass the variables only when non-empty.
 for v in APP_API_TOKEN DAPR_API_TOKEN; do
     if [[ -n ${!v:-} ]]; then export "${v?}"; else unset "$v"; fi
@@ -83,7 +86,7 @@ cmd=("$DAPR_BIN/daprd" --mode standalone --app-id "$APP_ID"
     --log-level "$DAPR_LOG_LEVEL" "${extra[@]}")
 
 stack_say "daprd $DAPR_VERSION: app $APP_ID at 127.0.0.1:$APP_PORT, http 127.0.0.1:$DAPR_HTTP_PORT, grpc :$DAPR_GRPC_PORT, metrics :$DAPR_METRICS_PORT"
-stack_say "  resources $DAPR_RESOURCES, config $DAPR_CONFIG, scheduler $SCHED_ADDRESS, kafka $TASKHOST_KAFKA_BROKERS"
+stack_say "  resources $DAPR_RESOURCES, config $DAPR_CONFIG, scheduler $SCHED_ADDRESS, kafka $TASKHOST_KAFKA_BROKERS (protocol ${TASKHOST_KAFKA_VERSION:-empty: the Dapr default})"
 is_set() { if [[ -n ${!1:-} ]]; then echo "set (value not shown)"; else echo unset; fi; }
 stack_say "  APP_API_TOKEN $(is_set APP_API_TOKEN), DAPR_API_TOKEN $(is_set DAPR_API_TOKEN)"
 if ((foreground)); then

@@ -13,14 +13,19 @@ STACK_LOGS=$TASKHOST_STACK_RUN/logs
 TASKHOST_CACHE=${TASKHOST_CACHE:-$HOME/.cache/taskhost}
 
 # --- Dapr (daprd + scheduler, built from the Go module proxy) ---
-DAPR_VERSION=${DAPR_VERSION:-1.16.5}
-DAPR_COMMIT=${DAPR_COMMIT:-f167add0ab641afa210d61771820d0d178bc41ae}   # the v1.16.5 tag, for `daprd --version`
+DAPR_VERSION=${DAPR_VERSION:-1.18.0}
+# The tag's commit, for `daprd --version` (the module proxy's .info has none for v1.18.0).
+case $DAPR_VERSION in
+    1.18.0) DAPR_COMMIT=${DAPR_COMMIT:-7c4f540efa3e6f768a45010f2fc0d4b4c287cac3} ;;
+    1.16.5) DAPR_COMMIT=${DAPR_COMMIT:-f167add0ab641afa210d61771820d0d178bc41ae} ;;
+    *) DAPR_COMMIT=${DAPR_COMMIT:-unknown} ;;
+esac
 DAPR_CACHE=${DAPR_CACHE:-$TASKHOST_CACHE/dapr-$DAPR_VERSION}           # src/ (module copy) and bin/
 DAPR_BIN=${DAPR_BIN:-$DAPR_CACHE/bin}
 DAPR_GOCACHE=${DAPR_GOCACHE:-$TASKHOST_CACHE/dapr-go-build}
 
 # --- Kafka (KRaft, one combined broker+controller, jars from Maven Central) ---
-KAFKA_VERSION=${KAFKA_VERSION:-3.9.2}
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
 KAFKA_LIBS=${KAFKA_LIBS:-$TASKHOST_CACHE/kafka-$KAFKA_VERSION/libs}
 KAFKA_PORT=${KAFKA_PORT:-9092}
 KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}

@@ -23,7 +23,7 @@ group=$1
     stack_die "kafka-tools-$KAFKA_VERSION.jar is not in $KAFKA_LIBS: run deploy/local-stack/fetch-kafka.sh"
 
 groups() {
-    java -Dlog4j.configuration="file:$STACK_DIR/kafka/log4j-tools.properties" -Xmx128m -XX:TieredStopAtLevel=1 \
+    java -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2-tools.properties" -Xmx128m -XX:TieredStopAtLevel=1 \
         -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
         --bootstrap-server "127.0.0.1:$KAFKA_PORT" "$@"
 }
@@ -33,7 +33,8 @@ groups() {
 t0=$(now_ms)
 for attempt in $(seq 1 20); do
     if out=$(groups --group "$group" --reset-offsets --to-latest --all-topics --execute 2>&1); then
-        # rows "GROUP TOPIC PARTITION NEW-OFFSET" (Kafka 3.9 prints them without line breaks)
+        # rows "GROUP TOPIC PARTITION NEW-OFFSET", one per line in Kafka 4.4 (3.9 printed them
+        # without line breaks): count matches, not lines
         moved=$(grep -oE "$group +[^ ]+ +[0-9]+ +[0-9]+" <<<"$out" | wc -l || true)
         stack_say "kafka: consumer group $group now starts at the end of its topics ($moved partitions, $((($(now_ms) - t0) / 1000)) s)"
         exit 0

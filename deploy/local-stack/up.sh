@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Start taskhost's local stack on 127.0.0.1: Kafka 3.9 (KRaft), PostgreSQL 15 (database `taskhost`),
+# Start taskhost's local stack on 127.0.0.1: Kafka 4 (KRaft), PostgreSQL 15 (database `taskhost`),
 # the Dapr scheduler (Jobs API) and, with --with-daprd, a daprd sidecar for the app.
 # Idempotent: whatever already runs is left alone. First run builds daprd (minutes, cached in
 # ~/.cache/taskhost) and fetches the Kafka jars; later runs start in a few seconds.
@@ -22,6 +22,10 @@ for arg in "$@"; do
 done
 t_start=$(now_ms)
 
+# kafka/: log4j 2 configuration and the pom's log binding are Kafka 4's (Kafka 3.x logs through
+# reload4j and would start without any log, so up.sh would never see it start).
+[[ ${KAFKA_VERSION%%.*} -ge 4 ]] 2>/dev/null ||
+    stack_die "KAFKA_VERSION=$KAFKA_VERSION: the local stack runs Kafka 4.x only (its logging setup in $STACK_DIR/kafka is Kafka 4's)"
 for tool in java curl ss setsid flock timeout; do
     command -v "$tool" >/dev/null || stack_die "'$tool' is not on PATH (java: apt-get install openjdk-17-jre-headless; ss: iproute2)"
 done
@@ -76,7 +80,7 @@ else
             [[ $cluster_id != -* ]] && break
         done
         stack_say "kafka: formatting $kafka_dir/data (cluster id $cluster_id)"
-        java -Dlog4j.configuration="file:$STACK_DIR/kafka/log4j-tools.properties" -cp "$KAFKA_LIBS/*" \
+        java -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2-tools.properties" -cp "$KAFKA_LIBS/*" \
             kafka.tools.StorageTool format --cluster-id="$cluster_id" -c "$kafka_dir/server.properties" >/dev/null ||
             stack_die "kafka storage format failed (see above)"
     fi
@@ -84,7 +88,7 @@ else
     kafka_t0=$(now_ms)
     # shellcheck disable=SC2086  # KAFKA_HEAP / KAFKA_JVM_OPTS are lists of JVM flags
     start_bg kafka java $KAFKA_HEAP $KAFKA_JVM_OPTS -Djava.awt.headless=true \
-        -Dlog4j.configuration="file:$STACK_DIR/kafka/log4j.properties" -Dkafka.logs.dir="$STACK_LOGS" \
+        -Dlog4j2.configurationFile="$STACK_DIR/kafka/log4j2.properties" -Dkafka.logs.dir="$STACK_LOGS" \
         -cp "$KAFKA_LIBS/*" kafka.Kafka "$kafka_dir/server.properties"
     kafka_started=1
 fi

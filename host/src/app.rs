@@ -6,7 +6,7 @@
 use crate::api::{self, AppState, auth::JwtKeys};
 use crate::config::ServeArgs;
 use crate::dapr::sink::DaprSink;
-use crate::dapr::{DaprEdge, DeliveryMode};
+use crate::dapr::{DaprEdge, DaprState, DeliveryMode};
 use crate::delivery::{InProcessSink, OutboxSink, Relay, Scheduler};
 use crate::effects::EffectsConfig;
 use crate::pipeline::{Pipeline, Wakers};
@@ -143,26 +143,27 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         db.clone(),
         hub.clone(),
         wakers.clone(),
-    )
-    .with_effects_config(EffectsConfig {
-        dapr_jobs: dapr.is_some(),
-        notification_binding: args
-            .dapr
-            .notification_binding
-            .clone()
-            .filter(|_| dapr.is_some()),
-        sockets,
-    });
+        EffectsConfig {
+            dapr_jobs: dapr.is_some(),
+            notification_binding: args
+                .dapr
+                .notification_binding
+                .clone()
+                .filter(|_| dapr.is_some()),
+            sockets,
+        },
+    );
 
     // Embedded: the relay calls the components and the scheduler fires reminder jobs.
     // Dapr: the relay publishes through the sidecar, which delivers back to /dapr/events and
     // fires jobs through its scheduler.
     let policy = args.retry_policy()?;
     let sink: Arc<dyn OutboxSink> = match &dapr {
-        None => Arc::new(InProcessSink::new(pipeline.clone(), db.clone())),
+        None => Arc::new(InProcessSink::new(pipeline.clone())),
         Some(edge) => Arc::new(DaprSink::new(
             edge.sidecar.clone(),
             edge.args.dapr_pubsub.clone(),
+            pipeline.dead_letters().clone(),
         )),
     };
     let relay = Relay::new(db.clone(), sink, wakers.relay.clone(), policy);
@@ -205,7 +206,7 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         args.retention.policy()?,
         shutdown.child_token(),
     )));
-    background.push(tokio::spawn(crate::metrics::sample_forever(
+    background.push(tokio::spawn(crate::storage::gauges::sample_forever(
         db.clone(),
         shutdown.child_token(),
     )));
@@ -223,6 +224,14 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         }
     }
 
+    let callbacks = crate::dapr::routes(DaprState {
+        edge: dapr.clone(),
+        pipeline: pipeline.clone(),
+        registry: registry.clone(),
+        hub: hub.clone(),
+        db: db.clone(),
+        wakers: wakers.clone(),
+    });
     let state = AppState {
         db: db.clone(),
         keys: Arc::new(JwtKeys::from_secret(&args.auth.secret()?)),
@@ -232,10 +241,10 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         ready: ready.clone(),
         admin_token: args.admin_token.as_deref().map(Arc::from),
         pipeline,
-        dapr,
+        sidecar_ready: dapr.as_ref().map(|edge| edge.readiness()),
     };
     Ok(App {
-        router: api::router(state),
+        router: api::router(state, callbacks),
         db,
         ready,
         shutdown,

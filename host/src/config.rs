@@ -8,8 +8,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A JWT secret for development only; `serve` refuses it unless `--dev` is given.
-pub const DEV_JWT_SECRET: &str = "taskhost-dev-secret-never-use-in-production";
+/// Kept in the API's auth module (the dev sign-in checks for it); re-exported here, with the
+/// settings that choose it.
+pub use crate::api::auth::DEV_JWT_SECRET;
 
 #[derive(Debug, Clone, Args)]
 pub struct AuthArgs {

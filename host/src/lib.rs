@@ -1,15 +1,18 @@
 //! taskhost: hosts the Todo system's event consumers as sandboxed WebAssembly components.
 //!
 //! A message's path is one straight line, whichever way it came in (the embedded outbox relay,
-//! the reminder scheduler, or later a Dapr delivery):
+//! a Dapr delivery single or bulk, a dead-letter topic, a replay):
 //!
 //! ```text
-//! delivery ─▶ wire::decode ─▶ runtime (route, call component) ─▶ effects (one transaction) ─▶ ack
+//! way in ─▶ pipeline: decode ─▶ route ─▶ call components ─▶ effects + exactly-once record (one
+//!           transaction) ─▶ verdicts ─▶ dead letters ─▶ answer ─▶ the way in's own words
 //! ```
 //!
-//! Modules, from the outside in: `cli` and `api` (ways in for people), `delivery` (ways in for
-//! messages), `pipeline` (the straight line above), `runtime` (wasm), `effects` and `storage`
-//! (I/O), `wire` (JSON ⇄ `domain`).
+//! Modules, from the outside in (each uses only those after it; `just lint` checks it):
+//! `cli`, `app`, `config` (the binary); `api` (ways in for people), `dapr` and `delivery`
+//! (ways in for messages), `watch` (for files), `http` (what the HTTP ways in share);
+//! `pipeline` (the straight line above); `runtime` (wasm), `effects` and `sockets` (I/O);
+//! `storage`; and the leaves `metrics`, `telemetry`, `wire` (JSON ⇄ `domain`).
 
 pub mod api;
 pub mod app;
@@ -18,6 +21,7 @@ pub mod config;
 pub mod dapr;
 pub mod delivery;
 pub mod effects;
+pub mod http;
 pub mod invoke;
 pub mod metrics;
 pub mod pipeline;

@@ -476,8 +476,9 @@ async fn callbacks_answer_as_documented_without_a_sidecar() {
 }
 
 /// daprd forwards a dropped message to `{topic}-dlq` as it was (the same CloudEvent, id
-/// included: checked with daprd 1.16.5), and `POST /dapr/dead-letters/{topic}` records its
-/// arrival on `{topic}-dlq` with the reason the host gave when it dropped it.
+/// included: checked with daprd 1.16.5), and `POST /dapr/dead-letters/{topic}` notes its
+/// arrival on the dead letter recorded when it was dropped: one dead letter per message, with
+/// the reason of its drop, not a second one for the arrival.
 #[tokio::test]
 async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
     let mut env = TestEnv::new();
@@ -495,37 +496,213 @@ async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
         .await
         .expect(200);
     assert_eq!(status_of(&dropped), "DROP");
-    // What daprd then delivers from task-events-dlq.
-    let arrived = daprd
-        .post_bytes("/dapr/dead-letters/task-events", CLOUDEVENT, body)
-        .await
-        .expect(200);
-    assert_eq!(
-        status_of(&arrived),
-        "SUCCESS",
-        "a dead letter is acknowledged once recorded"
-    );
+    // What daprd then delivers from task-events-dlq (twice: a redelivery changes nothing).
+    for _ in 0..2 {
+        let arrived = daprd
+            .post_bytes("/dapr/dead-letters/task-events", CLOUDEVENT, body.clone())
+            .await
+            .expect(200);
+        assert_eq!(
+            status_of(&arrived),
+            "SUCCESS",
+            "a dead letter is acknowledged once recorded"
+        );
+    }
 
     let records = dead_letters_with(&host, &user.id).await;
-    let dlq: Vec<&Value> = records
-        .iter()
-        .filter(|d| d["topic"] == "task-events-dlq")
-        .collect();
     assert_eq!(
-        dlq.len(),
+        records.len(),
         1,
-        "one record of the arrival on task-events-dlq: {records:?}"
+        "one dead letter for the dropped message, its arrival on task-events-dlq included: {records:?}"
+    );
+    let record = &records[0];
+    assert_eq!(record["topic"], "task-events", "{record}");
+    assert_eq!(
+        record["forwarded_to"], "task-events-dlq",
+        "the record notes the arrival on the dead-letter topic: {record}"
     );
     assert_eq!(
-        dlq[0]["event_id"],
+        record["event_id"],
         json!(event_id),
-        "the record names the event: {}",
-        dlq[0]
+        "the record names the event: {record}"
     );
-    let reason = dlq[0]["reason"].as_str().unwrap_or_default();
+    let reason = record["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("task.exploded"),
-        "the task-events-dlq record keeps the reason of the drop (naming `task.exploded`), got {reason:?}; \
-         all records of the event: {records:?}"
+        "the record keeps the reason of the drop (naming `task.exploded`), got {reason:?}"
+    );
+}
+
+/// Builds `components/testing/not-before` (once per test binary) and returns a components
+/// directory holding only it.
+fn not_before_only() -> tempfile::TempDir {
+    static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let wasm = BUILT.get_or_init(|| {
+        let target = support::target_dir().join("ordering");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .args([
+                "build",
+                "--profile",
+                "release-wasm",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .args(["-p", "not-before"])
+            .env("CARGO_TARGET_DIR", &target)
+            .status()
+            .expect("running cargo to build the not-before test component");
+        assert!(
+            status.success(),
+            "building components/testing/not-before failed"
+        );
+        target.join("wasm32-wasip2/release-wasm/not_before.wasm")
+    });
+    let dir = tempfile::tempdir().expect("a temporary components directory");
+    std::fs::copy(wasm, dir.path().join("not-before.wasm")).expect("copying not-before.wasm");
+    dir
+}
+
+/// The bodies (event ids) of `user`'s notifications, in the order they were written.
+async fn notified(host: &support::Host, user: &User) -> Vec<String> {
+    let listed = host
+        .api(user)
+        .get("/api/notifications")
+        .await
+        .expect(200)
+        .value();
+    let mut bodies: Vec<String> = listed
+        .as_array()
+        .unwrap_or_else(|| panic!("GET /api/notifications: expected an array, got {listed}"))
+        .iter()
+        .filter_map(|n| n["body"].as_str().map(str::to_owned))
+        .collect();
+    bodies.reverse(); // listed newest first
+    bodies
+}
+
+/// A bulk delivery in which one user's second of three entries is answered `RETRY`: that
+/// user's third entry is answered `RETRY` too — handling it now would apply it before the one
+/// retried — and on redelivery it is applied after the second; another user's entries in the
+/// same request are `SUCCESS`. (`not-before` asks to retry a task that is not due yet.)
+#[tokio::test]
+async fn a_retried_bulk_entry_holds_back_its_users_later_entries() {
+    let components = not_before_only();
+    let mut env = TestEnv::new();
+    let host = env
+        .start_with(
+            &HostOptions::new()
+                .env("TASKHOST_DELIVERY", "dapr")
+                .env("DAPR_HTTP_PORT", closed_port().to_string())
+                .env("APP_API_TOKEN", APP_TOKEN)
+                .env_remove("DAPR_HTTP_ENDPOINT")
+                .env_remove("DAPR_API_TOKEN")
+                .env_remove("TASKHOST_DAPR_PUBSUB")
+                .components_dir(components.path())
+                .live_only(),
+        )
+        .await;
+    let daprd = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", APP_TOKEN);
+    let (a, b) = (User::new().await, User::new().await);
+    let due = Utc::now() + chrono::Duration::seconds(3);
+    let event = |user: &User, title: &str, due_date: Option<chrono::DateTime<Utc>>| {
+        let (event_id, _, mut event) = task_created(user, title);
+        if let Some(due) = due_date {
+            event["task"]["due_date"] = json!(due.to_rfc3339_opts(SecondsFormat::Millis, true));
+        }
+        (event_id, event)
+    };
+    let (a1, a2, a3) = (
+        event(&a, "a1", None),
+        event(&a, "a2: not due yet", Some(due)),
+        event(&a, "a3", None),
+    );
+    let (b1, b2) = (event(&b, "b1", None), event(&b, "b2", None));
+    let bulk = |entries: &[(&str, &(String, Value))]| {
+        let entries: Vec<Value> = entries
+            .iter()
+            .map(|(entry_id, (_, event))| {
+                json!({
+                    "entryId": entry_id,
+                    "event": dapr_cloudevent("task-events", event.clone()),
+                    "contentType": CLOUDEVENT,
+                })
+            })
+            .collect();
+        serde_json::to_vec(&json!({ "entries": entries, "topic": "task-events", "pubsubname": "pubsub-kafka", "type": "com.dapr.event.sent.bulk", "id": uuid::Uuid::new_v4().to_string() })).unwrap()
+    };
+    let statuses = |reply: &support::Reply| -> BTreeMap<String, String> {
+        reply.value()["statuses"]
+            .as_array()
+            .unwrap_or_else(|| panic!("expected {{\"statuses\": [...]}}, got {}", reply.value()))
+            .iter()
+            .map(|s| {
+                (
+                    s["entryId"].as_str().unwrap().to_owned(),
+                    s["status"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+
+    // One request, the two users interleaved as one partition would give them.
+    let body = bulk(&[
+        ("a1", &a1),
+        ("b1", &b1),
+        ("a2", &a2),
+        ("b2", &b2),
+        ("a3", &a3),
+    ]);
+    let reply = daprd
+        .post_bytes("/dapr/events/task-events", "application/json", body)
+        .await
+        .expect(200);
+    let expected: BTreeMap<String, String> = [
+        ("a1", "SUCCESS"),
+        ("a2", "RETRY"),
+        ("a3", "RETRY"),
+        ("b1", "SUCCESS"),
+        ("b2", "SUCCESS"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(statuses(&reply), expected, "per-entry answers");
+    assert_eq!(
+        notified(&host, &a).await,
+        vec![a1.0.clone()],
+        "a's third entry must wait for its second"
+    );
+    assert_eq!(notified(&host, &b).await, vec![b1.0.clone(), b2.0.clone()]);
+
+    // daprd redelivers what it was told to retry, in order, until it succeeds.
+    wait_until(
+        "a2 and a3 to be taken on redelivery",
+        Duration::from_secs(20),
+        async || {
+            let reply = daprd
+                .post_bytes(
+                    "/dapr/events/task-events",
+                    "application/json",
+                    bulk(&[("a2", &a2), ("a3", &a3)]),
+                )
+                .await
+                .expect(200);
+            let got = statuses(&reply);
+            if got.values().all(|s| s == "SUCCESS") {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        notified(&host, &a).await,
+        vec![a1.0.clone(), a2.0.clone(), a3.0.clone()],
+        "a's events applied in a's order"
     );
 }

@@ -1,5 +1,5 @@
 //! End to end through the real Dapr stack: the `taskhost` binary with `TASKHOST_DELIVERY=dapr`
-//! next to a real daprd 1.16, Kafka and the Dapr scheduler, on the stack's PostgreSQL.
+//! next to a real daprd 1.18, Kafka 4 and the Dapr scheduler, on the stack's PostgreSQL.
 //!
 //! Every event takes the production path: the outbox relay publishes through daprd to Kafka,
 //! daprd delivers it back as a CloudEvent (bulk) to `/dapr/events/{topic}`, reminder jobs live
@@ -266,13 +266,11 @@ impl Stack {
             .expect(204);
     }
 
-    /// A job in the Dapr scheduler, or `None` when it does not exist (daprd 1.16 answers a
-    /// 500 `DAPR_SCHEDULER_GET_JOB` … NotFound for a missing job).
+    /// A job in the Dapr scheduler, read through the stable Jobs API the host uses, or `None`
+    /// when it does not exist (daprd answers a 500 `DAPR_SCHEDULER_GET_JOB` … NotFound for a
+    /// missing job).
     async fn job(&self, name: &str) -> Option<Value> {
-        let reply = self
-            .sidecar()
-            .get(&format!("/v1.0-alpha1/jobs/{name}"))
-            .await;
+        let reply = self.sidecar().get(&format!("/v1.0/jobs/{name}")).await;
         match reply.status.as_u16() {
             200 => Some(reply.value()),
             500 if reply.text.contains("NotFound") || reply.text.contains("not found") => None,
@@ -928,8 +926,9 @@ async fn a_retry_while_postgres_is_down_is_redelivered_and_applied_once() {
 // (d) DROP goes to the dead-letter topic, with its reason.
 // ---------------------------------------------------------------------------
 
-/// An event the host cannot decode is answered DROP; daprd forwards it to `task-events-dlq`,
-/// which the host records with the reason of the drop.
+/// An event the host cannot decode is answered DROP with its reason recorded; daprd forwards
+/// it to `task-events-dlq`, whose arrival is noted on that same dead letter: the message is
+/// listed exactly once. Replaying every pending dead letter of the topic then takes it once.
 #[tokio::test]
 #[ignore = "needs the local Dapr stack: run `just e2e`"]
 async fn a_dropped_event_arrives_on_the_dead_letter_topic_with_its_reason() {
@@ -941,18 +940,21 @@ async fn a_dropped_event_arrives_on_the_dead_letter_topic_with_its_reason() {
     event["event_type"] = json!("task.exploded");
     e2e.stack.publish("task-events", &user.id, &event).await;
 
+    let records_of_event = async || -> Vec<Value> {
+        dead_letters(&host)
+            .await
+            .into_iter()
+            .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
+            .collect()
+    };
     let arrived = wait_until(
-        "the event on task-events-dlq in GET /admin/dead-letters",
+        "the dropped event's dead letter to note its arrival on task-events-dlq",
         DAPR_TIMEOUT,
         async || {
-            let all = dead_letters(&host).await;
-            let mine: Vec<&Value> = all
-                .iter()
-                .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
-                .collect();
+            let mine = records_of_event().await;
             mine.iter()
-                .find(|d| d["topic"] == "task-events-dlq")
-                .map(|d| (*d).clone())
+                .find(|d| d["forwarded_to"] == "task-events-dlq")
+                .cloned()
                 .ok_or_else(|| format!("records of the event: {mine:?}"))
         },
     )
@@ -971,6 +973,15 @@ async fn a_dropped_event_arrives_on_the_dead_letter_topic_with_its_reason() {
             .any(|l| l.contains("dead-letter topic") && l.contains(&event_id)),
         "the host logs the arrival on the dead-letter topic"
     );
+    // Give a second copy time to show up if there were one.
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
+    let mine = records_of_event().await;
+    assert_eq!(
+        mine.len(),
+        1,
+        "one dead letter for the dropped message, its arrival on task-events-dlq included: {mine:?}"
+    );
+    assert_eq!(arrived["topic"], "task-events", "{arrived}");
     assert_eq!(
         arrived["event_id"],
         json!(event_id),
@@ -979,13 +990,48 @@ async fn a_dropped_event_arrives_on_the_dead_letter_topic_with_its_reason() {
     let reason = arrived["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("task.exploded"),
-        "the task-events-dlq record keeps the reason of the drop, naming `task.exploded`; got {reason:?} \
-         (all records of the event: {:?})",
-        dead_letters(&host)
-            .await
-            .into_iter()
-            .filter(|d| d["payload"].as_str().is_some_and(|p| p.contains(&event_id)))
-            .collect::<Vec<_>>()
+        "the dead letter keeps the reason of the drop, naming `task.exploded`; got {reason:?}"
+    );
+
+    // Replaying every pending dead letter of the event's topic takes this one once: it still
+    // does not decode, so it stays pending with the reason, replayed once.
+    let replayed = admin(&host)
+        .post(
+            &format!("/admin/dead-letters/replay?topic=task-events&event_id={event_id}"),
+            &json!({}),
+        )
+        .await
+        .expect(200)
+        .value();
+    e2e.step(&format!(
+        "replay of the topic's pending dead letters: {replayed}"
+    ));
+    let results = replayed["results"].as_array().cloned().unwrap_or_default();
+    let ours: Vec<&Value> = results
+        .iter()
+        .filter(|r| r["id"] == arrived["id"])
+        .collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "the dead letter is replayed once: {replayed}"
+    );
+    assert_eq!(replayed["replayed"], json!(1), "{replayed}");
+    assert_eq!(ours[0]["outcome"], "failed", "{replayed}");
+    assert!(
+        ours[0]["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not decode"),
+        "{replayed}"
+    );
+    let after = records_of_event().await;
+    assert_eq!(after.len(), 1, "still one dead letter: {after:?}");
+    assert_eq!(after[0]["replays"], json!(1), "{after:?}");
+    assert_eq!(
+        after[0]["replayed_at"],
+        Value::Null,
+        "it stays pending: {after:?}"
     );
     host.kill().await;
 }
@@ -1397,6 +1443,12 @@ struct Replica {
 impl Replica {
     /// Starts daprd with `resources` (the project's Dapr files plus the fan-out Subscription),
     /// then taskhost with the socket fan-out through Dapr, as the chart configures a replica.
+    ///
+    /// daprd's log goes to the test's directory, never into `resources`: daprd >= 1.18
+    /// hot-reloads its resources directory, and a standalone daprd takes any change there for a
+    /// new Configuration and restarts its runtime (`Received Configuration CREATED event ...
+    /// triggering SIGHUP reload`), so a log written into it restarts daprd, whose restart writes
+    /// the log, and so on for ever.
     async fn start(e2e: &mut E2e, name: &str, resources: &std::path::Path) -> Self {
         let (app_port, http, grpc, internal, metrics) = (
             free_port(),
@@ -1405,7 +1457,7 @@ impl Replica {
             free_port(),
             free_port(),
         );
-        let log_path = resources.join(format!("daprd-{name}.log"));
+        let log_path = e2e.env.log_path(&format!("daprd-{name}.log"));
         let log = std::fs::File::create(&log_path).expect("daprd log file");
         e2e.env
             .tail_on_failure(&format!("daprd {name} log"), &log_path);

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use std::path::PathBuf;
 use std::sync::Arc;
-use taskhost::pipeline::{Disposition, Pipeline, Wakers};
+use taskhost::pipeline::{Answer, Attempt, Pipeline, Received, Wakers};
 use taskhost::runtime::{Registry, Runtime, RuntimeConfig};
 use taskhost::sockets::SocketHub;
 use taskhost::storage::Db;
@@ -53,6 +53,7 @@ async fn pipeline() -> (Pipeline, Db, Option<tempfile::TempDir>) {
         db.clone(),
         Arc::new(SocketHub::default()),
         Wakers::default(),
+        Default::default(),
     );
     (p, db, dir)
 }
@@ -99,13 +100,19 @@ fn story(user: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Hands the message to the pipeline as a transport would, once.
+async fn handle(p: &Pipeline, topic: &str, payload: &[u8]) -> taskhost::pipeline::Fate {
+    let received = Received {
+        topic,
+        payload,
+        id: None,
+    };
+    p.handle(received, Attempt::UNCOUNTED).await
+}
+
 async fn deliver(p: &Pipeline, topic: &str, payload: &str) {
-    let report = p.deliver(topic, payload.as_bytes()).await;
-    assert_eq!(
-        report.disposition(),
-        Disposition::Success,
-        "{topic} {payload}: {report:?}"
-    );
+    let fate = handle(p, topic, payload.as_bytes()).await;
+    assert_eq!(fate.answer, Answer::Done, "{topic} {payload}: {fate:?}");
 }
 
 /// Everything one user's events left in the database, without generated ids and wall-clock
@@ -252,9 +259,9 @@ async fn any_interleaving_of_users_gives_each_user_the_same_state() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_message_is_dropped_with_a_reason() {
     let (p, _db, _dir) = pipeline().await;
-    let report = p.deliver("task-events", br#"{"event_id":"x","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","priority":"urgent"}}"#).await;
-    match report.disposition() {
-        Disposition::Drop(reason) => assert!(
+    let fate = handle(&p, "task-events", br#"{"event_id":"x","event_type":"task.created","user_id":"u","task":{"id":"t","title":"x","priority":"urgent"}}"#).await;
+    match fate.answer {
+        Answer::Drop(reason) => assert!(
             reason.contains("task.priority") && reason.contains("urgent"),
             "{reason}"
         ),

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use taskhost::api::{AppState, auth::JwtKeys};
-use taskhost::pipeline::{ComponentOutcome, Disposition, Pipeline, Wakers};
+use taskhost::pipeline::{Answer, Attempt, Pipeline, Received, Verdict, Wakers};
 use taskhost::runtime::{AutoRollback, Registry, Runtime, RuntimeConfig, SwapPolicy};
 use taskhost::sockets::SocketHub;
 use taskhost::storage::Db;
@@ -165,6 +165,7 @@ async fn rig(policy: SwapPolicy) -> Rig {
         db.clone(),
         Arc::new(SocketHub::default()),
         Wakers::default(),
+        Default::default(),
     );
     let components_path = components.path().to_path_buf();
     dirs.push(cache);
@@ -193,11 +194,13 @@ impl Rig {
             ready: Arc::new(AtomicBool::new(true)),
             admin_token: Some(Arc::from(ADMIN_TOKEN)),
             pipeline: self.pipeline.clone(),
-            dapr: None,
+            sidecar_ready: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, taskhost::api::router(state)).await });
+        tokio::spawn(async move {
+            axum::serve(listener, taskhost::api::router(state, axum::Router::new())).await
+        });
         self.admin_url = Some(url.clone());
         url
     }
@@ -292,37 +295,43 @@ async fn stream(pipeline: Pipeline, prefix: String, stop: Arc<AtomicBool>) -> Ve
         let started = Instant::now();
         let mut retried_by = vec![];
         loop {
-            let report = pipeline.deliver("task-events", payload.as_bytes()).await;
+            let received = Received {
+                topic: "task-events",
+                payload: payload.as_bytes(),
+                id: None,
+            };
+            let fate = pipeline.handle(received, Attempt::UNCOUNTED).await;
+            let report = &fate.handled;
             assert_eq!(
-                report.components.len(),
+                report.verdicts().len(),
                 1,
                 "only audit consumes task-events here: {report:?}"
             );
-            let c = &report.components[0];
-            match report.disposition() {
-                Disposition::Success => {
+            let c = &report.verdicts()[0];
+            match fate.answer {
+                Answer::Done => {
                     assert!(
-                        matches!(c.outcome, ComponentOutcome::Applied { effects: 1 }),
+                        matches!(c.verdict, Verdict::Applied { effects: 1 }),
                         "{event_id}: {report:?}"
                     );
                     out.push(Delivered {
                         event_id,
                         started,
                         ended: Instant::now(),
-                        version: c.version.clone(),
+                        version: c.component.version().to_string(),
                         retried_by,
                     });
                     break;
                 }
-                Disposition::Retry(_) => {
-                    retried_by.push(c.version.clone());
+                Answer::Retry(_) | Answer::Hold(_) => {
+                    retried_by.push(c.component.version().to_string());
                     assert!(
                         retried_by.len() < 500,
                         "{event_id} never succeeded: {report:?}"
                     );
                     tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                Disposition::Drop(reason) => panic!("{event_id} was dropped: {reason}"),
+                Answer::Drop(reason) => panic!("{event_id} was dropped: {reason}"),
             }
         }
     }

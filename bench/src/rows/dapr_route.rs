@@ -77,14 +77,22 @@ fn accept(status: u16, body: &[u8]) -> Result<(), String> {
     }
 }
 
-fn load(ctx: &Ctx, url: String) -> Load {
+fn load(ctx: &Ctx, url: String, cpu_of: Option<u32>) -> Load {
     Load {
         url,
         connections: ctx.connections,
         warm_up: ctx.warm_up,
         duration: ctx.duration,
         headers: vec![],
+        cpu_of,
     }
+}
+
+/// A route row, with the CPU each side spent per delivery (µs).
+pub struct Measured {
+    pub row: Row,
+    pub host_cpu_us: f64,
+    pub noop_cpu_us: f64,
 }
 
 pub async fn run(
@@ -92,19 +100,24 @@ pub async fn run(
     backend: &Backend,
     shape: Shape,
     peak_rss: &mut f64,
-) -> anyhow::Result<Row> {
+) -> anyhow::Result<Measured> {
     let label = format!("dapr_{}_{}", backend.name(), shape.name());
     let run = format!("b{}", uuid::Uuid::new_v4().simple());
 
-    // The reference first, then taskhost, under the same generator.
-    let (addr, task) = noop::serve("127.0.0.1:0".parse()?).await?;
+    // The reference first, then taskhost, under the same generator. The no-op app runs in a
+    // process of its own, so that its CPU time is measured apart from the generator's.
+    let noop = noop::NoopProcess::start().await?;
     let reference = loadgen::run(
-        &load(ctx, format!("http://{addr}/dapr/events/task-events")),
+        &load(
+            ctx,
+            format!("http://{}/dapr/events/task-events", noop.addr),
+            noop.pid(),
+        ),
         body(format!("{run}-ref"), shape),
         accept,
     )
     .await;
-    task.abort();
+    drop(noop);
     let reference = reference.context("load against the no-op app")?;
 
     let db_url = backend.fresh(&ctx.scratch, &label).await?;
@@ -123,9 +136,14 @@ pub async fn run(
         port: None,
     })
     .await?;
-    let sampler = RssSampler::start(host.pid().context("host pid")?);
+    let pid = host.pid().context("host pid")?;
+    let sampler = RssSampler::start(pid);
     let measured = loadgen::run(
-        &load(ctx, format!("{}/dapr/events/task-events", host.url)),
+        &load(
+            ctx,
+            format!("{}/dapr/events/task-events", host.url),
+            Some(pid),
+        ),
         body(run.clone(), shape),
         accept,
     )
@@ -153,9 +171,13 @@ pub async fn run(
             measured.items
         );
     }
-    Ok(row(
-        ctx, &label, backend, shape, &measured, &reference, processed,
-    ))
+    Ok(Measured {
+        host_cpu_us: measured.cpu_us_per_item().unwrap_or(f64::NAN),
+        noop_cpu_us: reference.cpu_us_per_item().unwrap_or(f64::NAN),
+        row: row(
+            ctx, &label, backend, shape, &measured, &reference, processed,
+        ),
+    })
 }
 
 /// Processed records of this run's events (all four components record every task event).
@@ -193,8 +215,8 @@ fn row(
             shape.name(),
             ctx.connections
         ),
-        taskhost: Value::rate(rate, "deliveries", ms),
-        reference: Value::rate(r.items_per_s(), "deliveries", rs),
+        taskhost: Value::rate_cpu(rate, "deliveries", ms, m.cpu_us_per_item()),
+        reference: Value::rate_cpu(r.items_per_s(), "deliveries", rs, r.cpu_us_per_item()),
         reference_what: "no-op Rust app answering SUCCESS".into(),
         ratio: Some(rate / r.items_per_s()),
         ratio_what: "deliveries/s ÷ no-op".into(),
@@ -203,8 +225,48 @@ fn row(
             if rate >= 25_000.0 { "met" } else { "missed" },
             if ms.p99_ms() <= 15.0 { "met" } else { "missed" }
         )),
-        raw: json!({"label": label, "taskhost": {"deliveries": m.items, "requests": m.requests, "seconds": m.elapsed.as_secs_f64(), "latency": ms},
-                    "reference": {"deliveries": r.items, "requests": r.requests, "seconds": r.elapsed.as_secs_f64(), "latency": rs},
+        raw: json!({"label": label, "taskhost": {"deliveries": m.items, "requests": m.requests, "seconds": m.elapsed.as_secs_f64(), "latency": ms, "cpu_seconds": m.cpu_seconds},
+                    "reference": {"deliveries": r.items, "requests": r.requests, "seconds": r.elapsed.as_secs_f64(), "latency": rs, "cpu_seconds": r.cpu_seconds},
                     "processed_records": processed}),
     }
+}
+
+/// The argument that makes `taskhost-bench` a load generator only:
+/// `taskhost-bench load-route URL SECONDS [CONNECTIONS [PID]]` sends single CloudEvents as this
+/// row does to URL (`…/dapr/events/task-events`) for SECONDS and prints what it measured (with
+/// PID, that process's CPU per delivery) — the load to profile the host under
+/// (`scripts/profile-route.sh`).
+pub const LOAD: &str = "load-route";
+
+pub async fn load_forever() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let (Some(url), Some(seconds)) = (args.first(), args.get(1)) else {
+        bail!("usage: taskhost-bench {LOAD} URL SECONDS [CONNECTIONS [PID]]");
+    };
+    let connections = args.get(2).map_or(Ok(64), |c| c.parse())?;
+    let cpu_of = args.get(3).map(|p| p.parse()).transpose()?;
+    let load = Load {
+        url: url.clone(),
+        connections,
+        warm_up: std::time::Duration::from_millis(500),
+        duration: std::time::Duration::from_secs_f64(seconds.parse()?),
+        headers: vec![],
+        cpu_of,
+    };
+    let run = format!("p{}", uuid::Uuid::new_v4().simple());
+    let out = loadgen::run(&load, body(run, Shape::Single), accept).await?;
+    let l = out.latency.summary();
+    let cpu = out
+        .cpu_us_per_item()
+        .map(|us| format!(" · CPU {us:.0} µs per delivery"))
+        .unwrap_or_default();
+    println!(
+        "{:.0} deliveries/s · p50 {:.2} ms · p99 {:.2} ms{cpu} ({} in {:.1} s)",
+        out.items_per_s(),
+        l.p50_ms(),
+        l.p99_ms(),
+        out.items,
+        out.elapsed.as_secs_f64()
+    );
+    Ok(())
 }

@@ -24,6 +24,8 @@ struct Stages {
     call: Nanos,
     effects: Nanos,
     total: Nanos,
+    /// Every message's total, in nanoseconds, when the caller wants the samples themselves.
+    samples: Option<Vec<u64>>,
 }
 
 pub fn run(components_dir: &Path, empty_wasm: &Path, iterations: u64) -> anyhow::Result<Vec<Row>> {
@@ -89,6 +91,31 @@ pub fn run(components_dir: &Path, empty_wasm: &Path, iterations: u64) -> anyhow:
     Ok(rows)
 }
 
+/// The floor alone, as row 1 measures it beside recurrence: the empty component handling
+/// recurrence's message, `iterations` times after a warm-up, in this binary's runtime. Returns
+/// each message's total in nanoseconds. `taskhost-bench --floor-only` prints them, so that a
+/// runner built from another commit (another wasmtime) is measured by its own runtime
+/// (`rows/baseline.rs`).
+pub fn floor_samples(empty_wasm: &Path, iterations: u64) -> anyhow::Result<Vec<u64>> {
+    let runtime = Runtime::new(RuntimeConfig::default())?;
+    let empty = runtime
+        .load_file(empty_wasm)
+        .with_context(|| format!("loading the empty component {}", empty_wasm.display()))?;
+    let mut stages = Stages {
+        samples: Some(Vec::with_capacity(iterations as usize)),
+        ..Stages::default()
+    };
+    measure(
+        &runtime,
+        &empty,
+        "recurrence",
+        iterations,
+        true,
+        &mut stages,
+    )?;
+    Ok(stages.samples.unwrap_or_default())
+}
+
 fn yes(ok: bool) -> &'static str {
     if ok { "met" } else { "missed" }
 }
@@ -143,6 +170,9 @@ fn measure(
             into.call.record(t2 - t1);
             into.effects.record(t3 - t2);
             into.total.record(t3 - t0);
+            if let Some(samples) = &mut into.samples {
+                samples.push((t3 - t0).as_nanos() as u64);
+            }
         }
     }
     Ok(count)

@@ -1,6 +1,8 @@
 //! The rows of the table, in the priority order. A row that fails is reported as
 //! "not measured" with the reason, and the run fails at the end (CI sees it).
 
+pub mod baseline;
+pub mod cost;
 pub mod dapr_route;
 pub mod embedded;
 pub mod footprint;
@@ -13,13 +15,25 @@ use crate::report::Row;
 use dapr_route::Shape;
 use std::path::Path;
 
+/// Which rows a run measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    /// Every row (row 6 too when a baseline is given).
+    All,
+    /// Row 5, through the real stack (`--only-real-stack`).
+    RealStack,
+    /// Row 6, this build beside the baseline (`--only-baseline`).
+    Baseline,
+}
+
 pub async fn run_all(
     ctx: &Ctx,
     empty_wasm: &Path,
     pg_url: Option<&str>,
     hot_swap_log: Option<&Path>,
     stack_pg_url: Option<&str>,
-    only_real_stack: bool,
+    baseline: Option<&baseline::Baseline>,
+    only: Only,
 ) -> anyhow::Result<(Vec<Row>, Vec<String>)> {
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -29,8 +43,21 @@ pub async fn run_all(
         failures.push(format!("{id}: {why}"));
         rows.push(Row::not_measured(id, what, &why));
     };
-    if only_real_stack {
+    if only == Only::RealStack {
         real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
+        return Ok((rows, failures));
+    }
+    let mut peak_rss = 0.0f64;
+    if only == Only::Baseline {
+        baseline_rows(
+            ctx,
+            baseline,
+            empty_wasm,
+            &mut peak_rss,
+            &mut rows,
+            &mut fail,
+        )
+        .await;
         return Ok((rows, failures));
     }
 
@@ -47,7 +74,8 @@ pub async fn run_all(
         Some(url) if !ctx.quick => backends.push(Backend::Postgres(url.to_string())),
         _ => {}
     }
-    let mut peak_rss = 0.0f64;
+    // The host's and the no-op app's CPU per delivery on the SQLite single route.
+    let mut route_cpu: Option<(f64, f64)> = None;
     eprintln!("== row 2: Dapr delivery route ==");
     for backend in &backends {
         // Quick runs use small bulk batches: 64 × 100 entries in flight would not finish
@@ -67,7 +95,12 @@ pub async fn run_all(
                 }
             );
             match dapr_route::run(ctx, backend, *shape, &mut peak_rss).await {
-                Ok(r) => rows.push(r),
+                Ok(m) => {
+                    if matches!(backend, Backend::Sqlite) && matches!(shape, Shape::Single) {
+                        route_cpu = Some((m.host_cpu_us, m.noop_cpu_us));
+                    }
+                    rows.push(m.row)
+                }
                 Err(e) => fail(
                     &mut rows,
                     &format!("dapr_route.{}", backend.name()),
@@ -83,6 +116,30 @@ pub async fn run_all(
             "Dapr delivery route, PostgreSQL",
             "no --pg-url given",
         ));
+    }
+
+    eprintln!("== CPU per delivery beside the sum of its parts ==");
+    match route_cpu {
+        Some((host_us, noop_us)) => {
+            let audit = ctx.components_dir.join("audit.wasm");
+            match cost::parts(ctx, empty_wasm, &audit, noop_us).await {
+                Ok(parts) => {
+                    let row = cost::row(host_us, &parts);
+                    eprintln!(
+                        "   {}: {} vs {}",
+                        row.what, row.taskhost.text, row.reference.text
+                    );
+                    rows.push(row)
+                }
+                Err(e) => fail(&mut rows, "cpu_per_delivery", "host CPU per delivery", e),
+            }
+        }
+        None => fail(
+            &mut rows,
+            "cpu_per_delivery",
+            "host CPU per delivery",
+            anyhow::anyhow!("the SQLite single route row was not measured"),
+        ),
     }
 
     eprintln!("== row 3: embedded end-to-end ==");
@@ -121,7 +178,44 @@ pub async fn run_all(
     if !ctx.quick {
         real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
     }
+
+    if baseline.is_some() {
+        baseline_rows(
+            ctx,
+            baseline,
+            empty_wasm,
+            &mut peak_rss,
+            &mut rows,
+            &mut fail,
+        )
+        .await;
+    }
     Ok((rows, failures))
+}
+
+/// Row 6, this build beside a baseline build (`--baseline-host-bin`/`--baseline-bench-bin`).
+async fn baseline_rows(
+    ctx: &Ctx,
+    baseline: Option<&baseline::Baseline>,
+    empty_wasm: &Path,
+    peak_rss: &mut f64,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str = "this build beside a baseline build: wasm floor, Dapr route";
+    let Some(b) = baseline else {
+        rows.push(Row::not_measured(
+            "baseline",
+            WHAT,
+            "no --baseline-host-bin/--baseline-bench-bin given",
+        ));
+        return;
+    };
+    eprintln!("== row 6: {} beside {} ==", b.current_label, b.label);
+    match baseline::run(ctx, b, empty_wasm, peak_rss).await {
+        Ok(r) => rows.extend(r),
+        Err(e) => fail(rows, "baseline", WHAT, e),
+    }
 }
 
 /// Row 5, single then bulk subscribe; needs the local stack running (`just bench` starts it).

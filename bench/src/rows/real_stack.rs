@@ -261,9 +261,10 @@ async fn publish(
                     .collect();
                 let now = chrono::Utc::now().timestamp_millis();
                 sent.extend(ids.into_iter().map(|id| (id, now)));
+                // Bulk publish is stable from Dapr 1.18 (`/v1.0-alpha1/...` still answers).
                 let r = client
                     .post(format!(
-                        "{}/v1.0-alpha1/publish/bulk/{PUBSUB}/{TOPIC}",
+                        "{}/v1.0/publish/bulk/{PUBSUB}/{TOPIC}",
                         stack.sidecar()
                     ))
                     .json(&entries)

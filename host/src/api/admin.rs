@@ -302,9 +302,11 @@ fn replay_json(id: &str, outcome: &ReplayOutcome) -> Value {
     v
 }
 
-/// `POST /admin/dead-letters/replay?component=<name>[&topic=][&event_id=][&limit=]`: replays
-/// every pending dead letter of that component (at most `limit`, default 1000), oldest first,
-/// one by one. `component` is required, so that no one replays everything by accident.
+/// `POST /admin/dead-letters/replay?component=<name>&topic=&event_id=&limit=`: replays every
+/// pending dead letter that matches (at most `limit`, default 1000), oldest first, one by one.
+/// At least one of `component`, `topic`, `event_id` is required, so that no one replays
+/// everything by accident; `topic` alone includes the dead letters that name no component (a
+/// message that did not decode, or that a transport gave up on).
 pub async fn replay_all(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -318,9 +320,10 @@ pub async fn replay_all(
         ));
     }
     let mut filter = query.filter(MAX_DEAD_LETTER_PAGE)?;
-    if filter.component.is_none() {
+    if filter.component.is_none() && filter.topic.is_none() && filter.event_id.is_none() {
         return Err(ApiError::bad_request(
-            "name the component whose dead letters to replay: ?component=<name>",
+            "name what to replay: ?component=<name>, ?topic=<topic> (every pending dead letter of \
+             the topic, those of no component included) or ?event_id=<id>",
         ));
     }
     filter.status = dead_letters::Status::Pending;

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// A JWT secret for development only; `serve` refuses it unless `--dev` is given.
+pub const DEV_JWT_SECRET: &str = "taskhost-dev-secret-never-use-in-production";
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,

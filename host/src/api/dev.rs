@@ -8,10 +8,10 @@
 //! secret it never exists.
 
 use super::AppState;
+use super::auth::DEV_JWT_SECRET;
 use super::auth::JwtKeys;
 use super::error::{ApiError, ApiResult};
 use super::json::JsonBody;
-use crate::config::DEV_JWT_SECRET;
 use crate::domain::UserId;
 use crate::wire::time;
 use axum::extract::State;

@@ -18,8 +18,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Json(json!({ "status": "starting" })),
         );
     }
-    if let Some(edge) = &state.dapr
-        && !edge.sidecar_ready()
+    if let Some(sidecar) = &state.sidecar_ready
+        && !sidecar.load(Ordering::Acquire)
     {
         return (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -4,16 +4,17 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod dev;
-pub mod error;
 pub mod health;
 pub mod inbox;
 pub mod json;
-pub mod routes;
 pub mod tasks;
 pub mod ui;
 pub mod ws;
 
-use crate::dapr::DaprEdge;
+/// Shared with the Dapr callbacks (`crate::http`); re-exported where the API's code and tests
+/// have always found them.
+pub use crate::http::{error, routes};
+
 use crate::pipeline::{Pipeline, Wakers};
 use crate::runtime::Registry;
 use crate::sockets::SocketHub;
@@ -38,10 +39,10 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     pub ready: Arc<AtomicBool>,
     pub admin_token: Option<Arc<str>>,
-    /// For deliveries arriving over HTTP (Dapr).
+    /// For replays of dead letters.
     pub pipeline: Pipeline,
-    /// Present in Dapr mode.
-    pub dapr: Option<Arc<DaprEdge>>,
+    /// Whether the Dapr sidecar answers; `None` without one. Readiness waits for it.
+    pub sidecar_ready: Option<Arc<AtomicBool>>,
 }
 
 impl FromRef<AppState> for Arc<JwtKeys> {
@@ -50,7 +51,9 @@ impl FromRef<AppState> for Arc<JwtKeys> {
     }
 }
 
-pub fn router(state: AppState) -> Router {
+/// The host's HTTP routes: the API's, with `others` (the Dapr callbacks) merged in before the
+/// layers every route shares (tracing, the body limit, the fallback).
+pub fn router(state: AppState, others: Router) -> Router {
     Router::new()
         .route(
             routes::at("/api/tasks"),
@@ -96,7 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route(routes::at("/"), get(ui::index))
         .route(routes::at("/ui/{*path}"), get(ui::asset))
         .merge(dev::routes(&state))
-        .merge(crate::dapr::routes(state.clone()))
+        .with_state(state)
+        .merge(others)
         .route_layer(axum::middleware::from_fn(telemetry::http::record_route))
         .fallback(|| async { error::ApiError::not_found("no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -105,5 +109,4 @@ pub fn router(state: AppState) -> Router {
                 .make_span_with(telemetry::http::request_span)
                 .on_response(telemetry::http::record_response),
         )
-        .with_state(state)
 }

@@ -30,15 +30,20 @@ pub enum DeadLettersCommand {
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Deliver dead letters again: one by id, or every pending one of a component. A message
-    /// the component has handled since is reported as a duplicate and applied no second time.
+    /// Deliver dead letters again: one by id, or every pending one of a component or a topic.
+    /// A message the component has handled since is reported as a duplicate and applied no
+    /// second time.
     Replay {
         /// The dead letter's id.
-        #[arg(required_unless_present = "component", conflicts_with = "component")]
+        #[arg(required_unless_present_any = ["component", "topic"], conflicts_with_all = ["component", "topic"])]
         id: Option<u64>,
         /// Replay every pending dead letter of this component, oldest first.
         #[arg(long)]
         component: Option<String>,
+        /// Replay every pending dead letter of this topic (with --component: of both), those
+        /// that name no component included.
+        #[arg(long)]
+        topic: Option<String>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -84,18 +89,28 @@ pub fn run(command: DeadLettersCommand) -> anyhow::Result<()> {
             DeadLettersCommand::Replay {
                 id,
                 component,
+                topic,
                 admin,
             } => {
-                let request = match (id, component) {
-                    (Some(id), None) => admin.request(
+                let request = match (id, component, topic) {
+                    (Some(id), None, None) => admin.request(
                         &http,
                         reqwest::Method::POST,
                         &format!("/admin/dead-letters/{id}/replay"),
                     )?,
-                    (None, Some(c)) => admin
-                        .request(&http, reqwest::Method::POST, "/admin/dead-letters/replay")?
-                        .query(&[("component", c)]),
-                    _ => bail!("give a dead letter id or --component <name>, not both"),
+                    (None, component, topic) if component.is_some() || topic.is_some() => {
+                        let query: Vec<(&str, String)> =
+                            [("component", component), ("topic", topic)]
+                                .into_iter()
+                                .filter_map(|(k, v)| v.map(|v| (k, v)))
+                                .collect();
+                        admin
+                            .request(&http, reqwest::Method::POST, "/admin/dead-letters/replay")?
+                            .query(&query)
+                    }
+                    _ => {
+                        bail!("give a dead letter id, or --component <name> and/or --topic <topic>")
+                    }
                 };
                 let answer = send(request, &admin.url).await?;
                 if answer["outcome"] == "failed" {

@@ -32,9 +32,9 @@ const DEFINED: [&str; 12] = [
     "datacontentencoding",
 ];
 
-/// One message from a delivery.
+/// One message of a delivery, out of its envelope.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivered {
+pub struct Unwrapped {
     /// The CloudEvent id (for logs and dead letters); `None` for raw payloads.
     pub id: Option<String>,
     /// The CloudEvent's `traceparent`/`tracestate` extensions (daprd fills them from the
@@ -45,11 +45,11 @@ pub struct Delivered {
 }
 
 /// Unwraps one event from its JSON value and content type.
-pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
+pub fn unwrap(value: Value, content_type: &str) -> Result<Unwrapped, String> {
     let is_cloudevent =
         content_type.starts_with("application/cloudevents") || value.get("specversion").is_some();
     if !is_cloudevent {
-        return Ok(Delivered {
+        return Ok(Unwrapped {
             id: None,
             trace: None,
             payload: serde_json::to_vec(&value).expect("JSON"),
@@ -73,7 +73,7 @@ pub fn unwrap(value: Value, content_type: &str) -> Result<Delivered, String> {
         Some(Data::Binary(b)) => b.clone(),
         None => return Err(format!("CloudEvent {} has no data", event.id())),
     };
-    Ok(Delivered {
+    Ok(Unwrapped {
         id: Some(event.id().to_string()),
         trace,
         payload,

@@ -81,8 +81,3 @@ impl DaprArgs {
         Ok(())
     }
 }
-
-/// The dead-letter topic of a topic.
-pub fn dead_letter_topic(topic: &str) -> String {
-    format!("{topic}-dlq")
-}

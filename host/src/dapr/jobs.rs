@@ -2,10 +2,14 @@
 //! message the job was created with; it goes to the outbox (so it is published to
 //! `reminders` durably, in order for the user) in the same transaction that removes the job
 //! from the host's list. 2xx tells daprd the job was handled.
+//!
+//! A job whose data is not a reminder is dead-lettered with the reason and acknowledged: the
+//! scheduler would otherwise retry it a few times and then forget it.
 
-use crate::api::AppState;
-use crate::api::error::{ApiError, ApiResult};
+use super::DaprState;
 use crate::domain::topics;
+use crate::http::error::{ApiError, ApiResult};
+use crate::pipeline::Undelivered;
 use crate::storage::{jobs, outbox};
 use crate::wire;
 use axum::extract::{Path, State};
@@ -13,17 +17,35 @@ use axum::http::StatusCode;
 use bytes::Bytes;
 
 pub async fn fire(
-    State(state): State<AppState>,
+    State(state): State<DaprState>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let now = wire::time::now();
-    // Validate before accepting: a job whose data does not decode is refused (daprd retries a
-    // few times, then gives up) and the reason is logged.
-    let message = wire::decode(topics::REMINDERS, &body, now).map_err(|e| {
-        tracing::warn!(job = %name, reason = %e, "refusing a job whose data is not a reminder");
-        ApiError::bad_request(e.to_string())
-    })?;
+    let message = match wire::decode(topics::REMINDERS, &body, now) {
+        Ok(m) => m,
+        Err(e) => {
+            let reason = format!("reminder job {name} fired with data that is not a reminder: {e}");
+            tracing::warn!(job = %name, %reason, "dead-lettering a job whose data is not a reminder");
+            state
+                .pipeline
+                .dead_letters()
+                .undelivered(Undelivered {
+                    topic: topics::REMINDERS,
+                    id: Some(&name),
+                    payload: &body,
+                    reason: &reason,
+                    attempts: 1,
+                    exhausted: false,
+                    forwarded_to: None,
+                })
+                .await
+                .map_err(ApiError::from)?;
+            let mut conn = state.db.pool().acquire().await.map_err(ApiError::from)?;
+            jobs::delete(&mut conn, &name).await?;
+            return Ok(StatusCode::NO_CONTENT);
+        }
+    };
     let mut tx = state.db.begin().await?;
     outbox::enqueue(
         &mut tx,

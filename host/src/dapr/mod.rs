@@ -1,23 +1,31 @@
 //! The Dapr edge: one more way in and out of the same pipeline.
 //!
-//! In: daprd calls the app — `GET /dapr/subscribe`, deliveries on `/dapr/events/{topic}`
-//! (CloudEvents, single or bulk), the socket fan-out on `/dapr/sockets/{topic}`, dead letters on `/dapr/dead-letters/{topic}`, due jobs on
-//! `/job/{name}`. Out: the outbox relay publishes through the sidecar (`sink.rs`), reminder
-//! jobs go to the Jobs API, notifications optionally to an output binding (`client.rs`).
+//! In: daprd calls the app — `GET /dapr/subscribe` (`subscribe.rs`), deliveries on
+//! `/dapr/events/{topic}` and the socket fan-out on `/dapr/sockets/{topic}` (CloudEvents, single
+//! or bulk: `events.rs`), dead-letter topic arrivals on `/dapr/dead-letters/{topic}`
+//! (`dead_letters.rs`), due jobs on `/job/{name}` (`jobs.rs`). Out: the outbox relay publishes
+//! through the sidecar and makes the Jobs API and output-binding calls the effects queued
+//! (`sink.rs`, over `client.rs`).
 
 pub mod client;
 pub mod cloudevent;
 pub mod config;
-pub mod inbound;
+pub mod dead_letters;
+pub mod events;
 pub mod jobs;
 pub mod sink;
 pub mod subscribe;
+pub mod version;
 
 pub use client::Sidecar;
 pub use config::{DaprArgs, DeliveryMode};
 
-use crate::api::AppState;
-use crate::api::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::routes::at;
+use crate::pipeline::{Pipeline, Wakers};
+use crate::runtime::Registry;
+use crate::sockets::SocketHub;
+use crate::storage::Db;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -31,7 +39,8 @@ use std::time::Duration;
 pub struct DaprEdge {
     pub args: DaprArgs,
     pub sidecar: Sidecar,
-    ready: AtomicBool,
+    /// Whether the sidecar's outbound side answers (readiness follows it).
+    ready: Arc<AtomicBool>,
 }
 
 impl DaprEdge {
@@ -41,7 +50,7 @@ impl DaprEdge {
         Ok(Self {
             args,
             sidecar,
-            ready: AtomicBool::new(false),
+            ready: Arc::default(),
         })
     }
 
@@ -50,16 +59,26 @@ impl DaprEdge {
         self.ready.load(Ordering::Acquire)
     }
 
+    /// The flag behind [`DaprEdge::sidecar_ready`], for readiness checks elsewhere.
+    pub fn readiness(&self) -> Arc<AtomicBool> {
+        self.ready.clone()
+    }
     /// Polls `/v1.0/healthz/outbound` until the sidecar answers, then keeps watching it so that
-    /// readiness follows the sidecar.
+    /// readiness follows the sidecar. The first time it answers, its Dapr version is checked
+    /// (`version.rs`).
     pub async fn watch_sidecar(self: Arc<Self>, shutdown: tokio_util::sync::CancellationToken) {
         let mut logged_waiting = false;
+        let mut version_checked = false;
         loop {
             let ok = self.sidecar.outbound_ready().await;
             let was = self.ready.swap(ok, Ordering::AcqRel);
             match (was, ok) {
                 (false, true) => {
-                    tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready")
+                    tracing::info!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is ready");
+                    if !version_checked {
+                        version_checked = true;
+                        version::check(&self.sidecar).await;
+                    }
                 }
                 (true, false) => {
                     tracing::warn!(endpoint = %self.sidecar.endpoint(), "Dapr sidecar is not answering; not ready")
@@ -83,31 +102,38 @@ impl DaprEdge {
     }
 }
 
-/// The routes daprd calls, guarded by `APP_API_TOKEN` when it is set.
-pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route(
-            crate::api::routes::at("/dapr/subscribe"),
-            get(subscribe_handler),
-        )
-        .route(
-            crate::api::routes::at("/dapr/events/{topic}"),
-            post(inbound::deliver),
-        )
-        .route(
-            crate::api::routes::at("/dapr/sockets/{topic}"),
-            post(inbound::sockets),
-        )
-        .route(
-            crate::api::routes::at("/dapr/dead-letters/{topic}"),
-            post(inbound::dead_letter),
-        )
-        .route(crate::api::routes::at("/job/{name}"), post(jobs::fire))
-        .route_layer(middleware::from_fn_with_state(state, require_app_token))
+/// What the sidecar's callbacks use.
+#[derive(Clone)]
+pub struct DaprState {
+    /// `None` outside Dapr mode: every callback then answers 404.
+    pub edge: Option<Arc<DaprEdge>>,
+    pub pipeline: Pipeline,
+    pub registry: Arc<Registry>,
+    pub hub: Arc<SocketHub>,
+    pub db: Db,
+    pub wakers: Wakers,
 }
 
-async fn subscribe_handler(State(state): State<AppState>) -> Response {
-    match &state.dapr {
+/// The routes daprd calls, guarded by `APP_API_TOKEN` when it is set.
+pub fn routes(state: DaprState) -> Router {
+    Router::new()
+        .route(at("/dapr/subscribe"), get(subscribe_handler))
+        .route(at("/dapr/events/{topic}"), post(events::events))
+        .route(at("/dapr/sockets/{topic}"), post(events::sockets))
+        .route(
+            at("/dapr/dead-letters/{topic}"),
+            post(dead_letters::arrived),
+        )
+        .route(at("/job/{name}"), post(jobs::fire))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_app_token,
+        ))
+        .with_state(state)
+}
+
+async fn subscribe_handler(State(state): State<DaprState>) -> Response {
+    match &state.edge {
         Some(edge) => {
             axum::Json(subscribe::subscriptions(edge, &state.registry.topics())).into_response()
         }
@@ -117,11 +143,11 @@ async fn subscribe_handler(State(state): State<AppState>) -> Response {
 }
 
 async fn require_app_token(
-    State(state): State<AppState>,
+    State(state): State<DaprState>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(edge) = &state.dapr else {
+    let Some(edge) = &state.edge else {
         return ApiError::not_found("Dapr delivery is not enabled (TASKHOST_DELIVERY=dapr)")
             .into_response();
     };

@@ -1,50 +1,40 @@
 //! The Dapr sink: the outbox relay publishes through the sidecar. Rows on the internal
 //! `__dapr/…` topics are sidecar calls other than publishing (Jobs API, output bindings) that
-//! the effects queued in their transaction, so they too happen exactly when the change commits.
+//! the effects queued in their transaction (`storage::sidecar_calls`), so they too happen
+//! exactly when the change commits.
 
 use super::client::{Sidecar, SidecarError};
-use crate::delivery::{OutboxSink, SinkResult};
+use crate::delivery::OutboxSink;
+use crate::pipeline::{Answer, Attempt, DeadLetters, Undelivered};
 use crate::storage::outbox::OutboxRow;
+use crate::storage::sidecar_calls::{BINDING_TOPIC, BindingCall, JOBS_TOPIC, JobCall};
 use crate::telemetry::TraceContext;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tracing::Instrument;
-
-/// Outbox topic for Jobs API calls.
-pub const JOBS_TOPIC: &str = "__dapr/jobs";
-/// Outbox topic for output-binding calls.
-pub const BINDING_TOPIC: &str = "__dapr/binding";
-
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum JobCall {
-    Schedule {
-        name: String,
-        due_time: String,
-        data: Value,
-    },
-    Delete {
-        name: String,
-    },
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct BindingCall {
-    pub binding: String,
-    pub data: Value,
-}
 
 pub struct DaprSink {
     sidecar: Sidecar,
     pubsub: String,
+    dead_letters: DeadLetters,
+}
+
+/// Why a row was not handed to the sidecar.
+enum NotSent {
+    /// The sidecar refused or is away.
+    Sidecar(SidecarError),
+    /// The row is no call the sink can make: no later attempt can send it.
+    Unreadable(String),
 }
 
 impl DaprSink {
-    pub fn new(sidecar: Sidecar, pubsub: String) -> Self {
-        Self { sidecar, pubsub }
+    pub fn new(sidecar: Sidecar, pubsub: String, dead_letters: DeadLetters) -> Self {
+        Self {
+            sidecar,
+            pubsub,
+            dead_letters,
+        }
     }
 
-    async fn call(&self, row: &OutboxRow) -> Result<(), SidecarError> {
+    async fn send(&self, row: &OutboxRow) -> Result<(), NotSent> {
         match row.topic.as_str() {
             JOBS_TOPIC => match serde_json::from_str::<JobCall>(&row.payload) {
                 Ok(JobCall::Schedule {
@@ -53,16 +43,12 @@ impl DaprSink {
                     data,
                 }) => self.sidecar.schedule_job(&name, &due_time, data).await,
                 Ok(JobCall::Delete { name }) => self.sidecar.delete_job(&name).await,
-                Err(e) => {
-                    tracing::error!(outbox_id = row.id, error = %e, "skipping an unreadable job call");
-                    Ok(())
-                }
+                Err(e) => return Err(NotSent::Unreadable(format!("unreadable job call: {e}"))),
             },
             BINDING_TOPIC => match serde_json::from_str::<BindingCall>(&row.payload) {
                 Ok(c) => self.sidecar.invoke_binding(&c.binding, c.data).await,
                 Err(e) => {
-                    tracing::error!(outbox_id = row.id, error = %e, "skipping an unreadable binding call");
-                    Ok(())
+                    return Err(NotSent::Unreadable(format!("unreadable binding call: {e}")));
                 }
             },
             topic => {
@@ -82,18 +68,39 @@ impl DaprSink {
                     .await
             }
         }
+        .map_err(NotSent::Sidecar)
     }
 }
 
 #[async_trait::async_trait]
 impl OutboxSink for DaprSink {
-    async fn deliver(&self, row: &OutboxRow, _final_attempt: bool) -> SinkResult {
-        match self.call(row).await {
-            Ok(()) => SinkResult::Done,
+    async fn forward(&self, row: &OutboxRow, _attempt: Attempt) -> Answer {
+        match self.send(row).await {
+            Ok(()) => Answer::Done,
             // The sidecar is down or starting: hold everything until it is back, without
             // spending the row's attempts.
-            Err(e @ SidecarError::Unreachable { .. }) => SinkResult::Unavailable(e.to_string()),
-            Err(e) => SinkResult::Retry(e.to_string()),
+            Err(NotSent::Sidecar(e @ SidecarError::Unreachable { .. })) => {
+                Answer::Hold(e.to_string())
+            }
+            Err(NotSent::Sidecar(e)) => Answer::Retry(e.to_string()),
+            Err(NotSent::Unreadable(reason)) => {
+                let recorded = self
+                    .dead_letters
+                    .undelivered(Undelivered {
+                        topic: &row.topic,
+                        id: None,
+                        payload: row.payload.as_bytes(),
+                        reason: &reason,
+                        attempts: row.attempts + 1,
+                        exhausted: false,
+                        forwarded_to: None,
+                    })
+                    .await;
+                match recorded {
+                    Ok(()) => Answer::Drop(reason),
+                    Err(e) => Answer::Retry(format!("{reason}; recording it failed: {e}")),
+                }
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //! dead-letter topic so the host records what landed there.
 
 use super::DaprEdge;
-use super::config::dead_letter_topic;
+use crate::pipeline::dlq_topic;
 use serde_json::{Value, json};
 
 /// Largest bulk batch daprd may hand over at once, and how long it waits to fill one.
@@ -18,7 +18,7 @@ pub fn subscriptions(edge: &DaprEdge, topics: &[String]) -> Value {
             "pubsubname": pubsub,
             "topic": topic,
             "routes": { "default": format!("/dapr/events/{topic}") },
-            "deadLetterTopic": dead_letter_topic(topic),
+            "deadLetterTopic": dlq_topic(topic),
             "metadata": {},
         });
         if edge.args.dapr_bulk {
@@ -31,7 +31,7 @@ pub fn subscriptions(edge: &DaprEdge, topics: &[String]) -> Value {
         subs.push(sub);
         subs.push(json!({
             "pubsubname": pubsub,
-            "topic": dead_letter_topic(topic),
+            "topic": dlq_topic(topic),
             "routes": { "default": format!("/dapr/dead-letters/{topic}") },
             "metadata": {},
         }));

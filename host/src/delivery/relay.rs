@@ -1,11 +1,13 @@
-//! The outbox relay: delivers committed events in order, at least once, to a sink (in-process
-//! components now; the Dapr sidecar later). Combined with the pipeline's exactly-once record,
-//! each component applies each event exactly once, even across crashes.
+//! The outbox relay: hands committed outbox rows on, in order per user, at least once, to a
+//! sink — the in-process pipeline (embedded mode) or the Dapr sidecar. Combined with the
+//! pipeline's exactly-once record, each component applies each event exactly once, even across
+//! crashes.
 
 use super::retry::RetryPolicy;
+use crate::pipeline::{Answer, Attempt, DeadLetters, Undelivered};
+use crate::storage::Db;
 use crate::storage::leader::Leadership;
 use crate::storage::outbox::{self, OutboxRow};
-use crate::storage::{Db, dead_letters};
 use chrono::Utc;
 use futures::StreamExt;
 use std::sync::Arc;
@@ -16,31 +18,22 @@ use tracing::Instrument;
 
 /// Rows fetched per round.
 const BATCH: i64 = 256;
-/// Users whose rows a round delivers at the same time. Enough to fill the group commit's
-/// batches; each chain holds at most one delivery (and its database connections) at a time.
+/// Users whose rows a round hands on at the same time. Enough to fill the group commit's
+/// batches; each chain holds at most one row in flight (and its database connections).
 const CONCURRENT_KEYS: usize = 32;
 /// How long the relay sleeps when it has nothing to do and nobody wakes it (it also wakes for
 /// retries that came due).
 const IDLE_POLL: Duration = Duration::from_millis(500);
 
-/// What a sink made of one outbox row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SinkResult {
-    /// Handled (or dead-lettered by the sink itself): never deliver again.
-    Done,
-    /// Try again later; the relay dead-letters it once the retry policy is exhausted.
-    Retry(String),
-    /// The destination is down (e.g. the sidecar): keep this and every later row, spend no
-    /// attempt, and try again shortly.
-    Unavailable(String),
-}
-
-/// Where the relay delivers.
+/// Where the relay hands rows on. Its [`Answer`] decides the row's next step
+/// ([`Relay::settle`]): `Done` and `Drop` (the sink recorded the dead letter) finish it,
+/// `Retry` schedules it again (or, on the last attempt, the relay dead-letters it), `Hold`
+/// keeps it and every later row without spending an attempt.
 #[async_trait::async_trait]
 pub trait OutboxSink: Send + Sync + 'static {
-    /// Delivers one row. `final_attempt`: no retry will follow, so a sink with per-component
-    /// state must dead-letter what still fails instead of answering `Retry`.
-    async fn deliver(&self, row: &OutboxRow, final_attempt: bool) -> SinkResult;
+    /// Hands one row on. On `attempt.last` no retry follows: a sink that can dead-letter part of
+    /// a row (the pipeline, per component) does so instead of answering `Retry`.
+    async fn forward(&self, row: &OutboxRow, attempt: Attempt) -> Answer;
 }
 
 /// How often a standby instance checks whether the relay lock became free.
@@ -63,11 +56,13 @@ pub struct Relay {
     sink: Arc<dyn OutboxSink>,
     wake: Arc<Notify>,
     policy: RetryPolicy,
+    dead_letters: DeadLetters,
 }
 
 impl Relay {
     pub fn new(db: Db, sink: Arc<dyn OutboxSink>, wake: Arc<Notify>, policy: RetryPolicy) -> Self {
         Self {
+            dead_letters: DeadLetters::new(db.clone()),
             db,
             sink,
             wake,
@@ -145,7 +140,7 @@ impl Relay {
         tracing::info!("outbox relay stopped");
     }
 
-    /// Delivers what is pending now: each user's rows in order, different users' rows
+    /// Hands on what is pending now: each user's rows in order, different users' rows
     /// concurrently (up to [`CONCURRENT_KEYS`] chains at once), so that the deliveries of one
     /// round meet in the pipeline's group commit instead of each waiting for the previous
     /// one's commit. The rows delivered are marked in one statement at the end of the round;
@@ -188,7 +183,7 @@ impl Relay {
         })
     }
 
-    /// Delivers one user's rows in order; stops at the first that must wait for a retry (a
+    /// Hands on one user's rows in order; stops at the first that must wait for a retry (a
     /// later event never overtakes an earlier one of the same user), and before the next row
     /// once any chain found the destination unavailable.
     async fn chain(&self, rows: Vec<OutboxRow>, stall: &CancellationToken) -> Chain {
@@ -197,14 +192,13 @@ impl Relay {
             if stall.is_cancelled() {
                 break;
             }
-            match self.deliver_one(&row).await {
-                Ok(Delivered::Done) => {
+            match self.forward_one(&row).await {
+                Ok(Answer::Done | Answer::Drop(_)) => {
                     out.delivered.push(row.id);
                     out.finished += 1;
                 }
-                Ok(Delivered::DeadLettered) => out.finished += 1,
-                Ok(Delivered::Retrying) => break,
-                Ok(Delivered::Unavailable(reason)) => {
+                Ok(Answer::Retry(_)) => break,
+                Ok(Answer::Hold(reason)) => {
                     if !stall.is_cancelled() {
                         tracing::warn!(topic = %row.topic, %reason, "destination unavailable; holding the outbox");
                     }
@@ -220,79 +214,58 @@ impl Relay {
         out
     }
 
-    /// One attempt at one row; records a retry or a dead letter itself, leaves marking a
-    /// delivered row to the round.
-    async fn deliver_one(
-        &self,
-        row: &OutboxRow,
-    ) -> Result<Delivered, crate::storage::StorageError> {
-        let attempt = row.attempts + 1;
-        let final_attempt = self.policy.exhausted(attempt);
+    /// One attempt at one row, settled: see [`Relay::settle`].
+    async fn forward_one(&self, row: &OutboxRow) -> Result<Answer, crate::storage::StorageError> {
+        let number = row.attempts + 1;
+        let attempt = Attempt {
+            number,
+            last: self.policy.exhausted(number),
+        };
         // The delivery continues the trace of the write that queued the row.
-        let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt);
+        let span = tracing::info_span!(target: crate::telemetry::SPANS, "outbox.deliver", outbox_id = row.id, topic = %row.topic, attempt = number);
         if let Some(trace) = &row.trace {
             trace.continue_in(&span);
         }
-        match self.sink.deliver(row, final_attempt).instrument(span).await {
-            SinkResult::Done => Ok(Delivered::Done),
-            SinkResult::Unavailable(reason) => Ok(Delivered::Unavailable(reason)),
-            SinkResult::Retry(reason) if final_attempt => {
-                self.dead_letter(row, &reason).await?;
-                Ok(Delivered::DeadLettered)
-            }
-            SinkResult::Retry(reason) => {
-                let wait = self.policy.backoff(attempt);
-                let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
-                tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), attempt, ?wait, %reason, "delivery will be retried");
-                let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
-                let mut conn = self.db.pool().acquire().await?;
-                outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
-                Ok(Delivered::Retrying)
-            }
-        }
+        let answer = self.sink.forward(row, attempt).instrument(span).await;
+        self.settle(row, attempt, answer).await
     }
 
-    async fn dead_letter(
+    /// The relay's words for an answer: the row is finished (`Done`, `Drop`), waits for its
+    /// retry (`Retry`; recorded here), or holds the round (`Hold`). A retry on the last attempt
+    /// is dead-lettered here instead, and finishes the row.
+    async fn settle(
         &self,
         row: &OutboxRow,
-        reason: &str,
-    ) -> Result<(), crate::storage::StorageError> {
+        attempt: Attempt,
+        answer: Answer,
+    ) -> Result<Answer, crate::storage::StorageError> {
+        let Answer::Retry(reason) = answer else {
+            return Ok(answer);
+        };
         let event_id = crate::wire::peek_event_id(row.payload.as_bytes());
-        tracing::error!(outbox_id = row.id, topic = %row.topic, event_id = event_id.as_deref().unwrap_or(""), %reason, "retries exhausted; dead-lettering");
-        let now = Utc::now().timestamp_millis();
-        let mut tx = self.db.begin().await?;
-        let reason = format!(
-            "gave up after {} attempts: {reason}",
-            self.policy.max_attempts
-        );
-        dead_letters::insert(
-            &mut tx,
-            dead_letters::NewDeadLetter {
-                topic: &row.topic,
-                component: None,
-                event_id: None,
-                payload: &row.payload,
-                reason: &reason,
-                attempts: self.policy.max_attempts,
-            },
-            now,
-        )
-        .await?;
-        outbox::mark_delivered(&mut tx, row.id, now).await?;
-        tx.commit().await?;
-        Ok(())
+        let event_id = event_id.as_deref().unwrap_or("");
+        if attempt.last {
+            tracing::error!(outbox_id = row.id, topic = %row.topic, event_id, %reason, "retries exhausted; dead-lettering");
+            self.dead_letters
+                .undelivered(Undelivered {
+                    topic: &row.topic,
+                    id: None,
+                    payload: row.payload.as_bytes(),
+                    reason: &reason,
+                    attempts: attempt.number,
+                    exhausted: true,
+                    forwarded_to: None,
+                })
+                .await?;
+            return Ok(Answer::Drop(reason));
+        }
+        let wait = self.policy.backoff(attempt.number);
+        tracing::warn!(outbox_id = row.id, topic = %row.topic, event_id, attempt = attempt.number, ?wait, %reason, "delivery will be retried");
+        let next = Utc::now().timestamp_millis() + wait.as_millis() as i64;
+        let mut conn = self.db.pool().acquire().await?;
+        outbox::schedule_retry(&mut conn, row.id, next, &reason).await?;
+        Ok(Answer::Retry(reason))
     }
-}
-
-/// What became of one row.
-enum Delivered {
-    /// To be marked delivered with the rest of the round.
-    Done,
-    /// Recorded as a dead letter and marked delivered in that transaction.
-    DeadLettered,
-    /// Its retry is scheduled: the user's later rows wait for it.
-    Retrying,
-    Unavailable(String),
 }
 
 /// What one user's chain of a round did.
@@ -323,12 +296,12 @@ mod tests {
         seen: Mutex<Vec<(String, i64)>>,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
-        answers: Mutex<HashMap<i64, SinkResult>>,
+        answers: Mutex<HashMap<i64, Answer>>,
     }
 
     #[async_trait::async_trait]
     impl OutboxSink for FakeSink {
-        async fn deliver(&self, row: &OutboxRow, _final_attempt: bool) -> SinkResult {
+        async fn forward(&self, row: &OutboxRow, _attempt: Attempt) -> Answer {
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.max_in_flight.fetch_max(now, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(1 + (row.id as u64 * 7) % 5)).await;
@@ -342,7 +315,7 @@ mod tests {
                 .unwrap()
                 .get(&row.id)
                 .cloned()
-                .unwrap_or(SinkResult::Done)
+                .unwrap_or(Answer::Done)
         }
     }
 
@@ -405,7 +378,7 @@ mod tests {
         sink.answers
             .lock()
             .unwrap()
-            .insert(1, SinkResult::Retry("not yet".into()));
+            .insert(1, Answer::Retry("not yet".into()));
         let (relay, db) = relay_with(&["a", "b", "a", "b", "a", "b"], sink.clone()).await;
         let round = relay.round().await.unwrap();
         assert_eq!((round.finished, round.stalled), (3, false));
@@ -424,7 +397,7 @@ mod tests {
         sink.answers
             .lock()
             .unwrap()
-            .insert(2, SinkResult::Unavailable("sidecar down".into()));
+            .insert(2, Answer::Hold("sidecar down".into()));
         let (relay, db) = relay_with(&["a", "b", "a", "b", "a", "b"], sink.clone()).await;
         let round = relay.round().await.unwrap();
         assert!(round.stalled);

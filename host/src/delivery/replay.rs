@@ -9,7 +9,7 @@
 //! that caused it had just committed, and takes the normal way to every component (or to the
 //! sidecar).
 
-use crate::pipeline::{ComponentOutcome, Pipeline};
+use crate::pipeline::{Handled, Pipeline, Received, Verdict, origin_topic};
 use crate::storage::dead_letters::{self, DeadLetterRecord};
 use crate::storage::{Db, StorageError, outbox};
 use crate::wire::{self, time};
@@ -65,32 +65,24 @@ impl Replayer {
             .id
             .parse()
             .map_err(|_| StorageError::Corrupt(format!("dead letter id {:?}", dead.id)))?;
-        // A message recovered from a Dapr dead-letter topic is replayed on its original topic.
-        let topic = dead.topic.strip_suffix("-dlq").unwrap_or(&dead.topic);
+        // Rows of older versions name the dead-letter topic a message arrived on; it is
+        // replayed on its own topic.
+        let topic = origin_topic(&dead.topic);
         let now = time::now();
         let outcome = match &dead.component {
             Some(component) => {
                 let span = tracing::info_span!("replay", dead_letter = id, %component);
-                let report = self
+                let received = Received {
+                    topic,
+                    payload: dead.payload.as_bytes(),
+                    id: None,
+                };
+                let handled = self
                     .pipeline
-                    .deliver_to_component(topic, dead.payload.as_bytes(), component)
+                    .handle_for(received, component)
                     .instrument(span)
                     .await;
-                match (&report.undecodable, report.components.first()) {
-                    (Some(reason), _) => {
-                        ReplayOutcome::Failed(format!("does not decode: {reason}"))
-                    }
-                    (None, None) => ReplayOutcome::Failed(format!(
-                        "component {component} is not loaded or no longer consumes {topic}"
-                    )),
-                    (None, Some(c)) => match &c.outcome {
-                        ComponentOutcome::Applied { .. } => ReplayOutcome::Applied,
-                        ComponentOutcome::Duplicate => ReplayOutcome::Duplicate,
-                        ComponentOutcome::Retry(r) | ComponentOutcome::Drop(r) => {
-                            ReplayOutcome::Failed(format!("{}@{}: {r}", c.component, c.version))
-                        }
-                    },
-                }
+                outcome_of(&handled, component, topic)
             }
             None => match wire::decode(topic, dead.payload.as_bytes(), now) {
                 Err(e) => ReplayOutcome::Failed(format!("does not decode: {e}")),
@@ -132,5 +124,22 @@ impl Replayer {
             other => tracing::info!(dead_letter = id, outcome = ?other, "dead letter replayed"),
         }
         Ok(outcome)
+    }
+}
+
+/// A replay's words for what the component made of the message.
+fn outcome_of(handled: &Handled, component: &str, topic: &str) -> ReplayOutcome {
+    match handled {
+        Handled::Undecodable(e) => ReplayOutcome::Failed(format!("does not decode: {e}")),
+        Handled::Decoded { verdicts, .. } => match verdicts.first() {
+            None => ReplayOutcome::Failed(format!(
+                "component {component} is not loaded or no longer consumes {topic}"
+            )),
+            Some(v) => match &v.verdict {
+                Verdict::Applied { .. } => ReplayOutcome::Applied,
+                Verdict::Duplicate => ReplayOutcome::Duplicate,
+                Verdict::Failed(f) => ReplayOutcome::Failed(format!("{}: {f}", v.who())),
+            },
+        },
     }
 }

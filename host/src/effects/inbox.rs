@@ -2,8 +2,8 @@
 //! configured Dapr output binding, also sent there (queued in the same transaction), with the
 //! delivery method its producer asked for when there is one.
 
-use crate::dapr::sink::{BINDING_TOPIC, BindingCall};
 use crate::domain::Notification;
+use crate::storage::sidecar_calls::{BINDING_TOPIC, BindingCall};
 use crate::storage::{Conn, Result, notifications, outbox};
 use crate::wire::time;
 use chrono::{DateTime, Utc};

@@ -3,8 +3,8 @@
 //! for the Jobs API in the same transaction, and the Dapr scheduler fires the job.
 
 use super::Deferred;
-use crate::dapr::sink::{JOBS_TOPIC, JobCall};
 use crate::domain::{ReminderJob, RemindersAt};
+use crate::storage::sidecar_calls::{JOBS_TOPIC, JobCall};
 use crate::storage::{Conn, Result, jobs, outbox};
 use crate::wire::{event_json::encode_reminder, time};
 use chrono::{DateTime, Utc};

@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics`), through the `metrics` facade and its Prometheus
 //! exporter. Every name is declared here, with what it means; labels are bounded (topic,
-//! component, version, outcome — never an id).
+//! component, version, outcome — never an id). A leaf: it knows no database; what is sampled
+//! from one is read by `storage::gauges`.
 
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -168,31 +169,19 @@ pub fn rollback(component: &str, cause: &'static str) {
     counter!(ROLLBACKS, "component" => component.to_string(), "cause" => cause).increment(1);
 }
 
-/// Samples what is cheaper to read periodically than to track (outbox, jobs, pool).
-pub async fn sample_forever(db: crate::storage::Db, shutdown: tokio_util::sync::CancellationToken) {
-    loop {
-        if let Err(e) = sample(&db).await {
-            tracing::debug!(error = %e, "metrics sampling failed");
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
-        }
-    }
+/// The database pool's connections (sampled by `storage::gauges`).
+pub fn db_pool(idle: usize, size: usize) {
+    gauge!(DB_POOL, "state" => "idle").set(idle as f64);
+    gauge!(DB_POOL, "state" => "in_use").set(size.saturating_sub(idle) as f64);
 }
 
-async fn sample(db: &crate::storage::Db) -> crate::storage::Result<()> {
-    let pool = db.pool();
-    let idle = pool.num_idle() as f64;
-    gauge!(DB_POOL, "state" => "idle").set(idle);
-    gauge!(DB_POOL, "state" => "in_use").set(pool.size() as f64 - idle);
-    let mut conn = pool.acquire().await?;
-    let (depth, oldest) = crate::storage::outbox::stats(&mut conn).await?;
+/// The outbox's undelivered rows and the age of the oldest (sampled by `storage::gauges`).
+pub fn outbox(depth: i64, oldest_age_seconds: f64) {
     gauge!(OUTBOX_DEPTH).set(depth as f64);
-    let age = oldest.map_or(0.0, |t| {
-        ((crate::wire::time::now().timestamp_millis() - t).max(0) as f64) / 1000.0
-    });
-    gauge!(OUTBOX_OLDEST).set(age);
-    gauge!(SCHEDULED_JOBS).set(crate::storage::jobs::count(&mut conn).await? as f64);
-    Ok(())
+    gauge!(OUTBOX_OLDEST).set(oldest_age_seconds);
+}
+
+/// Reminder jobs scheduled and not yet fired (sampled by `storage::gauges`).
+pub fn scheduled_jobs(count: i64) {
+    gauge!(SCHEDULED_JOBS).set(count as f64);
 }

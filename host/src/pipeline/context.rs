@@ -24,7 +24,7 @@
 //! updates on another topic than its other operations, so Kafka does not order them; an event
 //! handled before an earlier one of the same task gets the state before that earlier one.
 
-use crate::domain::{Message, TaskId, TaskOperation, UserId};
+use crate::domain::{Effect, Message, TaskId, TaskOperation, UserId};
 use crate::storage::{Db, StorageError, audit};
 use chrono::{DateTime, Utc};
 
@@ -37,6 +37,21 @@ pub(super) struct Context {
     /// The message's task was closed after it (see the module documentation): what a component
     /// asks to remind of it is withheld.
     pub task_closed: bool,
+}
+
+impl Context {
+    /// Adds to a component's `effects` for `message` what the component could not say: the
+    /// delivery method the WIT cannot carry (`domain::carry`); and, when the task was closed
+    /// since, takes out what would remind of it.
+    pub(super) fn complete(&self, message: &Message, effects: &mut Vec<Effect>) {
+        message.carry_into(effects);
+        if self.task_closed {
+            let withheld = message.withhold_reminders(effects);
+            if withheld > 0 {
+                tracing::debug!(withheld, "reminders of a closed task withheld");
+            }
+        }
+    }
 }
 
 /// What the host knows of `message`'s task. Reads the database only for the messages that

@@ -1,19 +1,21 @@
-//! Group commit: the effects of concurrent deliveries are applied in one database transaction,
-//! and each delivery is answered only after that transaction has committed.
+//! Where the exactly-once record is written: with the effects it guards, in one transaction,
+//! shared with concurrent messages (group commit); each message is answered only after that
+//! transaction has committed.
 //!
-//! Why: one transaction (one fsync / one WAL write) per (component, message) caps the Dapr
-//! delivery route at what the database can commit one by one; with 64 deliveries in flight,
-//! most of them wait for the single SQLite writer or for a pool connection anyway. A committer
-//! takes whatever is queued (up to [`MAX_BATCH`]) and commits it together, so the cost of a
-//! commit is shared by everything that arrived while the previous one was running — and a lone
-//! delivery still commits at once (no timer, no added latency when idle).
+//! Why batch: one transaction (one fsync / one WAL write) per (component, message) caps every
+//! route at what the database can commit one by one. A committer takes whatever is queued (up
+//! to [`MAX_BATCH`] components' worth) and commits it together, so the cost of a commit is
+//! shared by everything that arrived while the previous one ran — and a lone message still
+//! commits at once (no timer, no added latency when idle).
 //!
-//! What stays as before: one job's failing effects fail only that job (the batch is rolled
-//! back and its jobs are committed one by one, each answered with its own result); the
-//! exactly-once record is inserted in the same transaction as the effects (a duplicate inside
-//! or across batches inserts nothing and applies nothing); and no job is answered before the
-//! transaction holding its effects has committed.
+//! What holds: the record of (component, event id) is inserted in the same transaction as that
+//! component's effects, and an existing record (an earlier delivery, or an earlier part of the
+//! same batch) means nothing is applied — the insert decides, there is no separate look
+//! beforehand; one component's failing effects fail only that component (the batch is rolled
+//! back and its parts committed one by one, each answered with its own result); and nothing is
+//! answered before the transaction holding it has committed.
 
+use super::handler::Handler;
 use crate::domain::Effect;
 use crate::effects::{self, Applied, EffectsConfig, Origin};
 use crate::storage::{Backend, Db, StorageError, processed};
@@ -22,59 +24,36 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
-/// Most jobs in one transaction: bounds how long one commit holds the writer.
+/// Most components' effects in one transaction: bounds how long one commit holds the writer.
 pub const MAX_BATCH: usize = 256;
 
-/// What a job's caller gets: the applied effects, `None` if another delivery of the same
-/// (component, event) committed first, or why it failed.
-pub type JobResult = Result<Option<Applied>, CommitFailure>;
-
-/// Why a job was not committed, and whether trying again later may succeed (the database was
-/// away or busy: the transport then waits without spending one of the message's attempts).
-#[derive(Clone, Debug)]
-pub struct CommitFailure {
-    pub reason: String,
-    pub transient: bool,
+/// One component's share of a message (or the host's, `in_host.rs`): its effects, to apply
+/// exactly once.
+pub(super) struct Part {
+    pub component: Handler,
+    pub effects: Vec<Effect>,
+    /// The component's span: its effects are applied inside it, so their spans and the trace
+    /// context of the outbox rows they write stay in the message's trace, though a committer
+    /// shared by many messages applies them.
+    pub span: tracing::Span,
 }
 
-impl CommitFailure {
-    pub fn is_transient(&self) -> bool {
-        self.transient
-    }
+/// What became of a part: its applied effects, `None` if the (component, event) pair was
+/// recorded already (nothing applied), or why it failed.
+pub(super) type PartResult = Result<Option<Applied>, StorageError>;
 
-    /// The committers are gone: only during shutdown; another delivery will do it.
-    fn stopped(reason: &str) -> Self {
-        Self {
-            reason: reason.to_string(),
-            transient: true,
-        }
-    }
-}
-
-impl From<StorageError> for CommitFailure {
-    fn from(e: StorageError) -> Self {
-        Self {
-            transient: e.is_transient(),
-            reason: e.to_string(),
-        }
-    }
-}
-
-impl std::fmt::Display for CommitFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
-    }
-}
-
+/// One message's parts, queued for a committer.
 struct Job {
-    data: JobData,
-    reply: oneshot::Sender<JobResult>,
+    event_id: String,
+    now: DateTime<Utc>,
+    parts: Vec<Part>,
+    reply: oneshot::Sender<Vec<PartResult>>,
 }
 
 /// The queue in front of the committers. Cheap to clone; the committers stop when the last
 /// clone is dropped.
 #[derive(Clone)]
-pub struct GroupCommit {
+pub(super) struct GroupCommit {
     queue: mpsc::UnboundedSender<Job>,
 }
 
@@ -95,34 +74,34 @@ impl GroupCommit {
         Self { queue }
     }
 
-    /// Applies `effects` and records (component, event) exactly once, durably, before it
-    /// returns.
+    /// Applies each part's effects and records (component, `event_id`) exactly once, durably,
+    /// before it returns. One result per part, in order.
     pub async fn commit(
         &self,
-        origin: Origin<'_>,
         event_id: &str,
-        effects: Vec<Effect>,
         now: DateTime<Utc>,
-    ) -> JobResult {
+        parts: Vec<Part>,
+    ) -> Vec<PartResult> {
+        let count = parts.len();
         let (reply, answer) = oneshot::channel();
         let job = Job {
-            data: JobData {
-                component: origin.component.to_string(),
-                version: origin.version.to_string(),
-                event_id: event_id.to_string(),
-                effects,
-                now,
-                span: tracing::Span::current(),
-            },
+            event_id: event_id.to_string(),
+            now,
+            parts,
             reply,
         };
-        self.queue
-            .send(job)
-            .map_err(|_| CommitFailure::stopped("the committer has stopped"))?;
-        answer
-            .await
-            .map_err(|_| CommitFailure::stopped("the committer dropped the job"))?
+        if self.queue.send(job).is_err() {
+            return stopped(count);
+        }
+        answer.await.unwrap_or_else(|_| stopped(count))
     }
+}
+
+/// The committers are gone (only during shutdown): the message is kept for another delivery.
+fn stopped(count: usize) -> Vec<PartResult> {
+    (0..count)
+        .map(|_| Err(StorageError::Sqlx(sqlx::Error::PoolClosed)))
+        .collect()
 }
 
 async fn committer(
@@ -138,9 +117,13 @@ async fn committer(
                 Some(job) => batch.push(job),
                 None => return,
             }
-            while batch.len() < MAX_BATCH {
+            let mut parts = batch[0].parts.len();
+            while parts < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => batch.push(job),
+                    Ok(job) => {
+                        parts += job.parts.len();
+                        batch.push(job);
+                    }
                     Err(_) => break,
                 }
             }
@@ -149,93 +132,99 @@ async fn committer(
     }
 }
 
+/// One part to commit, with what its job knows.
+struct Unit<'a> {
+    event_id: &'a str,
+    now: DateTime<Utc>,
+    part: &'a Part,
+}
+
 async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
-    let size = batch.len();
-    let (replies, jobs): (Vec<_>, Vec<_>) = batch.into_iter().map(|j| (j.reply, j.data)).unzip();
-    // Optimistic: the whole batch in one transaction, no savepoints (each would cost two
-    // more statements per job). If any job's effects fail, nothing of the batch is kept and
-    // each job runs again in a transaction of its own, so the failure stays that job's.
+    let units: Vec<Unit> = batch
+        .iter()
+        .flat_map(|job| {
+            job.parts.iter().map(|part| Unit {
+                event_id: &job.event_id,
+                now: job.now,
+                part,
+            })
+        })
+        .collect();
+    let size = units.len();
+    // Optimistic: the whole batch in one transaction, no savepoints (each would cost two more
+    // statements per part). If any part's effects fail, nothing of the batch is kept and each
+    // part runs again in a transaction of its own, so the failure stays that part's.
     let started = std::time::Instant::now();
-    let together_result = together(db, config, &jobs).await;
+    let together_result = together(db, config, &units).await;
     crate::metrics::group_commit(size, started.elapsed().as_secs_f64());
-    let results = match together_result {
-        Ok(results) => results,
+    let mut results: Vec<PartResult> = match together_result {
+        Ok(applied) => applied.into_iter().map(Ok).collect(),
         Err(e) => {
             if size > 1 {
-                tracing::debug!(jobs = size, error = %e, "a group commit failed; committing its jobs one by one");
+                tracing::debug!(parts = size, error = %e, "a group commit failed; committing its parts one by one");
             }
             let mut results = Vec::with_capacity(size);
-            for job in &jobs {
+            for unit in &units {
                 results.push(
-                    together(db, config, std::slice::from_ref(job))
+                    together(db, config, std::slice::from_ref(unit))
                         .await
-                        .map(|mut r| r.pop().expect("one result per job"))
-                        .map_err(CommitFailure::from),
+                        .map(|mut r| r.pop().expect("one result per part")),
                 );
             }
-            results.into_iter().map(|r| r.and_then(|x| x)).collect()
+            results
         }
     };
-    for (reply, result) in replies.into_iter().zip(results) {
-        let _ = reply.send(result);
+    drop(units);
+    // Hand each job its parts' results, in order.
+    let mut rest = results.drain(..);
+    for job in batch {
+        let mine: Vec<PartResult> = rest.by_ref().take(job.parts.len()).collect();
+        let _ = job.reply.send(mine);
     }
 }
 
-/// What a delivery asks the committers to apply.
-struct JobData {
-    component: String,
-    version: String,
-    event_id: String,
-    effects: Vec<Effect>,
-    now: DateTime<Utc>,
-    /// The caller's (component) span: the effects are applied inside it, so their spans and
-    /// the trace context of the outbox rows they write stay in the message's own trace, though
-    /// a committer task shared by many messages applies them.
-    span: tracing::Span,
-}
-
-/// Applies `jobs` in one transaction: every job's effects and record, or (on any error)
-/// nothing. A job whose record exists already applies nothing and gets `None`.
+/// Applies `units` in one transaction: every unit's effects and record, or (on any error)
+/// nothing. A unit whose record exists already applies nothing and gets `None`.
 async fn together(
     db: &Db,
     config: &EffectsConfig,
-    jobs: &[JobData],
-) -> Result<Vec<JobResult>, StorageError> {
+    units: &[Unit<'_>],
+) -> Result<Vec<Option<Applied>>, StorageError> {
     let mut tx = db.begin().await?;
-    // Every job's exactly-once record in one statement; a job whose record existed already
-    // (or an earlier job of this batch holds the same pair) applies nothing.
-    let records: Vec<processed::Record> = jobs
+    // Every unit's exactly-once record in one statement; a unit whose record existed already
+    // (or an earlier unit of this batch holds the same pair) applies nothing.
+    let records: Vec<processed::Record> = units
         .iter()
-        .map(|job| processed::Record {
-            component: &job.component,
-            event_id: &job.event_id,
-            version: &job.version,
-            now_ms: job.now.timestamp_millis(),
+        .map(|u| processed::Record {
+            component: u.part.component.name(),
+            event_id: u.event_id,
+            version: u.part.component.version(),
+            now_ms: u.now.timestamp_millis(),
         })
         .collect();
     let inserted = processed::record_many(&mut tx, &records).await?;
-    let mut results = Vec::with_capacity(jobs.len());
+    let mut results = Vec::with_capacity(units.len());
     let mut deferred = effects::Deferred::default();
-    for (job, inserted) in jobs.iter().zip(inserted) {
+    for (unit, inserted) in units.iter().zip(inserted) {
         if !inserted {
-            results.push(Ok(None));
+            results.push(None);
             continue;
         }
         let origin = Origin {
-            component: &job.component,
-            version: &job.version,
+            component: unit.part.component.name(),
+            version: unit.part.component.version(),
         };
         let applied = effects::apply(
             &mut tx,
             config,
             origin,
-            job.effects.clone(),
-            job.now,
+            unit.part.effects.clone(),
+            unit.now,
             &mut deferred,
         )
-        .instrument(job.span.clone())
+        .instrument(unit.part.span.clone())
         .await?;
-        results.push(Ok(Some(applied)));
+        results.push(Some(applied));
     }
     deferred.flush(&mut tx).await?;
     tx.commit().await?;

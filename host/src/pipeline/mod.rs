@@ -1,34 +1,92 @@
-//! The one path every message takes: decode → route → call each subscribed component →
-//! apply its effects with the exactly-once record in one transaction → tell the transport
-//! what to answer. The embedded relay, the reminder scheduler and (later) Dapr deliveries all
-//! call [`Pipeline::deliver`]; none has a pipeline of its own.
+//! The one path every message takes, whichever way it came in (the embedded outbox relay, a
+//! Dapr delivery single or bulk, a dead-letter topic arrival, a replay):
+//!
+//! ```text
+//! Received ─▶ decode ─▶ route ─▶ call each component (call.rs) ─▶ commit effects + exactly-once
+//!   record (group_commit.rs) ─▶ Verdict per component (verdict.rs) ─▶ dead letters
+//!   (dead_letter.rs) ─▶ Answer (answer.rs) ─▶ the transport's own words
+//! ```
+//!
+//! Where to look:
+//! - a message is dead-lettered in `dead_letter.rs` — the only writer of dead letters;
+//! - the exactly-once record is written in `group_commit.rs`, with the effects it guards;
+//! - a verdict becomes an answer in `answer.rs` ([`Handled::answer`]); each transport turns an
+//!   [`Answer`] into its words in one small function (named there);
+//! - what the host adds to a message before its components see it (the previous state a
+//!   producer did not send) and to their effects after (a delivery method the WIT cannot
+//!   carry; no reminders of a task closed since) is in `context.rs`;
+//! - a message no component can be handed (a producer's reminder cancellation) is carried out
+//!   by the host itself, `in_host.rs`, and judged like a component's under the name
+//!   [`HOST`] ([`Handler`]).
 
+mod answer;
+mod call;
 mod context;
+pub mod dead_letter;
+mod executor;
 mod group_commit;
+mod handler;
 mod in_host;
-mod outcome;
+mod verdict;
 
-pub use outcome::{ComponentOutcome, ComponentReport, Disposition, Report};
+pub use answer::Answer;
+pub use dead_letter::{DeadLetters, Undelivered, dlq_topic, message_key, origin_topic};
+pub use handler::Handler;
+pub use in_host::HOST;
+pub use verdict::{ComponentVerdict, Failure, Handled, Verdict};
 
 use crate::domain::Message;
-use crate::effects::{Applied, EffectsConfig, Origin};
+use crate::effects::{Applied, EffectsConfig};
 use crate::metrics;
-use crate::runtime::{CallError, LoadedComponent, Registry, Runtime, convert, wit};
+use crate::runtime::{Registry, Runtime, convert};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
 use crate::wire::{self, time};
 use chrono::{DateTime, Utc};
-use group_commit::GroupCommit;
+use group_commit::{GroupCommit, Part};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-/// What the pipeline looked up once for all of a message's components.
-struct Lookups {
-    /// Which of them handled the event already (the exactly-once ledger).
-    done: Result<Vec<String>, crate::storage::StorageError>,
-    /// The message's task was closed after it (context.rs): what reminds of it is withheld.
-    task_closed: bool,
+/// One message as a transport hands it over.
+#[derive(Clone, Copy, Debug)]
+pub struct Received<'a> {
+    pub topic: &'a str,
+    /// The producer's JSON payload.
+    pub payload: &'a [u8],
+    /// The transport's own id for the message (a CloudEvent id), if it has one: it names the
+    /// message in a dead letter when its payload does not decode.
+    pub id: Option<&'a str>,
+}
+
+/// Which attempt at a message this is, as far as the transport knows.
+#[derive(Clone, Copy, Debug)]
+pub struct Attempt {
+    /// 1 for the first.
+    pub number: u32,
+    /// No attempt follows: what still fails is dead-lettered now.
+    pub last: bool,
+}
+
+impl Attempt {
+    /// A transport that retries on its own and does not say how often (daprd): this is the
+    /// one attempt the host sees, and not the last.
+    pub const UNCOUNTED: Attempt = Attempt {
+        number: 1,
+        last: false,
+    };
+    /// Nothing follows this attempt.
+    pub const LAST: Attempt = Attempt {
+        number: 1,
+        last: true,
+    };
+}
+
+/// What the pipeline did with a message, and what the transport answers.
+#[derive(Debug)]
+pub struct Fate {
+    pub handled: Handled,
+    pub answer: Answer,
 }
 
 /// Who to wake when effects created work for them.
@@ -38,6 +96,7 @@ pub struct Wakers {
     pub scheduler: Arc<Notify>,
 }
 
+/// The pipeline. Cheap to clone.
 #[derive(Clone)]
 pub struct Pipeline {
     runtime: Runtime,
@@ -45,81 +104,84 @@ pub struct Pipeline {
     db: Db,
     hub: Arc<SocketHub>,
     wakers: Wakers,
-    effects: Arc<EffectsConfig>,
-    /// Where effects are committed, batched with concurrent deliveries' (group_commit.rs).
-    group: GroupCommit,
+    dead_letters: DeadLetters,
+    /// Where effects are committed, batched with concurrent messages' (group_commit.rs).
+    commit: GroupCommit,
+    threads: executor::WasmThreads,
 }
 
 impl Pipeline {
+    /// The pipeline, applying effects as `effects` says (Dapr Jobs API, output binding,
+    /// socket fan-out).
     pub fn new(
         runtime: Runtime,
         registry: Arc<Registry>,
         db: Db,
         hub: Arc<SocketHub>,
         wakers: Wakers,
+        effects: EffectsConfig,
     ) -> Self {
-        let effects = Arc::<EffectsConfig>::default();
-        let group = GroupCommit::start(db.clone(), effects.clone());
+        let commit = GroupCommit::start(db.clone(), Arc::new(effects));
         Self {
             runtime,
             registry,
+            dead_letters: DeadLetters::new(db.clone()),
             db,
             hub,
             wakers,
-            effects,
-            group,
+            commit,
+            threads: executor::WasmThreads::start(),
         }
     }
 
-    /// Where effects that leave the database go (Dapr Jobs API, output binding).
-    pub fn with_effects_config(mut self, config: EffectsConfig) -> Self {
-        self.effects = Arc::new(config);
-        // The committers apply effects with this config: restart them (the old ones stop
-        // when their queue's last sender, replaced here, is dropped).
-        self.group = GroupCommit::start(self.db.clone(), self.effects.clone());
-        self
+    /// The dead-letter writer, for what a transport cannot hand to the pipeline.
+    pub fn dead_letters(&self) -> &DeadLetters {
+        &self.dead_letters
     }
 
-    /// Handles one message of `topic` with every component subscribed to it.
-    pub async fn deliver(&self, topic: &str, payload: &[u8]) -> Report {
-        self.deliver_filtered(topic, payload, None).await
+    /// Handles one message with every component subscribed to its topic, records what failed
+    /// for good on this `attempt`, and says what the transport answers.
+    pub async fn handle(&self, received: Received<'_>, attempt: Attempt) -> Fate {
+        let handled = self.run(&received, None).await;
+        let answer = self.dead_letters.settle(&received, &handled, attempt).await;
+        Fate { handled, answer }
     }
 
-    /// Handles one message of `topic` with `component` only, if it consumes `topic` (a replay
-    /// of what that component could not handle; the others handled it already). The report
-    /// lists no component when it does not.
-    pub async fn deliver_to_component(
-        &self,
-        topic: &str,
-        payload: &[u8],
-        component: &str,
-    ) -> Report {
-        self.deliver_filtered(topic, payload, Some(component)).await
+    /// Handles one message with `component` only, if it consumes the topic (a replay of what
+    /// that component could not handle; the others handled it already). Records no dead
+    /// letter: the replay keeps its own. No verdict when the component does not consume it.
+    pub async fn handle_for(&self, received: Received<'_>, component: &str) -> Handled {
+        self.run(&received, Some(component)).await
     }
 
-    async fn deliver_filtered(&self, topic: &str, payload: &[u8], only: Option<&str>) -> Report {
+    async fn run(&self, received: &Received<'_>, only: Option<&str>) -> Handled {
         let now = time::now();
-        let message = match wire::decode(topic, payload, now) {
+        let message = match wire::decode(received.topic, received.payload, now) {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!(topic, reason = %e, "dropping undecodable message");
-                metrics::undecodable(topic);
-                return Report::undecodable(e.to_string());
+                tracing::warn!(topic = received.topic, id = received.id.unwrap_or(""), reason = %e, "undecodable message");
+                metrics::undecodable(received.topic);
+                return Handled::Undecodable(e);
             }
         };
-        let span = tracing::info_span!("message", topic, event_id = %message.event_id(), user_id = %message.user_id());
-        self.deliver_decoded(topic, &message, now, only)
+        let span = tracing::info_span!("message", topic = received.topic, event_id = %message.event_id(), user_id = %message.user_id());
+        self.run_decoded(received.topic, message, now, only)
             .instrument(span)
             .await
     }
 
-    async fn deliver_decoded(
+    async fn run_decoded(
         &self,
         topic: &str,
-        message: &Message,
+        message: Message,
         now: DateTime<Utc>,
         only: Option<&str>,
-    ) -> Report {
+    ) -> Handled {
+        let event_id = message.event_id().clone();
+        // A message no component can be handed: the host carries it out itself (in_host.rs).
+        let Some(wit_message) = convert::message_to(&message) else {
+            return self.run_in_host(topic, message, now, only).await;
+        };
         // One version per component for the whole message, pinned here: a swap meanwhile
         // changes what the next message gets, never this one.
         let mut versions = self.registry.route(topic);
@@ -128,207 +190,183 @@ impl Pipeline {
         }
         if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
+            return Handled::Decoded {
+                event_id,
+                verdicts: Vec::new(),
+            };
         }
-        let Some(mut wit_message) = convert::message_to(message) else {
-            return self.deliver_in_host(topic, message, now, only).await;
-        };
-        let mut report = Report::decoded(message.event_id().to_string());
-        // One look at the exactly-once ledger for all of them, then the components run side
-        // by side: each has its own ledger entry and transaction (batched with concurrent
-        // deliveries' by the group commit), so none waits for another's commit.
-        let names: Vec<&str> = versions.iter().map(|c| c.name.as_str()).collect();
-        let done = self
-            .already_processed(&names, message.event_id().as_str())
-            .await;
-        // What the host knows of the task that the producer did not say (context.rs); a
-        // database that cannot say is a retry, as for the ledger.
-        let (done, context) = match done {
-            Ok(done) if names.iter().any(|n| !done.iter().any(|d| d == n)) => {
-                match context::of(&self.db, message, now).await {
-                    Ok(context) => (Ok(done), context),
-                    Err(e) => (Err(e), context::Context::default()),
-                }
+        let spans: Vec<tracing::Span> = versions
+            .iter()
+            .map(|c| tracing::info_span!("component", component = %c.name, version = %c.version))
+            .collect();
+        let handlers: Vec<Handler> = versions.iter().cloned().map(Handler::Component).collect();
+
+        // What the host knows of the task that the producer did not say (context.rs). A
+        // database that cannot say fails every component alike, before any is called.
+        let mut context = match context::of(&self.db, &message, now).await {
+            Ok(context) => context,
+            Err(e) => {
+                let e = Arc::new(e);
+                let calls = versions
+                    .iter()
+                    .map(|_| Err(Failure::History(e.clone())))
+                    .collect();
+                return self
+                    .judge(topic, &message, now, handlers, spans, calls)
+                    .await;
             }
-            other => (other, context::Context::default()),
         };
-        let message = match &context.filled {
+        let (message, wit_message) = match context.filled.take() {
+            // The message as it reaches the components is the one with its previous state.
             Some(filled) => {
-                wit_message = convert::message_to(filled).unwrap_or(wit_message);
-                filled
+                let wit_filled = convert::message_to(&filled).unwrap_or(wit_message);
+                (filled, wit_filled)
             }
-            None => message,
+            None => (message, wit_message),
         };
-        let lookups = Lookups {
-            done,
-            task_closed: context.task_closed,
-        };
-        let outcomes = futures::future::join_all(versions.iter().map(|component| {
-            self.deliver_to(
-                component.clone(),
-                topic,
-                message,
-                &wit_message,
-                now,
-                &lookups,
-            )
-        }))
+        let mut calls = call::call_all(
+            &self.threads,
+            &self.runtime,
+            &versions,
+            &spans,
+            topic,
+            wit_message,
+            now,
+        )
         .await;
-        report.components.extend(outcomes);
-        report
+        for effects in calls.iter_mut().flatten() {
+            context.complete(&message, effects);
+        }
+        self.judge(topic, &message, now, handlers, spans, calls)
+            .await
     }
 
-    async fn deliver_to(
+    /// A message the host carries out itself (in_host.rs): from the commit on, the same path
+    /// as a component's effects, under the name [`in_host::HOST`].
+    async fn run_in_host(
         &self,
-        component: Arc<LoadedComponent>,
+        topic: &str,
+        message: Message,
+        now: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Handled {
+        if only.is_some_and(|name| name != in_host::HOST) {
+            return Handled::Decoded {
+                event_id: message.event_id().clone(),
+                verdicts: Vec::new(),
+            };
+        }
+        let span = tracing::info_span!(
+            "component",
+            component = in_host::HOST,
+            version = in_host::VERSION
+        );
+        let calls = vec![Ok(in_host::effects(&message))];
+        self.judge(topic, &message, now, vec![Handler::Host], vec![span], calls)
+            .await
+    }
+
+    /// Commits what the handlers answered with effects (together, with the exactly-once
+    /// record) and turns every handler's result into its verdict, logged and counted.
+    async fn judge(
+        &self,
         topic: &str,
         message: &Message,
-        wit_message: &wit::Message,
         now: DateTime<Utc>,
-        lookups: &Lookups,
-    ) -> ComponentReport {
-        let span = tracing::info_span!("component", component = %component.name, version = %component.version);
-        let event_id = message.event_id().as_str();
-        // Set when the database (not the component) failed transiently: the transport then
-        // waits for it without spending one of the message's attempts.
-        let mut storage_unavailable = false;
-        let outcome = async {
-            match &lookups.done {
-                Ok(done) if done.contains(&component.name) => return ComponentOutcome::Duplicate,
-                Ok(_) => {}
-                Err(e) => {
-                    storage_unavailable = e.is_transient();
-                    return ComponentOutcome::Retry(format!("database unavailable: {e}"));
+        handlers: Vec<Handler>,
+        spans: Vec<tracing::Span>,
+        calls: Vec<call::Called>,
+    ) -> Handled {
+        let event_id = message.event_id().clone();
+        // What the handlers answered with effects is committed together; the rest failed.
+        let mut verdicts: Vec<Option<verdict::Verdict>> = Vec::with_capacity(handlers.len());
+        let mut parts = Vec::new();
+        for ((handler, span), called) in handlers.iter().zip(&spans).zip(calls) {
+            match called {
+                Ok(effects) => {
+                    verdicts.push(None);
+                    parts.push(Part {
+                        component: handler.clone(),
+                        effects,
+                        span: span.clone(),
+                    });
                 }
-            }
-            let answer = match self.call(&component, topic, wit_message, now).await {
-                Ok(answer) => answer,
-                Err(outcome) => return outcome,
-            };
-            let effects = match answer {
-                Ok(effects) => effects,
-                Err(wit::Failure::Retry(reason)) => {
-                    return ComponentOutcome::Retry(format!("component asked to retry: {reason}"));
-                }
-                Err(wit::Failure::Drop(reason)) => {
-                    return ComponentOutcome::Drop(format!(
-                        "component dropped the message: {reason}"
-                    ));
-                }
-            };
-            let mut effects = match effects
-                .into_iter()
-                .map(convert::effect_from)
-                .collect::<Result<Vec<_>, _>>()
-            {
-                Ok(e) => e,
-                Err(reason) => {
-                    return ComponentOutcome::Drop(format!(
-                        "component returned an invalid effect: {reason}"
-                    ));
-                }
-            };
-            // What the WIT cannot carry (a delivery method), from the message (domain::carry);
-            // nothing reminds of a closed task (context.rs).
-            message.carry_into(&mut effects);
-            if lookups.task_closed {
-                message.withhold_reminders(&mut effects);
-            }
-            let count = effects.len();
-            let origin = Origin {
-                component: &component.name,
-                version: &component.version,
-            };
-            match self.commit(origin, event_id, effects, now).await {
-                Ok(Some(applied)) => {
-                    self.after_commit(applied);
-                    ComponentOutcome::Applied { effects: count }
-                }
-                Ok(None) => ComponentOutcome::Duplicate,
-                Err(e) => {
-                    storage_unavailable = e.is_transient();
-                    ComponentOutcome::Retry(format!("applying effects failed: {e}"))
-                }
+                Err(failure) => verdicts.push(Some(Verdict::Failed(failure))),
             }
         }
-        .instrument(span.clone())
+        if !parts.is_empty() {
+            let counts: Vec<(usize, tracing::Span)> = parts
+                .iter()
+                .map(|p| (p.effects.len(), p.span.clone()))
+                .collect();
+            let results = self.commit.commit(event_id.as_str(), now, parts).await;
+            let mut results = results.into_iter().zip(counts);
+            for slot in verdicts.iter_mut().filter(|v| v.is_none()) {
+                let (result, (effects, span)) = results.next().expect("one result per part");
+                *slot = Some(match result {
+                    Ok(Some(applied)) => {
+                        // Pushes to sockets happen in the component's span, like its effects.
+                        span.in_scope(|| self.after_commit(applied));
+                        Verdict::Applied { effects }
+                    }
+                    Ok(None) => Verdict::Duplicate,
+                    Err(e) => Verdict::Failed(Failure::Storage(e)),
+                });
+            }
+        }
+        let mut verdicts: Vec<Verdict> = verdicts
+            .into_iter()
+            .map(|v| v.expect("every component has a verdict"))
+            .collect();
+        self.duplicates_of_failures(&handlers, event_id.as_str(), &mut verdicts)
+            .await;
+
+        let verdicts = handlers
+            .into_iter()
+            .zip(spans)
+            .zip(verdicts)
+            .map(|((component, span), verdict)| {
+                observe(&span, topic, &component, &verdict, message);
+                ComponentVerdict { component, verdict }
+            })
+            .collect();
+        Handled::Decoded { event_id, verdicts }
+    }
+
+    /// A component that fails on an event it has handled before (a redelivery reaching a
+    /// version that now fails on it) has nothing left to do: its verdict is a duplicate, not a
+    /// failure to retry or dead-letter. Only failures pay for this look at the ledger.
+    async fn duplicates_of_failures(
+        &self,
+        handlers: &[Handler],
+        event_id: &str,
+        verdicts: &mut [Verdict],
+    ) {
+        let failed: Vec<&str> = handlers
+            .iter()
+            .zip(verdicts.iter())
+            .filter(|(_, v)| matches!(v, Verdict::Failed(f) if !matches!(f, Failure::Storage(_))))
+            .map(|(c, _)| c.name())
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        let done = async {
+            let mut conn = self.db.read_pool().acquire().await?;
+            processed::done_by(&mut conn, &failed, event_id).await
+        }
         .await;
-        span.in_scope(|| outcome.log());
-        crate::telemetry::record_outcome(&span, outcome.label(), outcome.reason());
-        metrics::message(topic, &component.name, &component.version, outcome.label());
-        if matches!(outcome, ComponentOutcome::Applied { .. }) {
-            let lag = Utc::now() - message.occurred_at();
-            metrics::lag(topic, &component.name, lag.as_seconds_f64());
+        match done {
+            Ok(done) => {
+                for (c, v) in handlers.iter().zip(verdicts.iter_mut()) {
+                    if done.iter().any(|d| d == c.name()) && matches!(v, Verdict::Failed(_)) {
+                        *v = Verdict::Duplicate;
+                    }
+                }
+            }
+            // The failure stands; the message is retried and looked at again then.
+            Err(e) => tracing::debug!(error = %e, "cannot check the ledger for failed components"),
         }
-        ComponentReport {
-            component: component.name.clone(),
-            version: component.version.clone(),
-            outcome,
-            storage_unavailable,
-        }
-    }
-
-    /// Runs the (synchronous) component call on the blocking pool: wasm must not occupy an
-    /// async worker, and WASI's sync stderr blocks on the runtime internally.
-    async fn call(
-        &self,
-        component: &Arc<crate::runtime::LoadedComponent>,
-        topic: &str,
-        wit_message: &wit::Message,
-        now: DateTime<Utc>,
-    ) -> Result<crate::runtime::Answer, ComponentOutcome> {
-        let (runtime, component, topic, message) = (
-            self.runtime.clone(),
-            component.clone(),
-            topic.to_string(),
-            wit_message.clone(),
-        );
-        // The blocking thread runs inside the component span, so what the component writes to
-        // stderr is logged with the message's event id and topic and the component's version.
-        let parent = tracing::Span::current();
-        match tokio::task::spawn_blocking(move || {
-            let _parent = parent.enter();
-            let _call = tracing::info_span!(target: crate::telemetry::SPANS, "component.call", component = %component.name, version = %component.version).entered();
-            let started = std::time::Instant::now();
-            let answer = runtime.call(&component, &topic, &message, now.timestamp_millis());
-            metrics::call_duration(
-                &component.name,
-                &component.version,
-                started.elapsed().as_secs_f64(),
-            );
-            answer
-        })
-        .await
-        {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(e)) => Err(call_failed(e)),
-            Err(e) => Err(ComponentOutcome::Retry(format!(
-                "component call aborted in the host: {e}"
-            ))),
-        }
-    }
-
-    /// Which of `components` already handled `event_id` (their effects are in the database).
-    async fn already_processed(
-        &self,
-        components: &[&str],
-        event_id: &str,
-    ) -> Result<Vec<String>, crate::storage::StorageError> {
-        // A reader connection: on SQLite the one writer connection is busy with group commits.
-        let mut conn = self.db.read_pool().acquire().await?;
-        processed::done_by(&mut conn, components, event_id).await
-    }
-
-    /// Applies the effects and records the (component, event) pair in one transaction, shared
-    /// with concurrent deliveries (group commit); returns once that transaction has committed.
-    /// `None`: another delivery of the same event committed first; nothing was applied.
-    async fn commit(
-        &self,
-        origin: Origin<'_>,
-        event_id: &str,
-        effects: Vec<crate::domain::Effect>,
-        now: DateTime<Utc>,
-    ) -> group_commit::JobResult {
-        self.group.commit(origin, event_id, effects, now).await
     }
 
     fn after_commit(&self, applied: Applied) {
@@ -347,11 +385,30 @@ impl Pipeline {
     }
 }
 
-fn call_failed(e: CallError) -> ComponentOutcome {
-    // Every way a call can fail is retried, bounded by the transport's retry policy, then
-    // dead-lettered with this reason (which names the limit that was hit). Even a failure that
-    // the same input will repeat (an effect list over the limits) is worth its few retries:
-    // a hot swap or a rollback between two attempts can fix it, and a message is never
-    // dropped because of a bug a newer version no longer has.
-    ComponentOutcome::Retry(format!("component call failed: {e}"))
+/// Logs, traces and counts one component's verdict, inside its span.
+fn observe(
+    span: &tracing::Span,
+    topic: &str,
+    component: &Handler,
+    verdict: &Verdict,
+    message: &Message,
+) {
+    span.in_scope(|| match verdict {
+        Verdict::Applied { effects } => tracing::debug!(effects, "handled"),
+        Verdict::Duplicate => tracing::debug!("duplicate delivery: already handled"),
+        Verdict::Failed(f) if f.is_permanent() => tracing::warn!(reason = %f, "dropped"),
+        Verdict::Failed(f) => tracing::warn!(reason = %f, "will retry"),
+    });
+    let reason = verdict.failure().map(|f| f.to_string());
+    crate::telemetry::record_outcome(span, verdict.label(), reason.as_deref());
+    metrics::message(
+        topic,
+        component.name(),
+        component.version(),
+        verdict.label(),
+    );
+    if matches!(verdict, Verdict::Applied { .. }) {
+        let lag = Utc::now() - message.occurred_at();
+        metrics::lag(topic, component.name(), lag.as_seconds_f64());
+    }
 }

@@ -1,64 +1,16 @@
 //! One component call: a fresh `Store` and instance from the cached `InstancePre`, with the
 //! per-call limits armed, stderr captured, and the result checked against the effect limits.
 
-use super::bindings::{ConsumerPre, wit};
+use super::bindings::wit;
 use super::component::LoadedComponent;
-use super::engine::{EPOCH_TICK, Runtime};
+use super::engine::Runtime;
 use super::limits::MemoryCap;
-use wasmtime::component::ResourceTable;
-use wasmtime::{Store, Trap};
+use super::outcome::{Answer, CallError};
+use super::sandbox::new_store;
+use wasmtime::Trap;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
-
-/// Everything a Store holds for one call. The WasiCtx grants no filesystem, network,
-/// environment or arguments: only a stderr that goes to the host's log.
-pub struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-/// Why a call produced no answer from the component. Each is contained to this one call.
-#[derive(Debug, thiserror::Error)]
-pub enum CallError {
-    #[error("timed out: ran past the call timeout of {0:?} (TASKHOST_CALL_TIMEOUT_MS)")]
-    Timeout(std::time::Duration),
-    #[error(
-        "exceeded the memory limit: asked for {desired} bytes, the limit is {limit} bytes (TASKHOST_MEMORY_LIMIT_MIB)"
-    )]
-    MemoryLimit { desired: usize, limit: usize },
-    #[error("trapped: {0}")]
-    Trap(String),
-    #[error("could not instantiate: {0}")]
-    Instantiate(String),
-    #[error("returned {count} effects, more than the limit of {max} (TASKHOST_MAX_EFFECTS)")]
-    TooManyEffects { count: usize, max: usize },
-    #[error(
-        "returned {bytes} bytes of effects, more than the limit of {max} (TASKHOST_MAX_EFFECT_BYTES)"
-    )]
-    EffectsTooLarge { bytes: usize, max: usize },
-}
-
-/// What the component answered.
-pub type Answer = Result<Vec<wit::Effect>, wit::Failure>;
 
 impl Runtime {
-    /// Calls `describe()` on a fresh instance (at load time).
-    pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<wit::Manifest> {
-        let (mut store, _stderr) = self.new_store();
-        let consumer = pre.instantiate(&mut store)?;
-        Ok(consumer.todo_events_handler().call_describe(&mut store)?)
-    }
-
     /// Handles one message. The instance lives exactly as long as this call.
     pub fn call(
         &self,
@@ -67,7 +19,7 @@ impl Runtime {
         message: &wit::Message,
         now_ms: i64,
     ) -> Result<Answer, CallError> {
-        let (mut store, stderr) = self.new_store();
+        let (mut store, stderr) = new_store(&self.engine, self.limits());
         let result = (|| {
             let consumer = component
                 .pre
@@ -88,23 +40,6 @@ impl Runtime {
         });
         component.stats.record(&result);
         result
-    }
-
-    fn new_store(&self) -> (Store<CallState>, MemoryOutputPipe) {
-        let limits = self.limits();
-        let stderr = MemoryOutputPipe::new(limits.max_stderr_bytes);
-        let wasi = WasiCtx::builder().stderr(stderr.clone()).build();
-        let state = CallState {
-            wasi,
-            table: ResourceTable::new(),
-            memory: MemoryCap::new(limits.memory_bytes),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.memory);
-        let ticks = (limits.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
-        (store, stderr)
     }
 
     fn classify(&self, e: wasmtime::Error, memory: &MemoryCap) -> CallError {

@@ -6,8 +6,9 @@
 //! `min_messages`; the messages it failed are answered `RETRY` like any failed call, and their
 //! redelivery finds the earlier version again.
 
+use super::policy::AutoRollback;
 use super::registry::Registry;
-use super::swap::{AutoRollback, Swapped, log_rollback};
+use super::swap::{Swapped, log_rollback};
 use super::versions::Cause;
 use std::sync::Arc;
 use std::time::Duration;

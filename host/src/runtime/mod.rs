@@ -1,5 +1,11 @@
 //! The wasm runtime: load, validate, route, call and hot-swap consumer components. Knows nothing about
 //! databases or transports: it turns a typed message into the component's typed answer.
+//!
+//! Files, lowest first (each uses only the ones above it): `bindings` (from `wit/`), `limits`,
+//! `sandbox` (one call's store), `outcome` (what a call produced), `stats` (per version),
+//! `component` (a loaded version), `engine` (the process-wide engine), `load` and `call` (what
+//! the engine does with a component), `convert` (domain ⇄ WIT), `versions`, `policy`,
+//! `registry` (which version serves), `swap` and `guard` (changing that).
 
 pub mod bindings;
 pub mod call;
@@ -8,17 +14,22 @@ pub mod convert;
 pub mod engine;
 pub mod guard;
 pub mod limits;
+pub mod load;
+pub mod outcome;
+pub mod policy;
 pub mod registry;
+pub mod sandbox;
 pub mod stats;
 pub mod swap;
 pub mod versions;
 
 pub use bindings::wit;
-pub use call::{Answer, CallError};
 pub use component::{LoadError, LoadedComponent, WORLD};
 pub use engine::{Runtime, RuntimeConfig};
 pub use limits::Limits;
+pub use outcome::{Answer, CallError};
+pub use policy::{AutoRollback, SwapPolicy};
 pub use registry::{ComponentSlot, JournalEntry, Registry, RegistryError};
 pub use stats::{StatsSnapshot, VersionStats};
-pub use swap::{AutoRollback, SwapError, SwapPolicy, Swapped};
+pub use swap::{SwapError, Swapped};
 pub use versions::{Activation, Cause};

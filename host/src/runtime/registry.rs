@@ -12,7 +12,7 @@
 
 use super::component::{LoadError, LoadedComponent};
 use super::engine::Runtime;
-use super::swap::SwapPolicy;
+use super::policy::SwapPolicy;
 use super::versions::{Activation, Versions};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};

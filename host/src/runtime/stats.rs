@@ -8,7 +8,7 @@
 //! [`Runtime::call`]: super::Runtime::call
 //! [`LoadedComponent`]: super::LoadedComponent
 
-use super::call::{Answer, CallError};
+use super::outcome::{Answer, CallError};
 use super::wit;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

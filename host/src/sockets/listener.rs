@@ -50,7 +50,7 @@ async fn run(mut listener: PgListener, db: Db, hub: Arc<SocketHub>, shutdown: Ca
                 }
             }
             received = listener.try_recv() => match received {
-                Ok(Some(n)) => deliver(&db, &hub, n.payload()).await,
+                Ok(Some(n)) => push_notified(&db, &hub, n.payload()).await,
                 Ok(None) => {
                     let closed = hub.close_all();
                     tracing::warn!(closed, "the LISTEN connection was lost (pushes meanwhile are missed): closed this instance's sockets so their clients reload; reconnecting");
@@ -67,7 +67,8 @@ async fn run(mut listener: PgListener, db: Db, hub: Arc<SocketHub>, shutdown: Ca
     }
 }
 
-async fn deliver(db: &Db, hub: &SocketHub, payload: &str) {
+/// Pushes the socket message a `NOTIFY` names (by its row id) to this instance's sockets.
+async fn push_notified(db: &Db, hub: &SocketHub, payload: &str) {
     let Ok(id) = payload.parse::<i64>() else {
         tracing::warn!(
             payload,

@@ -1,4 +1,5 @@
-//! Messages the host could not handle, kept with the reason (embedded mode's dead-letter topic).
+//! Messages the host could not handle, kept with the reason: the table behind
+//! `GET /admin/dead-letters` and replays. Written only by `pipeline::dead_letter`.
 
 use super::{Conn, Result};
 use crate::wire::time::{self, from_millis};
@@ -6,47 +7,95 @@ use serde::Serialize;
 use sqlx::Row;
 
 pub struct NewDeadLetter<'a> {
+    /// The topic the message came on (never its dead-letter topic: see `forwarded_to`).
     pub topic: &'a str,
+    /// The component that failed; `None` when the message failed before any component saw it.
     pub component: Option<&'a str>,
+    /// What names the message (`pipeline::dead_letter::message_key`): its event id, else the
+    /// transport's id, else a digest; `None` (older rows only) is never de-duplicated.
     pub event_id: Option<&'a str>,
     pub payload: &'a str,
     pub reason: &'a str,
     /// Deliveries made before giving up.
     pub attempts: u32,
+    /// The dead-letter topic the message also reached, when it arrived from there.
+    pub forwarded_to: Option<&'a str>,
 }
 
-/// Records a dead letter; a (component, event) pair already recorded is not recorded twice,
-/// however often its redeliveries fail.
-pub async fn insert(conn: &mut Conn, d: NewDeadLetter<'_>, now_ms: i64) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO dead_letters (topic, component, event_id, payload, reason, created_at, attempts) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 \
-         WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE component = $2 AND event_id = $3)",
-    )
+/// What [`insert`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// A new dead letter.
+    Added,
+    /// The message had been dead-lettered and replayed, and failed again: that dead letter is
+    /// pending again, the new failure as its `last_replay_error`.
+    Reopened,
+    /// It is pending already: nothing changed.
+    AlreadyPending,
+}
+
+/// Records a dead letter — unless one of the same message (topic and key) and component is
+/// recorded already, however often its redeliveries fail; a missing component counts as a
+/// component of its own. Only `pipeline::dead_letter` calls it.
+pub async fn insert(conn: &mut Conn, d: NewDeadLetter<'_>, now_ms: i64) -> Result<Recorded> {
+    const SAME: &str =
+        "topic = $1 AND event_id = $2 AND COALESCE(component, '') = COALESCE($3, '')";
+    if d.event_id.is_some() {
+        let reopened = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE dead_letters SET replayed_at = NULL, replay_result = NULL, last_replay_error = $4 \
+             WHERE {SAME} AND replayed_at IS NOT NULL"
+        )))
+        .bind(d.topic)
+        .bind(d.event_id)
+        .bind(d.component)
+        .bind(d.reason)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if reopened > 0 {
+            return Ok(Recorded::Reopened);
+        }
+    }
+    let added = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO dead_letters (topic, event_id, component, payload, reason, created_at, attempts, forwarded_to) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8 \
+         WHERE $2 IS NULL OR NOT EXISTS (SELECT 1 FROM dead_letters WHERE {SAME})"
+    )))
     .bind(d.topic)
-    .bind(d.component)
     .bind(d.event_id)
+    .bind(d.component)
     .bind(d.payload)
     .bind(d.reason)
     .bind(now_ms)
     .bind(i64::from(d.attempts))
+    .bind(d.forwarded_to)
     .execute(&mut *conn)
-    .await?;
-    crate::metrics::dead_letter(d.topic);
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(if added == 1 {
+        Recorded::Added
+    } else {
+        Recorded::AlreadyPending
+    })
 }
 
-/// The reason recorded when a message of `topic` with this event id was dropped.
-pub async fn reason_for(conn: &mut Conn, topic: &str, event_id: &str) -> Result<Option<String>> {
-    Ok(sqlx::query(
-        "SELECT reason FROM dead_letters WHERE topic = $1 AND event_id = $2 ORDER BY id LIMIT 1",
+/// Notes on the dead letters of a message (of `topic`, named `key`) that it also reached
+/// `forwarded_to`. Returns how many rows it noted it on: zero when none was recorded.
+pub async fn mark_forwarded(
+    conn: &mut Conn,
+    topic: &str,
+    key: &str,
+    forwarded_to: &str,
+) -> Result<u64> {
+    Ok(
+        sqlx::query("UPDATE dead_letters SET forwarded_to = $1 WHERE topic = $2 AND event_id = $3")
+            .bind(forwarded_to)
+            .bind(topic)
+            .bind(key)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
     )
-    .bind(topic)
-    .bind(event_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .map(|r| r.try_get::<String, _>("reason"))
-    .transpose()?)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -70,6 +119,8 @@ pub struct DeadLetterRecord {
     pub replay_result: Option<String>,
     /// Why the last replay failed, if it did.
     pub last_replay_error: Option<String>,
+    /// The dead-letter topic the message also reached (through Dapr: `{topic}-dlq`), if it did.
+    pub forwarded_to: Option<String>,
 }
 
 /// Which dead letters to list.
@@ -97,7 +148,7 @@ pub struct Filter {
 }
 
 const COLUMNS: &str = "id, topic, component, event_id, payload, reason, created_at, attempts, \
-                       replays, replayed_at, replay_result, last_replay_error";
+                       replays, replayed_at, replay_result, last_replay_error, forwarded_to";
 
 /// Dead letters matching `filter`, newest first.
 pub async fn list(conn: &mut Conn, filter: &Filter) -> Result<Vec<DeadLetterRecord>> {
@@ -186,5 +237,6 @@ fn record(r: &sqlx::any::AnyRow) -> Result<DeadLetterRecord> {
         replayed_at: r.try_get::<Option<i64>, _>("replayed_at")?.map(from_millis),
         replay_result: r.try_get("replay_result")?,
         last_replay_error: r.try_get("last_replay_error")?,
+        forwarded_to: r.try_get("forwarded_to")?,
     })
 }

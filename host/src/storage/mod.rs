@@ -6,12 +6,14 @@
 
 pub mod audit;
 pub mod dead_letters;
+pub mod gauges;
 pub mod jobs;
 pub mod leader;
 pub mod notifications;
 pub mod outbox;
 pub mod processed;
 pub mod retention;
+pub mod sidecar_calls;
 pub mod socket_pushes;
 pub mod tasks;
 

@@ -193,6 +193,12 @@ impl TestEnv {
         self.other_logs.push((name.to_owned(), path.into()));
     }
 
+    /// A path for the log of another process (e.g. a Dapr sidecar) in this environment's
+    /// directory, which a failure keeps with the host's own logs.
+    pub fn log_path(&self, file: &str) -> PathBuf {
+        self.dir().join(file)
+    }
+
     fn dir(&self) -> &Path {
         self.dir
             .as_ref()

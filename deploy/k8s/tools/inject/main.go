@@ -33,7 +33,7 @@ func main() {
 	namespace := flag.String("namespace", "default", "the pod's namespace")
 	name := flag.String("name", "", "the Pod's name (default: <deployment>-injected)")
 	dropAll := flag.Bool("drop-all-capabilities", false, "the injector's sidecarDropALLCapabilities (Dapr Helm value dapr_sidecar_injector.sidecarDropALLCapabilities; default false)")
-	image := flag.String("sidecar-image", "ghcr.io/dapr/daprd:1.16.5", "the injector's sidecar image")
+	image := flag.String("sidecar-image", "ghcr.io/dapr/daprd:1.18.0", "the injector's sidecar image")
 	flag.Parse()
 	if err := run(os.Stdin, os.Stdout, *namespace, *name, *dropAll, *image); err != nil {
 		fmt.Fprintln(os.Stderr, "dapr-inject:", err)
@@ -80,7 +80,8 @@ func run(in io.Reader, out io.Writer, namespace, name string, dropAll bool, imag
 	}
 
 	// As pkg/injector/service/pod_patch.go sets it, with the Dapr Helm chart's defaults
-	// (runAsNonRoot and readOnlyRootFilesystem true; mTLS on; the scheduler in dapr-system).
+	// (runAsNonRoot and readOnlyRootFilesystem true; mTLS on; the scheduler in dapr-system, which
+	// the patcher addresses as dapr-scheduler-server-a.<ns>.svc.<domain>:443; nativeSidecar off).
 	sidecar := patcher.NewSidecarConfig(pod)
 	sidecar.Mode = injectorConsts.ModeKubernetes
 	sidecar.Namespace = namespace
@@ -96,7 +97,8 @@ func run(in io.Reader, out io.Writer, namespace, name string, dropAll bool, imag
 	sidecar.ControlPlaneTrustDomain = "cluster.local"
 	sidecar.SentrySPIFFEID = "spiffe://cluster.local/ns/dapr-system/dapr-sentry"
 	sidecar.CurrentTrustAnchors = []byte("-----BEGIN CERTIFICATE-----\n(test trust anchors)\n-----END CERTIFICATE-----\n")
-	sidecar.SchedulerAddress = "dapr-scheduler-server-0.dapr-scheduler-server.dapr-system.svc.cluster.local:50006"
+	sidecar.SchedulerEnabled = true
+	sidecar.KubeClusterDomain = "cluster.local"
 	sidecar.SidecarImage = image
 	sidecar.GetInjectedComponentContainers = func(string, string) ([]corev1.Container, error) { return nil, nil }
 	sidecar.SetFromPodAnnotations()

@@ -1,0 +1,357 @@
+//! Deliveries from daprd: `POST /dapr/events/{topic}`, single or bulk, answered with Dapr's
+//! contract — `SUCCESS`, `RETRY` (transient) or `DROP` (permanent; daprd then forwards the
+//! message to the subscription's dead-letter topic). Every message goes through the pipeline,
+//! which records the reason of a drop ([`crate::pipeline::dead_letter`]); what cannot even be
+//! read is recorded the same way before it is dropped.
+//!
+//! `POST /dapr/sockets/{topic}` takes the socket fan-out (`sockets/fanout.rs`): deliveries of
+//! `task-updates` through a pub/sub with a consumer group per sidecar, so every replica gets
+//! each one. A socket push there goes to this replica's sockets, and nothing else happens (no
+//! component, no exactly-once record: each replica must push). The same push also reaches one
+//! replica through the shared subscription on `/dapr/events/task-updates`, where it is
+//! acknowledged and ignored; task events on `task-updates` are handled there, once.
+
+use super::DaprState;
+use super::cloudevent::{self, Unwrapped};
+use crate::pipeline::{Answer, Attempt, Received, Undelivered, dlq_topic};
+use crate::sockets::Push;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tracing::Instrument;
+
+/// Dapr's word for an answer: the one place an [`Answer`] becomes `SUCCESS`/`RETRY`/`DROP`.
+fn status(answer: &Answer) -> &'static str {
+    match answer {
+        Answer::Done => "SUCCESS",
+        // Dapr has no "hold": daprd retries by its resiliency policy either way.
+        Answer::Retry(_) | Answer::Hold(_) => "RETRY",
+        Answer::Drop(_) => "DROP",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkEntry {
+    #[serde(rename = "entryId")]
+    entry_id: String,
+    event: Value,
+    #[serde(rename = "contentType", default)]
+    content_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct BulkRequest {
+    entries: Vec<BulkEntry>,
+}
+
+/// Which subscription a delivery came through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Route {
+    /// `/dapr/events/{topic}`: shared by the app id's consumer group; through the pipeline.
+    Events,
+    /// `/dapr/sockets/{topic}`: every replica; socket pushes to this replica's sockets.
+    Sockets,
+}
+
+/// `POST /dapr/events/{topic}`.
+pub async fn events(
+    State(state): State<DaprState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Events, headers, body).await
+}
+
+/// `POST /dapr/sockets/{topic}`.
+pub async fn sockets(
+    State(state): State<DaprState>,
+    Path(topic): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    receive(state, topic, Route::Sockets, headers, body).await
+}
+
+async fn receive(
+    state: DaprState,
+    topic: String,
+    route: Route,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let header_traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let span =
+        tracing::info_span!("dapr.delivery", %topic, ?route, traceparent = header_traceparent);
+    async move {
+        let single = |answer: Answer| Json(json!({ "status": status(&answer) })).into_response();
+        if route == Route::Events && !state.registry.subscribes(&topic) {
+            let reason = "no component consumes this topic".to_string();
+            return single(refuse(&state, &topic, None, &body, reason).await);
+        }
+        if !(content_type.is_empty() || content_type.contains("json")) {
+            let reason = format!("unsupported content type `{content_type}`: expected application/cloudevents+json or application/json");
+            return single(refuse(&state, &topic, None, &body, reason).await);
+        }
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => {
+                let reason = format!("body is not JSON: {e}");
+                return single(refuse(&state, &topic, None, &body, reason).await);
+            }
+        };
+        if value.get("entries").is_some() && value.get("specversion").is_none() {
+            return match bulk(&state, &topic, route, value).await {
+                Ok(statuses) => Json(statuses).into_response(),
+                // Not 2xx: daprd retries the whole batch.
+                Err(error) => (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response(),
+            };
+        }
+        let answer = match cloudevent::unwrap(value, &content_type) {
+            Ok(event) => one(&state, &topic, route, &event).await,
+            Err(reason) => refuse(&state, &topic, None, &body, reason).await,
+        };
+        single(answer)
+    }
+    .instrument(span)
+    .await
+}
+
+/// A bulk delivery: each user's entries in the order daprd gave them, different users' side by
+/// side (so that their commits meet in the pipeline's group commit instead of each waiting for
+/// the previous one's; a bulk delivery is up to 100 entries of one partition).
+///
+/// Once one of a user's entries is to be retried, that user's later entries are not handled
+/// now but answered `RETRY` too: handling them would apply them before the one retried, and
+/// a user's events are applied in order.
+async fn bulk(state: &DaprState, topic: &str, route: Route, value: Value) -> Result<Value, String> {
+    let request: BulkRequest = match serde_json::from_value(value) {
+        Ok(r) => r,
+        Err(e) => {
+            // Without entry ids there is nothing to answer per entry: an error status makes
+            // daprd retry the whole batch (and the resiliency policy bounds that).
+            tracing::warn!(%topic, error = %e, "RETRY: malformed bulk delivery");
+            return Err(format!("malformed bulk delivery: {e}"));
+        }
+    };
+    let entries: Vec<Entry> = request.entries.into_iter().map(Entry::unwrap).collect();
+    let chains = chains_by_user(&entries);
+    let answered = futures::future::join_all(chains.into_iter().map(|chain| {
+        let entries = &entries;
+        async move {
+            let mut answered = Vec::with_capacity(chain.len());
+            let mut held_behind: Option<&str> = None;
+            for i in chain {
+                let answer = match held_behind {
+                    Some(earlier) => {
+                        let reason = format!(
+                            "held behind entry {earlier} of the same user, which is to be retried"
+                        );
+                        tracing::debug!(%topic, entry = %entries[i].entry_id, %reason, "RETRY");
+                        Answer::Retry(reason)
+                    }
+                    None => entries[i].handle(state, topic, route).await,
+                };
+                if matches!(answer, Answer::Retry(_) | Answer::Hold(_)) && held_behind.is_none() {
+                    held_behind = Some(&entries[i].entry_id);
+                }
+                answered.push((i, answer));
+            }
+            answered
+        }
+    }))
+    .await;
+    let mut statuses = vec![Value::Null; entries.len()];
+    for (i, answer) in answered.into_iter().flatten() {
+        statuses[i] = json!({ "entryId": entries[i].entry_id, "status": status(&answer) });
+    }
+    Ok(json!({ "statuses": statuses }))
+}
+
+/// One entry of a bulk delivery, unwrapped.
+struct Entry {
+    entry_id: String,
+    /// The entry's event as received, for the dead letter of an entry that does not unwrap.
+    raw: Vec<u8>,
+    event: Result<Unwrapped, String>,
+}
+
+impl Entry {
+    fn unwrap(entry: BulkEntry) -> Self {
+        let raw = serde_json::to_vec(&entry.event).unwrap_or_default();
+        let event = cloudevent::unwrap(entry.event, &entry.content_type);
+        Self {
+            entry_id: entry.entry_id,
+            raw,
+            event,
+        }
+    }
+
+    /// The user whose order this entry keeps; `None` for one that does not say (it is handled
+    /// on its own).
+    fn user(&self) -> Option<String> {
+        self.event
+            .as_ref()
+            .ok()
+            .and_then(|d| crate::wire::peek_user_id(&d.payload))
+    }
+
+    async fn handle(&self, state: &DaprState, topic: &str, route: Route) -> Answer {
+        match &self.event {
+            Ok(event) => one(state, topic, route, event).await,
+            Err(reason) => refuse(state, topic, None, &self.raw, reason.clone()).await,
+        }
+    }
+}
+
+/// Indexes of `entries` grouped per user, each group in delivery order; an entry without a
+/// user is a group of its own.
+fn chains_by_user(entries: &[Entry]) -> Vec<Vec<usize>> {
+    crate::delivery::chains::by_key(0..entries.len(), |&i| entries[i].user())
+}
+
+/// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
+async fn one(state: &DaprState, topic: &str, route: Route, event: &Unwrapped) -> Answer {
+    let span = tracing::info_span!(
+        "cloudevent",
+        id = event.id.as_deref().unwrap_or(""),
+        traceparent = event.trace.as_ref().map_or("", |t| t.traceparent.as_str())
+    );
+    // Each entry of a bulk delivery continues its own publisher's trace.
+    if let Some(trace) = &event.trace {
+        trace.continue_in(&span);
+    }
+    async {
+        match (Push::parse(&event.payload), route) {
+            (Err(reason), _) => {
+                return refuse(state, topic, event.id.as_deref(), &event.payload, reason).await;
+            }
+            (Ok(Some(push)), Route::Sockets) => {
+                // In the trace of the change (the CloudEvent carries the publisher's context).
+                let span = tracing::info_span!(target: crate::telemetry::SPANS, "ws.push", user_id = %push.user_id, sockets = tracing::field::Empty).entered();
+                let sent = state.hub.push_frame(&push.user_id, push.frame_text().into());
+                span.record("sockets", sent);
+                tracing::debug!(user_id = %push.user_id, sockets = sent, "pushed sync message");
+                return Answer::Done;
+            }
+            (Ok(Some(push)), Route::Events) => {
+                tracing::debug!(user_id = %push.user_id, "socket push on the shared subscription: every replica pushes it from /dapr/sockets");
+                return Answer::Done;
+            }
+            (Ok(None), Route::Sockets) => {
+                tracing::debug!("not a socket push: handled once through the shared subscription");
+                return Answer::Done;
+            }
+            (Ok(None), Route::Events) => {}
+        }
+        let received = Received {
+            topic,
+            payload: &event.payload,
+            id: event.id.as_deref(),
+        };
+        let fate = state.pipeline.handle(received, Attempt::UNCOUNTED).await;
+        let event_id = fate.handled.event_id().map(|e| e.as_str()).or(event.id.as_deref());
+        log(topic, event_id, &fate.answer);
+        fate.answer
+    }
+    .instrument(span)
+    .await
+}
+
+/// A delivery the host cannot read: its reason is recorded as a dead letter, then it is
+/// dropped (daprd forwards it to the dead-letter topic). If the record cannot be written, it
+/// is retried instead: nothing is dropped without its reason kept.
+async fn refuse(
+    state: &DaprState,
+    topic: &str,
+    id: Option<&str>,
+    body: &[u8],
+    reason: String,
+) -> Answer {
+    let recorded = state
+        .pipeline
+        .dead_letters()
+        .undelivered(Undelivered {
+            topic,
+            id,
+            payload: body,
+            reason: &reason,
+            attempts: 1,
+            exhausted: false,
+            forwarded_to: None,
+        })
+        .await;
+    let answer = match recorded {
+        Ok(()) => Answer::Drop(reason),
+        Err(e) => Answer::Retry(format!("{reason}; recording the dead letter failed: {e}")),
+    };
+    log(topic, id, &answer);
+    answer
+}
+
+/// The answer for one message, with its event id (the CloudEvent id when the payload did not
+/// decode); the reason names the component and version that failed.
+fn log(topic: &str, event_id: Option<&str>, answer: &Answer) {
+    let event_id = event_id.unwrap_or("");
+    match answer {
+        Answer::Done => tracing::debug!(%topic, event_id, "SUCCESS"),
+        Answer::Retry(reason) | Answer::Hold(reason) => {
+            tracing::warn!(%topic, event_id, %reason, "RETRY")
+        }
+        Answer::Drop(reason) => {
+            tracing::warn!(%topic, event_id, %reason, dead_letter_topic = %dlq_topic(topic), "DROP")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: &str, event: Value) -> Entry {
+        Entry::unwrap(BulkEntry {
+            entry_id: id.into(),
+            event,
+            content_type: "application/json".into(),
+        })
+    }
+
+    #[test]
+    fn bulk_entries_are_chained_per_user_in_delivery_order() {
+        let entries = vec![
+            entry("0", json!({"event_id": "e0", "user_id": "a"})),
+            entry("1", json!({"event_id": "e1", "user_id": "b"})),
+            entry("2", json!({"event_id": "e2", "userId": "a"})),
+            // No user: its own chain (the pipeline drops it with the reason).
+            entry("3", json!({"event_id": "e3"})),
+            entry("4", json!({"event_id": "e4", "user_id": "b"})),
+            entry("5", json!({"event_id": "e5"})),
+            entry("6", json!({"event_id": "e6", "user_id": "a"})),
+        ];
+        assert_eq!(
+            chains_by_user(&entries),
+            vec![vec![0, 2, 6], vec![1, 4], vec![3], vec![5]]
+        );
+    }
+
+    #[test]
+    fn every_answer_has_its_dapr_word() {
+        assert_eq!(status(&Answer::Done), "SUCCESS");
+        assert_eq!(status(&Answer::Retry("x".into())), "RETRY");
+        assert_eq!(status(&Answer::Hold("x".into())), "RETRY");
+        assert_eq!(status(&Answer::Drop("x".into())), "DROP");
+    }
+}
