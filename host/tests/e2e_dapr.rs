@@ -1737,7 +1737,8 @@ impl BackendSidecar {
             free_port(),
             free_port(),
         );
-        let log_path = resources.path().join("daprd-backend.log");
+        // Not into `resources`: daprd >= 1.18 reloads on any change there (Replica::start).
+        let log_path = e2e.env.log_path("daprd-backend.log");
         let log = std::fs::File::create(&log_path).expect("daprd log file");
         e2e.env.tail_on_failure("daprd backend log", &log_path);
         let daprd = Command::new("bash")
