@@ -56,9 +56,9 @@ check() {
 check "recurrence describe" recurrence.wasm 'describe()' \
     '{name: "recurrence", version: "' 'topics: ["task-events"]}'
 check "notification describe" notification.wasm 'describe()' \
-    '{name: "notification", version: "' 'topics: ["task-events", "reminders"]}'
+    '{name: "notification", version: "' 'topics: ["task-events", "task-updates", "reminders"]}'
 check "audit describe" audit.wasm 'describe()' \
-    '{name: "audit", version: "' 'topics: ["task-events"]}'
+    '{name: "audit", version: "' 'topics: ["task-events", "task-updates"]}'
 check "sync describe" sync.wasm 'describe()' \
     '{name: "sync", version: "' 'topics: ["task-events", "task-updates"]}'
 

@@ -43,22 +43,27 @@ pub fn invoke(
         );
     }
     let message = wire::decode(topic, &payload, now)?;
-    let answer = runtime.call(
-        &loaded,
-        topic,
-        &convert::message_to(&message),
-        now.timestamp_millis(),
-    )?;
+    let Some(wit_message) = convert::message_to(&message) else {
+        bail!(
+            "this {topic} message is handled by the host itself, not by a component: {message:?}"
+        );
+    };
+    let answer = runtime.call(&loaded, topic, &wit_message, now.timestamp_millis())?;
     let component_info =
         json!({ "name": loaded.name, "version": loaded.version, "digest": loaded.digest });
     Ok(match answer {
         Ok(effects) => {
             let effects = effects
                 .into_iter()
-                .map(|e| convert::effect_from(e).map(|e| effect_json(&e)))
+                .map(convert::effect_from)
                 .collect::<Result<Vec<_>, _>>();
             match effects {
-                Ok(effects) => json!({ "component": component_info, "ok": effects }),
+                Ok(mut effects) => {
+                    // As the pipeline does: what the WIT cannot carry, from the message.
+                    message.carry_into(&mut effects);
+                    let effects: Vec<Value> = effects.iter().map(effect_json).collect();
+                    json!({ "component": component_info, "ok": effects })
+                }
                 Err(reason) => bail!("the component returned an invalid effect: {reason}"),
             }
         }
@@ -82,9 +87,12 @@ pub fn effect_json(e: &crate::domain::Effect) -> Value {
         ScheduleReminder(j) => json!({ "schedule_reminder": {
             "name": j.name, "due_at": time::format(&j.due_at), "reminder": encode_reminder(&j.reminder) }}),
         CancelReminder(name) => json!({ "cancel_reminder": name }),
+        CancelRemindersAt(r) => json!({ "cancel_reminders_at": {
+            "user_id": r.user_id, "task_id": r.task_id, "due_at": time::format(&r.due_at) }}),
         Notify(n) => json!({ "notify": {
             "idempotency_key": n.idempotency_key, "user_id": n.user_id, "task_id": n.task_id,
-            "title": n.title, "body": n.body, "created_at": time::format(&n.created_at) }}),
+            "title": n.title, "body": n.body, "created_at": time::format(&n.created_at),
+            "notification_method": n.method.map(|m| m.as_str()) }}),
         AppendAudit(a) => json!({ "append_audit": {
             "event_id": a.event_id, "task_id": a.task_id, "actor": a.actor, "operation": a.operation.as_str(),
             "at": time::format(&a.at), "previous": a.previous.as_ref().map(TaskJson::from),

@@ -31,6 +31,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::process::Command;
 
+use support::python_backend::{self, Published, PyTask};
 use support::{
     Api, AuditEntry, Host, HostOptions, Socket, SocketEvent, Task, TestEnv, User, assert_holds,
     same, wait_until,
@@ -1666,4 +1667,390 @@ async fn two_replicas_push_each_change_to_the_owners_sockets_on_both_and_handle_
     }
     a.stop_daprd().await;
     b.stop_daprd().await;
+}
+
+// ---------------------------------------------------------------------------
+// (g) The existing Python backend as a producer, through its own sidecar.
+// ---------------------------------------------------------------------------
+
+/// The Python backend's pub/sub component (its `k8s/dapr-components/kafka-pubsub.yaml`,
+/// branch `006-event-driven-dapr`): the same settings, the stack's Kafka for its brokers, and
+/// no `namespace` (standalone daprd).
+const BACKEND_PUBSUB: &str = "apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: kafka-pubsub
+spec:
+  type: pubsub.kafka
+  version: v1
+  metadata:
+  - name: brokers
+    envRef: TASKHOST_KAFKA_BROKERS
+  - name: authType
+    value: none
+  - name: consumerGroup
+    value: dapr-group
+  - name: clientID
+    value: dapr-kafka-client
+  - name: disableAutoCommit
+    value: \"false\"
+  - name: maxMessageBytes
+    value: 1048576
+  - name: consumeRetryInterval
+    value: 200ms
+";
+
+/// The operations of a task's audit trail, or why there are none yet (the route answers 404
+/// until the task's first entry).
+async fn trail_operations(api: &Api, task_id: &str) -> Result<Vec<String>, String> {
+    let reply = api.get(&format!("/api/audit-logs/{task_id}")).await;
+    if reply.status.as_u16() == 404 {
+        return Err(format!("no trail yet: {}", reply.text));
+    }
+    let page: support::AuditPage = reply.expect(200).json();
+    Ok(page.entries.into_iter().map(|e| e.operation).collect())
+}
+
+/// The Python backend's sidecar: a daprd of its own (app id `backend`, as its Helm chart names
+/// it) with its pub/sub component `kafka-pubsub`, on the same Kafka as taskhost's. The backend
+/// itself only publishes, so no app listens behind it.
+struct BackendSidecar {
+    daprd: tokio::process::Child,
+    api: Api,
+    _resources: tempfile::TempDir,
+}
+
+impl BackendSidecar {
+    async fn start(e2e: &mut E2e) -> Self {
+        let resources = tempfile::tempdir().expect("a temporary resources dir");
+        std::fs::write(resources.path().join("kafka-pubsub.yaml"), BACKEND_PUBSUB)
+            .expect("write kafka-pubsub.yaml");
+        std::fs::copy(
+            e2e.stack.repo.join("deploy/dapr/config.yaml"),
+            resources.path().join("config.yaml"),
+        )
+        .expect("copy deploy/dapr/config.yaml");
+        let (app_port, http, grpc, internal, metrics) = (
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+            free_port(),
+        );
+        // Not into `resources`: daprd >= 1.18 reloads on any change there (Replica::start).
+        let log_path = e2e.env.log_path("daprd-backend.log");
+        let log = std::fs::File::create(&log_path).expect("daprd log file");
+        e2e.env.tail_on_failure("daprd backend log", &log_path);
+        let daprd = Command::new("bash")
+            .arg("deploy/local-stack/daprd.sh")
+            .args(["--foreground", "--app-id", "backend"])
+            .args(["--app-port", &app_port.to_string()])
+            .arg("--resources-path")
+            .arg(resources.path())
+            .current_dir(&e2e.stack.repo)
+            .env("TASKHOST_STACK_RUN", &e2e.stack.run_dir)
+            .env("DAPR_HTTP_PORT", http.to_string())
+            .env("DAPR_GRPC_PORT", grpc.to_string())
+            .env("DAPR_INTERNAL_GRPC_PORT", internal.to_string())
+            .env("DAPR_METRICS_PORT", metrics.to_string())
+            // The backend sends no dapr-api-token.
+            .env_remove("APP_API_TOKEN")
+            .env_remove("DAPR_API_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("daprd log file"))
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start daprd.sh --foreground");
+        wait_for_daprd(http, DAPR_TIMEOUT).await;
+        Self {
+            daprd,
+            api: Api::at(&format!("http://127.0.0.1:{http}")),
+            _resources: resources,
+        }
+    }
+
+    /// What its publisher does: `POST /v1.0/publish/kafka-pubsub/{topic}` with the JSON event,
+    /// no partition key. daprd answers 204 (which that publisher logs as a failure).
+    async fn publish(&self, p: &Published) {
+        self.publish_on(&p.topic, p).await;
+    }
+
+    async fn publish_on(&self, topic: &str, p: &Published) {
+        self.api
+            .post(
+                &format!("/v1.0/publish/{}/{topic}", python_backend::PUBSUB),
+                &p.body,
+            )
+            .await
+            .expect(204);
+    }
+
+    async fn stop(mut self) {
+        if let Some(pid) = self.daprd.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        if tokio::time::timeout(StdDuration::from_secs(15), self.daprd.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.daprd.kill().await;
+        }
+    }
+}
+
+/// The Python backend's task API, publishing through its own sidecar with its component name,
+/// topics and event shapes (the requests captured from its code, `support::python_backend`),
+/// to taskhost behind its own daprd on the same Kafka: created → updated (on `task-updates`) →
+/// completed is audited once per operation with the update's changes; a reminder whose time
+/// has passed reaches the inbox once; a future one is a job due at `remindAt` in the Dapr
+/// scheduler; a cancelled one is removed; redelivering any of them changes nothing.
+#[tokio::test]
+#[ignore = "needs the local Dapr stack: run `just e2e`"]
+async fn the_python_backend_publishing_through_its_sidecar_is_audited_and_its_reminders_honoured() {
+    let mut e2e = E2e::new().await;
+    let host = e2e.start().await;
+    let backend = BackendSidecar::start(&mut e2e).await;
+    e2e.step("taskhost behind its daprd; the backend's daprd with kafka-pubsub");
+    let stack = &e2e.stack;
+    let user = User::new().await;
+    let api = host.api(&user);
+
+    // Create: its task event on task-events, then its reminder for 15 minutes before.
+    let mut rent = PyTask::new(
+        &user.id,
+        "Pay rent",
+        from_now(Duration::days(2)),
+        15,
+        "push",
+        Some(json!({"enabled": true, "pattern": "monthly"})),
+    );
+    let created = rent.created();
+    backend.publish(&created).await;
+    backend.publish(&rent.reminder("scheduled")).await;
+    let remind_at = rent.remind_at();
+    wait_for_jobs(stack, &api, &rent.id, &[(15, remind_at)], "after create").await;
+    wait_until("the created entry", DAPR_TIMEOUT, async || {
+        same(
+            trail_operations(&api, &rent.id).await?,
+            vec!["created".into()],
+        )
+        .map(drop)
+    })
+    .await;
+    e2e.step("created: audited; one job due at remindAt in the Dapr scheduler");
+
+    // Update, on task-updates, with previousTaskData as it sends it (equal to taskData), and
+    // its reminder again under a new id.
+    let updated = rent.updated(|t| {
+        t["title"] = json!("Pay the rent");
+        t["priority"] = json!("medium");
+    });
+    assert_eq!(updated.topic, "task-updates");
+    backend.publish(&updated).await;
+    backend.publish(&rent.reminder("scheduled")).await;
+    let trail = wait_until("the updated entry", DAPR_TIMEOUT, async || {
+        let trail = api.task_audit(&rent.id).await;
+        same(operations(&trail), vec!["created", "updated"]).map(|_| trail.clone())
+    })
+    .await;
+    let update = &trail[1];
+    assert_eq!(update.changed_fields(), ["priority", "title"]);
+    let title = update.change("title").expect("a title change");
+    assert_eq!(
+        (title.old_value(), title.new_value()),
+        (json!("Pay rent"), json!("Pay the rent"))
+    );
+    let priority = update.change("priority").expect("a priority change");
+    assert_eq!(
+        (priority.old_value(), priority.new_value()),
+        (json!("high"), json!("medium"))
+    );
+    wait_for_jobs(stack, &api, &rent.id, &[(15, remind_at)], "after update").await;
+    e2e.step("updated on task-updates: audited with its changes; still one job");
+
+    // Complete: audited, the job goes, the monthly series goes on once.
+    let completed = rent.completed();
+    backend.publish(&completed).await;
+    wait_until("the completed entry", DAPR_TIMEOUT, async || {
+        same(
+            operations(&api.task_audit(&rent.id).await),
+            vec!["created", "updated", "completed"],
+        )
+        .map(drop)
+    })
+    .await;
+    wait_for_no_jobs(stack, &api, &rent.id, &[15], "after completion").await;
+    let next = wait_until("the next instance", DAPR_TIMEOUT, async || {
+        match &api.tasks().await[..] {
+            [next] if next.series_id.as_deref() == Some(rent.id.as_str()) => Ok(next.clone()),
+            other => Err(format!("tasks {other:?}")),
+        }
+    })
+    .await;
+    e2e.step("completed: audited, job gone, next instance created");
+
+    // A reminder whose time has passed: due in 10 minutes, reminding 15 before.
+    let bank = PyTask::new(
+        &user.id,
+        "Call the bank",
+        from_now(Duration::minutes(10)),
+        15,
+        "both",
+        None,
+    );
+    let past = bank.reminder("scheduled");
+    backend.publish(&bank.created()).await;
+    backend.publish(&past).await;
+    let notification =
+        wait_until(
+            "the bank reminder in the inbox",
+            DAPR_TIMEOUT,
+            async || match &api.notifications().await[..] {
+                [one] => Ok(one.clone()),
+                other => Err(format!("{other:?}")),
+            },
+        )
+        .await;
+    assert_eq!(notification.task_id, bank.id);
+    assert_eq!(notification.notification_method.as_deref(), Some("both"));
+    e2e.step("a reminder whose time had passed: one notification, method kept");
+
+    // A future reminder, then cancelled.
+    let passport = PyTask::new(
+        &user.id,
+        "Renew the passport",
+        from_now(Duration::days(3)),
+        60,
+        "email",
+        None,
+    );
+    let scheduled = passport.reminder("scheduled");
+    backend.publish(&passport.created()).await;
+    backend.publish(&scheduled).await;
+    wait_for_jobs(
+        stack,
+        &api,
+        &passport.id,
+        &[(60, passport.remind_at())],
+        "a future reminder",
+    )
+    .await;
+    let cancelled = passport.reminder("cancelled");
+    backend.publish(&cancelled).await;
+    wait_for_no_jobs(stack, &api, &passport.id, &[60], "cancelled").await;
+    e2e.step("a future reminder: a job due at remindAt; cancelled: gone");
+
+    // Edited, then completed at once, as a user clicking "done" right after an edit: the
+    // update, its reminder and the completion go out back to back on three topics, and reach
+    // taskhost in any order. No job is left for the completed task.
+    let mut quick = PyTask::new(
+        &user.id,
+        "Book the flights",
+        from_now(Duration::days(4)),
+        30,
+        "push",
+        None,
+    );
+    backend.publish(&quick.created()).await;
+    backend.publish(&quick.reminder("scheduled")).await;
+    wait_for_jobs(
+        stack,
+        &api,
+        &quick.id,
+        &[(30, quick.remind_at())],
+        "before the edit",
+    )
+    .await;
+    let edit = quick.updated(|t| t["title"] = json!("Book the flights to Lisbon"));
+    let edit_reminder = quick.reminder("scheduled");
+    let done = quick.completed();
+    for p in [&edit, &edit_reminder, &done] {
+        backend.publish(p).await;
+    }
+    wait_until("the quick task's three entries", DAPR_TIMEOUT, async || {
+        // In the order taskhost handled them, which Kafka does not fix across topics.
+        let mut ops = trail_operations(&api, &quick.id).await?;
+        ops.sort_unstable();
+        same(
+            ops,
+            vec!["completed".into(), "created".into(), "updated".into()],
+        )
+        .map(drop)
+    })
+    .await;
+    wait_for_no_jobs(
+        stack,
+        &api,
+        &quick.id,
+        &[30],
+        "edited then completed at once",
+    )
+    .await;
+    e2e.step("edited then completed at once: no job left, whatever the order");
+
+    // Redeliver everything (the same events, the same ids), the update on both topics.
+    for p in [
+        &created, &updated, &completed, &past, &scheduled, &cancelled,
+    ] {
+        backend.publish(p).await;
+    }
+    backend.publish_on("task-events", &updated).await;
+    backend.publish(&bank.reminder("scheduled")).await;
+    assert_holds("nothing changes on redelivery", QUIET_PERIOD, async || {
+        let mut problems = Vec::new();
+        let ops: Vec<String> = operations(&api.task_audit(&rent.id).await)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        if ops != ["created", "updated", "completed"] {
+            problems.push(format!("rent's audit trail {ops:?}"));
+        }
+        let inbox = api.notifications().await;
+        if inbox.len() != 1 {
+            problems.push(format!("inbox {inbox:?}"));
+        }
+        let tasks = api.tasks().await;
+        if tasks.len() != 1 {
+            problems.push(format!("tasks {tasks:?}"));
+        }
+        let jobs: Vec<_> = api
+            .reminders()
+            .await
+            .into_iter()
+            .filter(|r| r.task_id != next.id)
+            .collect();
+        if !jobs.is_empty() {
+            problems.push(format!("jobs {jobs:?}"));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    })
+    .await;
+    for (task, offset) in [
+        (&rent.id, 15),
+        (&passport.id, 60),
+        (&bank.id, 15),
+        (&quick.id, 30),
+    ] {
+        assert_eq!(stack.job(&job_name(task, offset)).await, None);
+    }
+    let ours: Vec<Value> = dead_letters(&host)
+        .await
+        .into_iter()
+        .filter(|d| d.to_string().contains(&user.id))
+        .collect();
+    assert!(ours.is_empty(), "dead letters: {ours:?}");
+    e2e.step("redelivered: nothing doubled, no dead letter");
+
+    // Leave no job behind: the next instance is taskhost's own task.
+    api.delete_task(&next.id).await;
+    wait_for_no_jobs(stack, &api, &next.id, &[15], "next instance deleted").await;
+    backend.stop().await;
+    host.kill().await;
 }

@@ -319,13 +319,13 @@ async fn stream(pipeline: Pipeline, prefix: String, stop: Arc<AtomicBool>) -> Ve
                         event_id,
                         started,
                         ended: Instant::now(),
-                        version: c.component.version.clone(),
+                        version: c.component.version().to_string(),
                         retried_by,
                     });
                     break;
                 }
                 Answer::Retry(_) | Answer::Hold(_) => {
-                    retried_by.push(c.component.version.clone());
+                    retried_by.push(c.component.version().to_string());
                     assert!(
                         retried_by.len() < 500,
                         "{event_id} never succeeded: {report:?}"

@@ -82,7 +82,10 @@ fn empty_cost(
     let message_of = |i: u64| {
         let payload = events::created(&format!("cost-{i}"), &format!("u{}", i % 1000));
         let now = wire::time::now();
-        wire::decode("task-events", payload.as_bytes(), now).map(|m| (convert::message_to(&m), now))
+        let message = wire::decode("task-events", payload.as_bytes(), now)?;
+        let wit_message = convert::message_to(&message)
+            .ok_or_else(|| anyhow::anyhow!("a task event is a message for components"))?;
+        anyhow::Ok((wit_message, now))
     };
     let (first, now) = message_of(0)?;
     let entry = match runtime.call(

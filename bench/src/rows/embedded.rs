@@ -251,6 +251,7 @@ async fn db_alone(
                     user_id: user.clone(),
                     task: task.clone(),
                     previous: None,
+                    reminder_method: None,
                 };
                 let payload = taskhost::wire::event_json::encode_task_event(&event).to_string();
                 let mut tx = db.begin().await?;

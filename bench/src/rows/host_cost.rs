@@ -141,7 +141,8 @@ fn measure(
         let now = wire::time::now();
         let t0 = Instant::now();
         let message = wire::decode("task-events", payload.as_bytes(), now)?;
-        let wit_message = convert::message_to(&message);
+        let wit_message = convert::message_to(&message)
+            .ok_or_else(|| anyhow::anyhow!("a task event is a message for components"))?;
         let t1 = Instant::now();
         let answer = runtime.call(
             component,

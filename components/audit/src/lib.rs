@@ -2,7 +2,8 @@
 //! the states before and after, and the fields that changed.
 //!
 //! The entry's event id is the event's own, and the host appends effects at most once per
-//! (component, event id): a redelivered event does not write a second line.
+//! (component, event id), whichever topic the event came on: a redelivered event, or one a
+//! producer published on both topics, does not write a second line.
 
 mod changes;
 mod json;
@@ -21,8 +22,11 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[cfg(feature = "marked")]
 const VERSION: &str = "0.2.0-marked";
 
-/// The only topic this component consumes.
+/// Task operations. Every operation must reach the trail whichever topic it comes on.
 const TASK_EVENTS: &str = "task-events";
+/// The Python backend publishes its `updated` events here (created, completed and deleted on
+/// `task-events`).
+const TASK_UPDATES: &str = "task-updates";
 
 /// The component's exports. Only exported in the wasm build: a native build of this crate (for
 /// `cargo test`) cannot link symbols named like `todo:events/handler@0.1.0#handle`.
@@ -34,14 +38,14 @@ impl Guest for Component {
         Manifest {
             name: "audit".into(),
             version: VERSION.into(),
-            topics: vec![TASK_EVENTS.into()],
+            topics: vec![TASK_EVENTS.into(), TASK_UPDATES.into()],
         }
     }
 
     /// The entry is dated by the event, not by `now`: the trail records when things happened.
     fn handle(topic: String, message: Message, _now: Timestamp) -> Result<Vec<Effect>, Failure> {
         match message {
-            Message::TaskEvent(event) if topic == TASK_EVENTS => {
+            Message::TaskEvent(event) if topic == TASK_EVENTS || topic == TASK_UPDATES => {
                 Ok(vec![Effect::AppendAudit(entry(event)?)])
             }
             _ => Ok(Vec::new()),

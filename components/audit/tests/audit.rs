@@ -49,7 +49,7 @@ fn describes_itself() {
     let manifest = component().describe();
     assert_eq!(manifest.name, "audit");
     assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(manifest.topics, ["task-events"]);
+    assert_eq!(manifest.topics, ["task-events", "task-updates"]);
 }
 
 #[test]
@@ -255,10 +255,39 @@ fn strings_are_escaped_as_json() {
 }
 
 #[test]
+fn an_update_on_task_updates_is_audited_as_on_task_events() {
+    // The Python backend publishes `updated` on task-updates only.
+    let event = updated(
+        rent(),
+        Task {
+            title: "Pay the rent".into(),
+            ..rent()
+        },
+    );
+    let on_updates = component()
+        .handle("task-updates", &event.clone().into(), ts(NOW))
+        .unwrap();
+    assert_eq!(
+        on_updates,
+        component()
+            .handle("task-events", &event.into(), ts(NOW))
+            .unwrap()
+    );
+    let [Effect::AppendAudit(entry)] = &on_updates[..] else {
+        panic!("expected one entry, got {on_updates:?}")
+    };
+    assert_eq!(entry.operation, TaskOperation::Updated);
+    assert_eq!(
+        changes(entry),
+        [("title", Some(r#""Pay rent""#), Some(r#""Pay the rent""#))]
+    );
+}
+
+#[test]
 fn other_topics_and_messages_are_ignored() {
     let created = event(TaskOperation::Created, rent());
     assert_eq!(
-        component().handle("task-updates", &created.into(), ts(NOW)),
+        component().handle("reminders", &created.into(), ts(NOW)),
         Ok(vec![])
     );
     let reminder = ReminderDue {

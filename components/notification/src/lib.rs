@@ -3,8 +3,10 @@
 //!
 //! It never waits for a reminder's time (the Python system slept inside the delivery handler,
 //! holding the message for hours): it asks the host to schedule a named job that publishes the
-//! reminder to `reminders` at the right time, and answers at once.
+//! reminder to `reminders` at the right time, and answers at once. A reminder another system
+//! publishes for a later time (the Python backend's `remindAt`) becomes such a job too.
 
+mod due;
 mod notify;
 mod reminders;
 
@@ -15,6 +17,9 @@ use todo::events::types::{Effect, Failure, Manifest, Message, Timestamp};
 
 /// Task changes, which decide which reminder jobs exist.
 const TASK_EVENTS: &str = "task-events";
+/// Task changes too: the Python backend publishes its `updated` events here (a changed due
+/// date or reminder setting moves or cancels the jobs).
+const TASK_UPDATES: &str = "task-updates";
 /// Reminder jobs that came due, published by the host's scheduler.
 const REMINDERS: &str = "reminders";
 
@@ -28,16 +33,16 @@ impl Guest for Component {
         Manifest {
             name: "notification".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            topics: vec![TASK_EVENTS.into(), REMINDERS.into()],
+            topics: vec![TASK_EVENTS.into(), TASK_UPDATES.into(), REMINDERS.into()],
         }
     }
 
     fn handle(topic: String, message: Message, now: Timestamp) -> Result<Vec<Effect>, Failure> {
         match (topic.as_str(), message) {
-            (TASK_EVENTS, Message::TaskEvent(event)) => reminders::on_task_event(&event, now),
-            (REMINDERS, Message::ReminderDue(reminder)) => {
-                notify::notification(&reminder, now).map(|n| vec![Effect::Notify(n)])
+            (TASK_EVENTS | TASK_UPDATES, Message::TaskEvent(event)) => {
+                reminders::on_task_event(&event, now)
             }
+            (REMINDERS, Message::ReminderDue(reminder)) => due::on_reminder(&reminder, now),
             _ => Ok(Vec::new()),
         }
     }

@@ -110,7 +110,8 @@ fn offsets(task: &Task) -> Vec<u32> {
     unique
 }
 
-fn job(task_id: &str, offset: u32) -> String {
+/// The name of `task_id`'s job for `offset`: one job per task and offset.
+pub fn job(task_id: &str, offset: u32) -> String {
     format!("reminder-{task_id}-{offset}")
 }
 

@@ -64,7 +64,10 @@ fn describes_itself() {
     let manifest = component().describe();
     assert_eq!(manifest.name, "notification");
     assert_eq!(manifest.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(manifest.topics, ["task-events", "reminders"]);
+    assert_eq!(
+        manifest.topics,
+        ["task-events", "task-updates", "reminders"]
+    );
 }
 
 #[test]
@@ -326,8 +329,10 @@ fn the_notification_says_how_soon() {
 #[test]
 fn a_reminder_notifies_once_per_task_offset_and_due_date() {
     let key = |reminder: ReminderDue| {
+        // When it has come: a reminder of another producer for a later time is kept as a job.
+        let now = reminder.occurred_at.max(ts(EARLY));
         let effects = component()
-            .handle("reminders", &reminder.into(), ts(EARLY))
+            .handle("reminders", &reminder.into(), now)
             .unwrap();
         let [Effect::Notify(notification)] = &effects[..] else {
             panic!("expected one notify, got {effects:?}")
@@ -364,9 +369,8 @@ fn messages_on_the_wrong_topic_are_ignored() {
         component().handle("task-events", &reminder(&rent(), 60).into(), ts(EARLY)),
         Ok(vec![])
     );
-    let created = event(TaskOperation::Created, rent());
     assert_eq!(
-        component().handle("task-updates", &created.into(), ts(EARLY)),
+        component().handle("task-updates", &reminder(&rent(), 60).into(), ts(EARLY)),
         Ok(vec![])
     );
 }
@@ -399,5 +403,126 @@ fn a_reminder_time_out_of_range_is_dropped() {
     assert!(
         matches!(&result, Err(Failure::Drop(reason)) if reason.contains("out of range")),
         "{result:?}"
+    );
+}
+
+#[test]
+fn task_events_on_task_updates_move_the_jobs_too() {
+    // The Python backend publishes its updates on task-updates only.
+    let moved = Task {
+        due_date: Some(ts("2026-02-10T09:00:00Z")),
+        ..rent()
+    };
+    let event = updated(rent(), moved.clone());
+    let on_updates = component()
+        .handle("task-updates", &event.clone().into(), ts(EARLY))
+        .unwrap();
+    assert_eq!(on_updates, on_event(event, EARLY));
+    assert_eq!(on_updates, [job(&moved, 1440), job(&moved, 60)]);
+}
+
+/// A reminder as the Python backend publishes it: "remind at `remind_at`", under its own
+/// event id (a fresh one with every publish).
+fn requested(task: &Task, offset: u32, event_id: &str) -> ReminderDue {
+    ReminderDue {
+        event_id: event_id.into(),
+        ..reminder(task, offset)
+    }
+}
+
+#[test]
+fn a_reminder_requested_for_later_becomes_the_tasks_job_for_that_offset() {
+    let task = rent();
+    let effects = component()
+        .handle(
+            "reminders",
+            &requested(&task, 15, "b66c094f").into(),
+            ts(EARLY),
+        )
+        .unwrap();
+    // The very job the task's own events schedule for a 15-minute reminder.
+    assert_eq!(effects, [job(&task, 15)]);
+    let Effect::ScheduleReminder(scheduled) = &effects[0] else {
+        unreachable!()
+    };
+    assert_eq!(scheduled.name, "reminder-t1-15");
+    assert_eq!(scheduled.due_at, ts("2026-02-01T08:45:00Z"));
+    // Published again (every update of the task does, under a new id): the same job again,
+    // which replaces it — never a second one.
+    let again = component()
+        .handle(
+            "reminders",
+            &requested(&task, 15, "fc8e445c").into(),
+            ts(EARLY),
+        )
+        .unwrap();
+    assert_eq!(again, effects);
+    // The task's events agree: a task reminding 15 minutes before schedules that job.
+    let with_offset = Task {
+        reminder_offsets: Some(vec![15]),
+        ..task
+    };
+    assert_eq!(
+        on_event(event(TaskOperation::Created, with_offset.clone()), EARLY),
+        [job(&with_offset, 15)]
+    );
+}
+
+#[test]
+fn a_requested_reminder_whose_time_has_come_notifies_at_once_under_the_jobs_key() {
+    let task = rent();
+    let remind_at = ts("2026-02-01T08:45:00Z");
+    for now in [remind_at, ts("2026-02-01T08:50:00Z")] {
+        let effects = component()
+            .handle("reminders", &requested(&task, 15, "d7f7a060").into(), now)
+            .unwrap();
+        let [Effect::Notify(n)] = &effects[..] else {
+            panic!("expected one notify, got {effects:?}")
+        };
+        // The key the job would have notified under: one notification, whichever came.
+        assert_eq!(n.idempotency_key, format!("reminder:t1:15:{}", ts(DUE)));
+        assert_eq!(n.created_at, now);
+    }
+}
+
+#[test]
+fn a_jobs_own_reminder_notifies_even_if_it_fires_before_the_hosts_clock() {
+    // The job's reminder carries the component's key: it notifies, never becomes a job again
+    // (that one would reuse this event id, which the host has recorded, and never notify).
+    let early_by_a_second = ts("2026-02-01T07:59:59Z");
+    let effects = component()
+        .handle(
+            "reminders",
+            &reminder(&rent(), 60).into(),
+            early_by_a_second,
+        )
+        .unwrap();
+    assert!(matches!(&effects[..], [Effect::Notify(_)]), "{effects:?}");
+}
+
+#[test]
+fn a_late_reminder_says_when_not_how_soon() {
+    let body = |now: &str| {
+        let effects = component()
+            .handle("reminders", &requested(&rent(), 15, "x").into(), ts(now))
+            .unwrap();
+        let [Effect::Notify(n)] = &effects[..] else {
+            panic!("expected one notify, got {effects:?}")
+        };
+        n.body.clone()
+    };
+    // Within a minute of its time: how soon.
+    assert_eq!(
+        body("2026-02-01T08:45:30Z"),
+        "“Pay rent” is due in 15 minutes (2026-02-01 09:00 UTC)"
+    );
+    // Five minutes late: "in 15 minutes" would be untrue.
+    assert_eq!(
+        body("2026-02-01T08:50:00Z"),
+        "“Pay rent” is due at 2026-02-01 09:00 UTC"
+    );
+    assert_eq!(
+        body("2026-02-01T09:30:00Z"),
+        "“Pay rent” was due at 2026-02-01 09:00 UTC"
     );
 }

@@ -169,6 +169,7 @@ async fn emit(
         user_id: task.user_id.clone(),
         task: task.clone(),
         previous,
+        reminder_method: None,
     };
     let payload = encode_task_event(&event).to_string();
     outbox::enqueue(

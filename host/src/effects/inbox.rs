@@ -1,5 +1,6 @@
 //! `notify`: an entry in the user's in-app inbox, at most once per idempotency key; with a
-//! configured Dapr output binding, also sent there (queued in the same transaction).
+//! configured Dapr output binding, also sent there (queued in the same transaction), with the
+//! delivery method its producer asked for when there is one.
 
 use crate::domain::Notification;
 use crate::storage::sidecar_calls::{BINDING_TOPIC, BindingCall};
@@ -22,10 +23,15 @@ pub async fn notify(
     let Some(binding) = binding else {
         return Ok(false);
     };
+    let mut data = json!({ "user_id": n.user_id, "task_id": n.task_id, "title": n.title, "body": n.body,
+                           "created_at": time::format(&n.created_at) });
+    // How the producer wants it delivered (email, push or both): the binding's to honour.
+    if let Some(method) = n.method {
+        data["notification_method"] = json!(method.as_str());
+    }
     let call = BindingCall {
         binding: binding.to_string(),
-        data: json!({ "user_id": n.user_id, "task_id": n.task_id, "title": n.title, "body": n.body,
-                      "created_at": time::format(&n.created_at) }),
+        data,
     };
     outbox::enqueue(
         conn,

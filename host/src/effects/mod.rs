@@ -118,6 +118,12 @@ pub async fn apply(
                     applied.jobs_changed = true;
                     applied.outbox_written |= config.dapr_jobs;
                 }
+                Effect::CancelRemindersAt(at) => {
+                    let cancelled =
+                        reminders::cancel_at(conn, deferred, &at, now, config.dapr_jobs).await?;
+                    applied.jobs_changed |= cancelled;
+                    applied.outbox_written |= cancelled && config.dapr_jobs;
+                }
                 Effect::Notify(n) => {
                     applied.outbox_written |=
                         inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?

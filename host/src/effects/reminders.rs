@@ -3,7 +3,7 @@
 //! for the Jobs API in the same transaction, and the Dapr scheduler fires the job.
 
 use super::Deferred;
-use crate::domain::ReminderJob;
+use crate::domain::{ReminderJob, RemindersAt};
 use crate::storage::sidecar_calls::{JOBS_TOPIC, JobCall};
 use crate::storage::{Conn, Result, jobs, outbox};
 use crate::wire::{event_json::encode_reminder, time};
@@ -59,4 +59,39 @@ pub async fn cancel(
         outbox::enqueue(conn, JOBS_TOPIC, &key, &payload, now.timestamp_millis()).await?;
     }
     Ok(())
+}
+
+/// Removes the user's jobs of a task due at one instant, whatever their names (a producer
+/// withdrew the reminder it asked for). Returns whether there was one.
+pub async fn cancel_at(
+    conn: &mut Conn,
+    deferred: &mut Deferred,
+    at: &RemindersAt,
+    now: DateTime<Utc>,
+    dapr: bool,
+) -> Result<bool> {
+    deferred.flush_jobs(conn).await?;
+    let names = jobs::delete_at(
+        conn,
+        at.user_id.as_str(),
+        at.task_id.as_str(),
+        at.due_at.timestamp_millis(),
+    )
+    .await?;
+    tracing::info!(task_id = %at.task_id, due_at = %time::format(&at.due_at), jobs = ?names, "reminder withdrawn by its producer");
+    if dapr {
+        for name in &names {
+            let payload =
+                serde_json::to_string(&JobCall::Delete { name: name.clone() }).expect("JSON");
+            outbox::enqueue(
+                conn,
+                JOBS_TOPIC,
+                at.user_id.as_str(),
+                &payload,
+                now.timestamp_millis(),
+            )
+            .await?;
+        }
+    }
+    Ok(!names.is_empty())
 }

@@ -36,6 +36,7 @@ pub async fn create(conn: &mut Conn, t: NewTask, now: DateTime<Utc>) -> Result<b
         user_id: task.user_id.clone(),
         task,
         previous: None,
+        reminder_method: None,
     };
     let payload = encode_task_event(&event).to_string();
     outbox::enqueue(

@@ -86,7 +86,7 @@ impl DeadLetters {
                 .failures()
                 .filter(|(_, f)| f.is_permanent() || attempt.last)
                 .map(|(v, f)| Row {
-                    component: Some(v.component.name.as_str()),
+                    component: Some(v.component.name()),
                     reason: if f.is_permanent() {
                         format!("{}: {f}", v.who())
                     } else {

@@ -15,9 +15,9 @@
 //! back and its parts committed one by one, each answered with its own result); and nothing is
 //! answered before the transaction holding it has committed.
 
+use super::handler::Handler;
 use crate::domain::Effect;
 use crate::effects::{self, Applied, EffectsConfig, Origin};
-use crate::runtime::LoadedComponent;
 use crate::storage::{Backend, Db, StorageError, processed};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -27,9 +27,10 @@ use tracing::Instrument;
 /// Most components' effects in one transaction: bounds how long one commit holds the writer.
 pub const MAX_BATCH: usize = 256;
 
-/// One component's share of a message: its effects, to apply exactly once.
+/// One component's share of a message (or the host's, `in_host.rs`): its effects, to apply
+/// exactly once.
 pub(super) struct Part {
-    pub component: Arc<LoadedComponent>,
+    pub component: Handler,
     pub effects: Vec<Effect>,
     /// The component's span: its effects are applied inside it, so their spans and the trace
     /// context of the outbox rows they write stay in the message's trace, though a committer
@@ -195,9 +196,9 @@ async fn together(
     let records: Vec<processed::Record> = units
         .iter()
         .map(|u| processed::Record {
-            component: &u.part.component.name,
+            component: u.part.component.name(),
             event_id: u.event_id,
-            version: &u.part.component.version,
+            version: u.part.component.version(),
             now_ms: u.now.timestamp_millis(),
         })
         .collect();
@@ -210,8 +211,8 @@ async fn together(
             continue;
         }
         let origin = Origin {
-            component: &unit.part.component.name,
-            version: &unit.part.component.version,
+            component: unit.part.component.name(),
+            version: unit.part.component.version(),
         };
         let applied = effects::apply(
             &mut tx,

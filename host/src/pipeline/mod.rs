@@ -11,23 +11,34 @@
 //! - a message is dead-lettered in `dead_letter.rs` — the only writer of dead letters;
 //! - the exactly-once record is written in `group_commit.rs`, with the effects it guards;
 //! - a verdict becomes an answer in `answer.rs` ([`Handled::answer`]); each transport turns an
-//!   [`Answer`] into its words in one small function (named there).
+//!   [`Answer`] into its words in one small function (named there);
+//! - what the host adds to a message before its components see it (the previous state a
+//!   producer did not send) and to their effects after (a delivery method the WIT cannot
+//!   carry; no reminders of a task closed since) is in `context.rs`;
+//! - a message no component can be handed (a producer's reminder cancellation) is carried out
+//!   by the host itself, `in_host.rs`, and judged like a component's under the name
+//!   [`HOST`] ([`Handler`]).
 
 mod answer;
 mod call;
+mod context;
 pub mod dead_letter;
 mod executor;
 mod group_commit;
+mod handler;
+mod in_host;
 mod verdict;
 
 pub use answer::Answer;
 pub use dead_letter::{DeadLetters, Undelivered, dlq_topic, message_key, origin_topic};
+pub use handler::Handler;
+pub use in_host::HOST;
 pub use verdict::{ComponentVerdict, Failure, Handled, Verdict};
 
 use crate::domain::Message;
 use crate::effects::{Applied, EffectsConfig};
 use crate::metrics;
-use crate::runtime::{LoadedComponent, Registry, Runtime, convert};
+use crate::runtime::{Registry, Runtime, convert};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
 use crate::wire::{self, time};
@@ -166,13 +177,17 @@ impl Pipeline {
         now: DateTime<Utc>,
         only: Option<&str>,
     ) -> Handled {
+        let event_id = message.event_id().clone();
+        // A message no component can be handed: the host carries it out itself (in_host.rs).
+        let Some(wit_message) = convert::message_to(&message) else {
+            return self.run_in_host(topic, message, now, only).await;
+        };
         // One version per component for the whole message, pinned here: a swap meanwhile
         // changes what the next message gets, never this one.
         let mut versions = self.registry.route(topic);
         if let Some(name) = only {
             versions.retain(|c| c.name == name);
         }
-        let event_id = message.event_id().clone();
         if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
             return Handled::Decoded {
@@ -184,26 +199,94 @@ impl Pipeline {
             .iter()
             .map(|c| tracing::info_span!("component", component = %c.name, version = %c.version))
             .collect();
-        let calls = call::call_all(
+        let handlers: Vec<Handler> = versions.iter().cloned().map(Handler::Component).collect();
+
+        // What the host knows of the task that the producer did not say (context.rs). A
+        // database that cannot say fails every component alike, before any is called.
+        let mut context = match context::of(&self.db, &message, now).await {
+            Ok(context) => context,
+            Err(e) => {
+                let e = Arc::new(e);
+                let calls = versions
+                    .iter()
+                    .map(|_| Err(Failure::History(e.clone())))
+                    .collect();
+                return self
+                    .judge(topic, &message, now, handlers, spans, calls)
+                    .await;
+            }
+        };
+        let (message, wit_message) = match context.filled.take() {
+            // The message as it reaches the components is the one with its previous state.
+            Some(filled) => {
+                let wit_filled = convert::message_to(&filled).unwrap_or(wit_message);
+                (filled, wit_filled)
+            }
+            None => (message, wit_message),
+        };
+        let mut calls = call::call_all(
             &self.threads,
             &self.runtime,
             &versions,
             &spans,
             topic,
-            convert::message_to(&message),
+            wit_message,
             now,
         )
         .await;
+        for effects in calls.iter_mut().flatten() {
+            context.complete(&message, effects);
+        }
+        self.judge(topic, &message, now, handlers, spans, calls)
+            .await
+    }
 
-        // What the components answered with effects is committed together; the rest failed.
-        let mut verdicts: Vec<Option<verdict::Verdict>> = Vec::with_capacity(versions.len());
+    /// A message the host carries out itself (in_host.rs): from the commit on, the same path
+    /// as a component's effects, under the name [`in_host::HOST`].
+    async fn run_in_host(
+        &self,
+        topic: &str,
+        message: Message,
+        now: DateTime<Utc>,
+        only: Option<&str>,
+    ) -> Handled {
+        if only.is_some_and(|name| name != in_host::HOST) {
+            return Handled::Decoded {
+                event_id: message.event_id().clone(),
+                verdicts: Vec::new(),
+            };
+        }
+        let span = tracing::info_span!(
+            "component",
+            component = in_host::HOST,
+            version = in_host::VERSION
+        );
+        let calls = vec![Ok(in_host::effects(&message))];
+        self.judge(topic, &message, now, vec![Handler::Host], vec![span], calls)
+            .await
+    }
+
+    /// Commits what the handlers answered with effects (together, with the exactly-once
+    /// record) and turns every handler's result into its verdict, logged and counted.
+    async fn judge(
+        &self,
+        topic: &str,
+        message: &Message,
+        now: DateTime<Utc>,
+        handlers: Vec<Handler>,
+        spans: Vec<tracing::Span>,
+        calls: Vec<call::Called>,
+    ) -> Handled {
+        let event_id = message.event_id().clone();
+        // What the handlers answered with effects is committed together; the rest failed.
+        let mut verdicts: Vec<Option<verdict::Verdict>> = Vec::with_capacity(handlers.len());
         let mut parts = Vec::new();
-        for ((component, span), called) in versions.iter().zip(&spans).zip(calls) {
+        for ((handler, span), called) in handlers.iter().zip(&spans).zip(calls) {
             match called {
                 Ok(effects) => {
                     verdicts.push(None);
                     parts.push(Part {
-                        component: component.clone(),
+                        component: handler.clone(),
                         effects,
                         span: span.clone(),
                     });
@@ -235,15 +318,15 @@ impl Pipeline {
             .into_iter()
             .map(|v| v.expect("every component has a verdict"))
             .collect();
-        self.duplicates_of_failures(&versions, event_id.as_str(), &mut verdicts)
+        self.duplicates_of_failures(&handlers, event_id.as_str(), &mut verdicts)
             .await;
 
-        let verdicts = versions
+        let verdicts = handlers
             .into_iter()
             .zip(spans)
             .zip(verdicts)
             .map(|((component, span), verdict)| {
-                observe(&span, topic, &component, &verdict, &message);
+                observe(&span, topic, &component, &verdict, message);
                 ComponentVerdict { component, verdict }
             })
             .collect();
@@ -255,15 +338,15 @@ impl Pipeline {
     /// failure to retry or dead-letter. Only failures pay for this look at the ledger.
     async fn duplicates_of_failures(
         &self,
-        versions: &[Arc<LoadedComponent>],
+        handlers: &[Handler],
         event_id: &str,
         verdicts: &mut [Verdict],
     ) {
-        let failed: Vec<&str> = versions
+        let failed: Vec<&str> = handlers
             .iter()
             .zip(verdicts.iter())
             .filter(|(_, v)| matches!(v, Verdict::Failed(f) if !matches!(f, Failure::Storage(_))))
-            .map(|(c, _)| c.name.as_str())
+            .map(|(c, _)| c.name())
             .collect();
         if failed.is_empty() {
             return;
@@ -275,8 +358,8 @@ impl Pipeline {
         .await;
         match done {
             Ok(done) => {
-                for (c, v) in versions.iter().zip(verdicts.iter_mut()) {
-                    if done.contains(&c.name) && matches!(v, Verdict::Failed(_)) {
+                for (c, v) in handlers.iter().zip(verdicts.iter_mut()) {
+                    if done.iter().any(|d| d == c.name()) && matches!(v, Verdict::Failed(_)) {
                         *v = Verdict::Duplicate;
                     }
                 }
@@ -306,7 +389,7 @@ impl Pipeline {
 fn observe(
     span: &tracing::Span,
     topic: &str,
-    component: &LoadedComponent,
+    component: &Handler,
     verdict: &Verdict,
     message: &Message,
 ) {
@@ -318,9 +401,14 @@ fn observe(
     });
     let reason = verdict.failure().map(|f| f.to_string());
     crate::telemetry::record_outcome(span, verdict.label(), reason.as_deref());
-    metrics::message(topic, &component.name, &component.version, verdict.label());
+    metrics::message(
+        topic,
+        component.name(),
+        component.version(),
+        verdict.label(),
+    );
     if matches!(verdict, Verdict::Applied { .. }) {
         let lag = Utc::now() - message.occurred_at();
-        metrics::lag(topic, &component.name, lag.as_seconds_f64());
+        metrics::lag(topic, component.name(), lag.as_seconds_f64());
     }
 }

@@ -5,8 +5,9 @@
 //! the component's own answer) until it must become text: [`Failure`]'s `Display`, used only
 //! where a reason is logged, answered or dead-lettered (`answer.rs`, `dead_letter.rs`).
 
+use super::handler::Handler;
 use crate::domain::EventId;
-use crate::runtime::{CallError, LoadedComponent};
+use crate::runtime::CallError;
 use crate::storage::StorageError;
 use crate::wire::DecodeError;
 use std::sync::Arc;
@@ -18,6 +19,11 @@ pub enum Failure {
     /// the message is fine, try again when it is back) or not.
     #[error("applying effects failed: {0}")]
     Storage(#[source] StorageError),
+    /// The database failed while the host read what it adds to the message (the task's
+    /// history in the audit trail, `context.rs`), before any component was called. One
+    /// error for all of the message's components, hence shared.
+    #[error("reading the task's history failed: {0}")]
+    History(#[source] Arc<StorageError>),
     /// The call produced no answer: trap, timeout, memory limit, effect limits, instantiation.
     #[error("component call failed: {0}")]
     Call(#[source] CallError),
@@ -48,7 +54,11 @@ impl Failure {
     /// Whether the database, not the message or the component, is at fault, and it may come
     /// back: the transport then holds the message without spending one of its attempts.
     pub fn is_storage_unavailable(&self) -> bool {
-        matches!(self, Failure::Storage(e) if e.is_transient())
+        match self {
+            Failure::Storage(e) => e.is_transient(),
+            Failure::History(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 
@@ -82,17 +92,18 @@ impl Verdict {
     }
 }
 
-/// A component's verdict, with the version that reached it.
+/// A component's verdict, with the version that reached it (or the host's, for a message the
+/// host carries out itself: `in_host.rs`).
 #[derive(Debug)]
 pub struct ComponentVerdict {
-    pub component: Arc<LoadedComponent>,
+    pub component: Handler,
     pub verdict: Verdict,
 }
 
 impl ComponentVerdict {
     /// `name@version`, as reasons name a component.
     pub fn who(&self) -> String {
-        format!("{}@{}", self.component.name, self.component.version)
+        format!("{}@{}", self.component.name(), self.component.version())
     }
 }
 

@@ -155,11 +155,15 @@ fn reminder_from(r: wit::ReminderDue) -> Result<d::ReminderDue, String> {
             priority: priority_from(r.task.priority),
         },
         offset_minutes: r.offset_minutes,
+        // Not in the WIT: the host carries it from the message (`domain::carry`).
+        notification_method: None,
     })
 }
 
-pub fn message_to(m: &d::Message) -> wit::Message {
-    match m {
+/// The message as components receive it; `None` for one no component is handed (a producer's
+/// reminder cancellation, which the host carries out itself: the WIT has no message for it).
+pub fn message_to(m: &d::Message) -> Option<wit::Message> {
+    Some(match m {
         d::Message::Task(e) => wit::Message::TaskEvent(wit::TaskEvent {
             event_id: e.event_id.to_string(),
             operation: operation_to(e.operation),
@@ -169,7 +173,8 @@ pub fn message_to(m: &d::Message) -> wit::Message {
             previous: e.previous.as_ref().map(task_to),
         }),
         d::Message::Reminder(r) => wit::Message::ReminderDue(reminder_to(r)),
-    }
+        d::Message::ReminderCancel(_) => return None,
+    })
 }
 
 /// Converts and validates one effect a component returned.
@@ -219,6 +224,7 @@ pub fn effect_from(e: wit::Effect) -> Result<d::Effect, String> {
                 title: n.title,
                 body: n.body,
                 created_at: time("notify.created-at", n.created_at)?,
+                method: None,
             })
         }
         wit::Effect::AppendAudit(a) => {

@@ -1,7 +1,7 @@
 //! The audit trail, read newest-last with keyset (cursor) pagination.
 
-use super::{Conn, Result, from_json, to_json};
-use crate::domain::{AuditEntry, TaskId, UserId};
+use super::{Conn, Result, StorageError, from_json, to_json};
+use crate::domain::{AuditEntry, EventId, Task, TaskId, UserId};
 use crate::wire::task_json::TaskJson;
 use crate::wire::time::{self, from_millis};
 use serde::Serialize;
@@ -79,6 +79,62 @@ fn changes_json(e: &AuditEntry) -> Vec<ChangeJson> {
             new: c.new.clone(),
         })
         .collect()
+}
+
+/// The state of `task` after the latest operation recorded for it at or before `at` (other
+/// than `except`, the event asking), from the trail: the last state of that task the host has
+/// seen. `None` when there is none (no entry yet, or the latest one deleted it).
+pub async fn last_state(
+    conn: &mut Conn,
+    user: &UserId,
+    task: &TaskId,
+    at: chrono::DateTime<chrono::Utc>,
+    except: &EventId,
+) -> Result<Option<Task>> {
+    let row = sqlx::query(
+        "SELECT current FROM audit_log WHERE user_id = $1 AND task_id = $2 AND at <= $3 AND event_id <> $4 \
+         ORDER BY at DESC, id DESC LIMIT 1",
+    )
+    .bind(user.as_str())
+    .bind(task.as_str())
+    .bind(at.timestamp_millis())
+    .bind(except.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(current) = row
+        .map(|r| r.try_get::<Option<String>, _>("current"))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(None);
+    };
+    let json: TaskJson = from_json("current", &current)?;
+    json.into_task(user, at)
+        .map(Some)
+        .map_err(|e| StorageError::Corrupt(format!("column current: {e}")))
+}
+
+/// When `task` was last closed (its latest `completed` or `deleted` entry) and last opened or
+/// changed (its latest other entry), as recorded; `None` for what never happened.
+pub async fn last_closed_and_open(
+    conn: &mut Conn,
+    user: &UserId,
+    task: &TaskId,
+) -> Result<(
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<chrono::DateTime<chrono::Utc>>,
+)> {
+    let row = sqlx::query(
+        "SELECT MAX(CASE WHEN operation IN ('completed', 'deleted') THEN at END) AS closed_at, \
+                MAX(CASE WHEN operation IN ('completed', 'deleted') THEN NULL ELSE at END) AS open_at \
+         FROM audit_log WHERE user_id = $1 AND task_id = $2",
+    )
+    .bind(user.as_str())
+    .bind(task.as_str())
+    .fetch_one(&mut *conn)
+    .await?;
+    let at = |col: &str| -> Result<_> { Ok(row.try_get::<Option<i64>, _>(col)?.map(from_millis)) };
+    Ok((at("closed_at")?, at("open_at")?))
 }
 
 /// A page of entries after `cursor` (an entry id), oldest first, at most `limit`.

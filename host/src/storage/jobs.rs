@@ -57,6 +57,29 @@ pub async fn delete(conn: &mut Conn, name: &str) -> Result<bool> {
         == 1)
 }
 
+/// Deletes the user's jobs of `task_id` due at `due_at_ms`; returns their names.
+pub async fn delete_at(
+    conn: &mut Conn,
+    user_id: &str,
+    task_id: &str,
+    due_at_ms: i64,
+) -> Result<Vec<String>> {
+    let rows = sqlx::query(
+        "DELETE FROM scheduled_jobs WHERE user_id = $1 AND task_id = $2 AND due_at = $3 RETURNING name",
+    )
+    .bind(user_id)
+    .bind(task_id)
+    .bind(due_at_ms)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut names = rows
+        .iter()
+        .map(|r| r.try_get::<String, _>("name"))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
 /// The user a job belongs to, if it exists.
 pub async fn owner(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     Ok(
@@ -165,6 +188,7 @@ pub(crate) mod tests {
                     priority: Priority::Medium,
                 },
                 offset_minutes: 60,
+                notification_method: None,
             },
         }
     }

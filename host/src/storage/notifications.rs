@@ -8,8 +8,8 @@ use sqlx::Row;
 
 pub async fn insert(conn: &mut Conn, n: &Notification) -> Result<bool> {
     let done = sqlx::query(
-        "INSERT INTO notifications (idempotency_key, user_id, task_id, title, body, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        "INSERT INTO notifications (idempotency_key, user_id, task_id, title, body, created_at, method) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
     )
     .bind(&n.idempotency_key)
     .bind(n.user_id.as_str())
@@ -17,6 +17,7 @@ pub async fn insert(conn: &mut Conn, n: &Notification) -> Result<bool> {
     .bind(&n.title)
     .bind(&n.body)
     .bind(n.created_at.timestamp_millis())
+    .bind(n.method.map(|m| m.as_str()))
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -30,12 +31,16 @@ pub struct NotificationRecord {
     pub body: String,
     #[serde(with = "time::required")]
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// How the reminder's producer wants it delivered (`email`, `push`, `both`); absent when it
+    /// did not say (taskhost's own reminders).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notification_method: Option<String>,
 }
 
 /// The user's notifications, newest first.
 pub async fn list(conn: &mut Conn, user: &UserId, limit: i64) -> Result<Vec<NotificationRecord>> {
     let rows = sqlx::query(
-        "SELECT id, task_id, title, body, created_at FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
+        "SELECT id, task_id, title, body, created_at, method FROM notifications WHERE user_id = $1 ORDER BY id DESC LIMIT $2",
     )
     .bind(user.as_str())
     .bind(limit)
@@ -49,6 +54,7 @@ pub async fn list(conn: &mut Conn, user: &UserId, limit: i64) -> Result<Vec<Noti
                 title: r.try_get("title")?,
                 body: r.try_get("body")?,
                 created_at: from_millis(r.try_get("created_at")?),
+                notification_method: r.try_get("method")?,
             })
         })
         .collect()

@@ -18,6 +18,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the harness.
 
+pub mod python_backend;
+
 use std::fmt::Debug;
 use std::fs::OpenOptions;
 use std::io::Write as _;
@@ -1067,6 +1069,9 @@ pub struct Notification {
     pub title: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// How the reminder's producer wants it delivered; absent for taskhost's own.
+    #[serde(default)]
+    pub notification_method: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]

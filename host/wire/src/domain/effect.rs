@@ -2,6 +2,7 @@
 
 use super::event::{ReminderDue, TaskOperation};
 use super::ids::{EventId, TaskId, UserId};
+use super::notification_method::NotificationMethod;
 use super::task::{Priority, Recurrence, Task};
 use chrono::{DateTime, Utc};
 
@@ -35,6 +36,17 @@ pub struct Notification {
     pub title: String,
     pub body: String,
     pub created_at: DateTime<Utc>,
+    /// How the producer of the reminder wants it delivered. Host-only (not in the WIT
+    /// `notification`): set by the host from the message the component handled.
+    pub method: Option<NotificationMethod>,
+}
+
+/// The reminder jobs of one task of one user due at one instant, whatever their names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RemindersAt {
+    pub user_id: UserId,
+    pub task_id: TaskId,
+    pub due_at: DateTime<Utc>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -81,6 +93,9 @@ pub enum Effect {
     CreateTask(NewTask),
     ScheduleReminder(ReminderJob),
     CancelReminder(String),
+    /// Host-only (no WIT counterpart): the host's own handling of a producer's reminder
+    /// cancellation ([`super::ReminderCancel`]).
+    CancelRemindersAt(RemindersAt),
     Notify(Notification),
     AppendAudit(AuditEntry),
     Broadcast(SyncMessage),
@@ -94,6 +109,7 @@ impl Effect {
             Effect::CreateTask(_) => "create-task",
             Effect::ScheduleReminder(_) => "schedule-reminder",
             Effect::CancelReminder(_) => "cancel-reminder",
+            Effect::CancelRemindersAt(_) => "cancel-reminders-at",
             Effect::Notify(_) => "notify",
             Effect::AppendAudit(_) => "append-audit",
             Effect::Broadcast(_) => "broadcast",

@@ -1,6 +1,7 @@
 //! The messages that flow on the topics, decoded and typed.
 
 use super::ids::{EventId, TaskId, UserId};
+use super::notification_method::NotificationMethod;
 use super::task::{Priority, Task};
 use chrono::{DateTime, Utc};
 
@@ -61,6 +62,11 @@ pub struct TaskEvent {
     pub user_id: UserId,
     pub task: Task,
     pub previous: Option<Task>,
+    /// How the producer wants this task's reminders delivered (the Python backend's
+    /// `reminderConfig.method`). Host-only: the WIT `task-event` of `todo:events@0.1.0` has no
+    /// such field, so the host puts it on the reminder jobs a component schedules for this task
+    /// itself ([`Message::carry_into`](super::carry)).
+    pub reminder_method: Option<NotificationMethod>,
 }
 
 /// The part of a task a reminder carries.
@@ -73,13 +79,57 @@ pub struct ReminderTask {
     pub priority: Priority,
 }
 
+/// A reminder for `occurred_at`: a reminder job that came due (taskhost's own), or a producer's
+/// request to remind the user at that time (the Python backend's `status: scheduled`, whose
+/// `remindAt` may still be ahead).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReminderDue {
     pub event_id: EventId,
+    /// The instant the reminder is for.
     pub occurred_at: DateTime<Utc>,
     pub user_id: UserId,
     pub task: ReminderTask,
     pub offset_minutes: u32,
+    /// How the producer wants it delivered. Host-only (not in the WIT `reminder-due`): the
+    /// host carries it onto the notification and the job a component makes of this reminder.
+    pub notification_method: Option<NotificationMethod>,
+}
+
+/// Why a producer withdrew a reminder it had asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReminderWithdrawn {
+    /// `status: cancelled`.
+    Cancelled,
+    /// `status: sent`: delivered by someone else, so taskhost must not deliver it again.
+    Sent,
+}
+
+impl ReminderWithdrawn {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReminderWithdrawn::Cancelled => "cancelled",
+            ReminderWithdrawn::Sent => "sent",
+        }
+    }
+}
+
+/// A producer's word that the reminder of `task_id` at `remind_at` must not be delivered (the
+/// Python backend's reminder event with `status: cancelled` or `sent`).
+///
+/// The host handles it itself, because the WIT of `todo:events@0.1.0` has no message that
+/// says "cancel": it removes the user's reminder jobs of that task due at `remind_at`, whatever
+/// component named them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReminderCancel {
+    pub event_id: EventId,
+    /// When the producer published it.
+    pub occurred_at: DateTime<Utc>,
+    pub user_id: UserId,
+    pub task_id: TaskId,
+    pub due_at: DateTime<Utc>,
+    pub remind_at: DateTime<Utc>,
+    pub reason: ReminderWithdrawn,
+    pub notification_method: Option<NotificationMethod>,
 }
 
 /// A decoded topic message.
@@ -90,6 +140,8 @@ pub struct ReminderDue {
 pub enum Message {
     Task(TaskEvent),
     Reminder(ReminderDue),
+    /// Handled by the host, never handed to a component (see [`ReminderCancel`]).
+    ReminderCancel(ReminderCancel),
 }
 
 impl Message {
@@ -97,6 +149,7 @@ impl Message {
         match self {
             Message::Task(e) => &e.event_id,
             Message::Reminder(r) => &r.event_id,
+            Message::ReminderCancel(c) => &c.event_id,
         }
     }
 
@@ -104,6 +157,7 @@ impl Message {
         match self {
             Message::Task(e) => &e.user_id,
             Message::Reminder(r) => &r.user_id,
+            Message::ReminderCancel(c) => &c.user_id,
         }
     }
 
@@ -111,6 +165,7 @@ impl Message {
         match self {
             Message::Task(e) => e.occurred_at,
             Message::Reminder(r) => r.occurred_at,
+            Message::ReminderCancel(c) => c.occurred_at,
         }
     }
 }

@@ -4,12 +4,22 @@
 //!   "intervalDays","endsOn","occurrencesCount"},"reminderConfig":{…}},"previousTaskData":{…}}`
 //!
 //! `pattern: "interval"` means every `intervalDays` days. `reminderConfig` is read as
-//! `{"enabled": bool, "offsetsMinutes" | "minutesBefore": [n, …] | n}`; `enabled: false` means
-//! no reminders.
+//! `{"enabled": bool, "notifyBefore" | "offsetsMinutes" | "minutesBefore": [n, …] | n,
+//! "method": "email|push|both"}`; `enabled: false` means no reminders. The Python backend
+//! (`backend/src/api/api_v1/tasks.py` of AqsaIftikhar15/Full-Stack-TODO-App-Phase-2, branch
+//! `006-event-driven-dapr`) reminds `notifyBefore` minutes before the due date, 15 when it is
+//! not set, by `method`: an enabled config without minutes is read the same way, so that the
+//! reminder jobs taskhost derives from the task are the very jobs that backend's own reminder
+//! events ask for (same task and offset, so the same job; see `camel_reminder.rs`).
+//!
+//! Its `previousTaskData` is built after its ORM applied the update (the task it reads back is
+//! the same session object), so it always equals `taskData`; `wire::decode` treats a previous
+//! state equal to the new one as absent.
 
 use super::time;
 use crate::domain::{
-    EventId, Frequency, Priority, Recurrence, Task, TaskEvent, TaskId, TaskOperation, UserId,
+    EventId, Frequency, NotificationMethod, Priority, Recurrence, Task, TaskEvent, TaskId,
+    TaskOperation, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -84,9 +94,14 @@ struct RecurrenceRule {
 struct ReminderConfig {
     #[serde(default = "yes")]
     enabled: bool,
-    #[serde(default, alias = "minutesBefore")]
+    #[serde(default, alias = "minutesBefore", alias = "notifyBefore")]
     offsets_minutes: Option<OneOrMany>,
+    #[serde(default)]
+    method: Option<String>,
 }
+
+/// The Python backend's `reminder_config.get("notifyBefore", 15)`.
+const DEFAULT_NOTIFY_BEFORE: u32 = 15;
 
 fn yes() -> bool {
     true
@@ -162,7 +177,7 @@ impl CamelTask {
             Some(ReminderConfig {
                 offsets_minutes: None,
                 ..
-            }) => None,
+            }) => Some(vec![DEFAULT_NOTIFY_BEFORE]),
             Some(ReminderConfig {
                 offsets_minutes: Some(OneOrMany::One(m)),
                 ..
@@ -205,6 +220,13 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
     })?;
     let occurred_at = raw.timestamp.unwrap_or(received_at);
     let task_id = raw.task_id.as_deref();
+    let reminder_method = NotificationMethod::parse_field(
+        "taskData.reminderConfig.method",
+        raw.task_data
+            .reminder_config
+            .as_ref()
+            .and_then(|c| c.method.as_deref()),
+    )?;
     let mut task = raw
         .task_data
         .into_task(task_id, &user_id, occurred_at)
@@ -228,5 +250,6 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
         user_id,
         task,
         previous,
+        reminder_method,
     })
 }

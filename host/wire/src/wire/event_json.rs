@@ -6,11 +6,16 @@
 //! `{"event_id","event_type":"reminder.due_soon","event_timestamp","user_id",
 //!   "task":{"id","title","description","due_date","priority"},"reminder_type":"1_hour_before",
 //!   "offset_minutes":60?}`
+//!
+//! Both may carry `"notification_method": "email|push|both"`, taskhost's extension for the
+//! delivery method of a producer that has one (the Python backend): a reminder job scheduled
+//! for such a producer's reminder keeps it in its payload until it fires.
 
 use super::task_json::TaskJson;
 use super::time;
 use crate::domain::{
-    EventId, Priority, ReminderDue, ReminderTask, TaskEvent, TaskId, TaskOperation, UserId,
+    EventId, NotificationMethod, Priority, ReminderDue, ReminderTask, TaskEvent, TaskId,
+    TaskOperation, UserId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,6 +33,8 @@ struct TaskEventJson {
     task: TaskJson,
     #[serde(default)]
     previous: Option<TaskJson>,
+    #[serde(default)]
+    notification_method: Option<String>,
 }
 
 pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEvent, String> {
@@ -49,6 +56,8 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
                 .map_err(|e| format!("previous: {e}"))
         })
         .transpose()?;
+    let reminder_method =
+        NotificationMethod::parse_field("notification_method", raw.notification_method.as_deref())?;
     Ok(TaskEvent {
         event_id,
         operation,
@@ -56,18 +65,29 @@ pub fn decode_task_event(v: Value, received_at: DateTime<Utc>) -> Result<TaskEve
         user_id,
         task,
         previous,
+        reminder_method,
     })
 }
 
 pub fn encode_task_event(e: &TaskEvent) -> Value {
-    json!({
+    let mut v = json!({
         "event_id": e.event_id,
         "event_type": e.operation.event_type(),
         "event_timestamp": time::format(&e.occurred_at),
         "user_id": e.user_id,
         "task": TaskJson::from(&e.task),
         "previous": e.previous.as_ref().map(TaskJson::from),
-    })
+    });
+    with_method(&mut v, e.reminder_method);
+    v
+}
+
+/// Adds `notification_method` when there is one (taskhost's own events have none, and stay as
+/// they were).
+fn with_method(v: &mut Value, method: Option<NotificationMethod>) {
+    if let Some(m) = method {
+        v["notification_method"] = json!(m.as_str());
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -94,6 +114,8 @@ struct ReminderJson {
     reminder_type: Option<String>,
     #[serde(default)]
     offset_minutes: Option<u32>,
+    #[serde(default)]
+    notification_method: Option<String>,
 }
 
 /// `24_hours_before` → 1440, `1_hour_before` → 60, `15_minutes_before` → 15.
@@ -145,11 +167,15 @@ pub fn decode_reminder(v: Value, received_at: DateTime<Utc>) -> Result<ReminderD
             priority: raw.task.priority,
         },
         offset_minutes,
+        notification_method: NotificationMethod::parse_field(
+            "notification_method",
+            raw.notification_method.as_deref(),
+        )?,
     })
 }
 
 pub fn encode_reminder(r: &ReminderDue) -> Value {
-    json!({
+    let mut v = json!({
         "event_id": r.event_id,
         "event_type": REMINDER_EVENT_TYPE,
         "event_timestamp": time::format(&r.occurred_at),
@@ -163,7 +189,9 @@ pub fn encode_reminder(r: &ReminderDue) -> Value {
         },
         "reminder_type": reminder_type(r.offset_minutes),
         "offset_minutes": r.offset_minutes,
-    })
+    });
+    with_method(&mut v, r.notification_method);
+    v
 }
 
 #[cfg(test)]

@@ -1,12 +1,14 @@
 //! JSON on the wire ⇄ domain types. Decoding accepts both event schemas the system has seen
-//! (snake_case, and the Python producer's camelCase) and names what was wrong when it fails.
+//! (snake_case, and the Python producer's camelCase, for task events and reminders) and names
+//! what was wrong when it fails.
 
 pub mod camel;
+pub mod camel_reminder;
 pub mod event_json;
 pub mod task_json;
 pub mod time;
 
-use crate::domain::{Message, topics};
+use crate::domain::{Message, TaskEvent, topics};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -78,8 +80,9 @@ pub fn decode(
             } else {
                 event_json::decode_task_event(v, received_at)
             }
-            .map(Message::Task)
+            .map(|e| Message::Task(without_empty_previous(e)))
         }
+        topics::REMINDERS if camel_reminder::is_camel(&v) => camel_reminder::decode(v, received_at),
         topics::REMINDERS => event_json::decode_reminder(v, received_at).map(Message::Reminder),
         other => Err(format!(
             "no decoder for topic `{other}` (known: {})",
@@ -87,6 +90,17 @@ pub fn decode(
         )),
     }
     .map_err(err)
+}
+
+/// A previous state equal to the new one says nothing about what changed: it is treated as
+/// absent, so that consumers do not take an edit for a no-op (the Python backend sends such a
+/// `previousTaskData` with every update; see `camel.rs`). The host may then supply the state it
+/// last recorded for the task.
+fn without_empty_previous(mut e: TaskEvent) -> TaskEvent {
+    if e.previous.as_ref() == Some(&e.task) {
+        e.previous = None;
+    }
+    e
 }
 
 #[cfg(test)]

@@ -179,3 +179,102 @@ fn peek_user_id_reads_either_spelling_and_ignores_empty_ids() {
     assert_eq!(super::peek_user_id(br#"{"user_id":""}"#), None);
     assert_eq!(super::peek_user_id(b"[1]"), None);
 }
+
+fn camel_task(reminder_config: serde_json::Value) -> crate::domain::TaskEvent {
+    let Message::Task(e) = decode_ok(
+        "task-events",
+        serde_json::json!({"eventId": "e", "eventType": "created", "taskId": "t", "userId": "u",
+            "taskData": {"title": "x", "dueDate": "2026-02-01T09:00:00",
+                         "reminderConfig": reminder_config}}),
+    ) else {
+        panic!("not a task event")
+    };
+    e
+}
+
+#[test]
+fn camel_reminder_config_reads_the_python_backends_notify_before_and_method() {
+    let e = camel_task(serde_json::json!({"enabled": true, "notifyBefore": 30, "method": "email"}));
+    assert_eq!(e.task.reminder_offsets_minutes, Some(vec![30]));
+    assert_eq!(
+        e.reminder_method,
+        Some(crate::domain::NotificationMethod::Email)
+    );
+    // That backend reminds 15 minutes before when notifyBefore is not set.
+    let e = camel_task(serde_json::json!({"enabled": true}));
+    assert_eq!(e.task.reminder_offsets_minutes, Some(vec![15]));
+    assert_eq!(e.reminder_method, None);
+    // Its web client's default: disabled.
+    let e = camel_task(serde_json::json!({"enabled": false, "notifyBefore": 15, "method": "push"}));
+    assert_eq!(e.task.reminder_offsets_minutes, Some(vec![]));
+    let e = decode_err(
+        "task-events",
+        r#"{"eventId":"e","eventType":"created","taskId":"t","userId":"u",
+            "taskData":{"title":"x","reminderConfig":{"enabled":true,"method":"pigeon"}}}"#,
+    );
+    assert!(e.contains("taskData.reminderConfig.method `pigeon`"), "{e}");
+}
+
+#[test]
+fn a_previous_state_equal_to_the_new_one_is_no_previous_state() {
+    let task = serde_json::json!({"title": "Standup", "priority": "low",
+                                  "updatedAt": "2026-03-01T08:00:00"});
+    let Message::Task(e) = decode_ok(
+        "task-updates",
+        serde_json::json!({"eventId": "e", "eventType": "updated", "taskId": "t", "userId": "u",
+            "taskData": task, "previousTaskData": task}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.previous, None);
+    let mut before = task.clone();
+    before["priority"] = serde_json::json!("high");
+    let Message::Task(e) = decode_ok(
+        "task-updates",
+        serde_json::json!({"eventId": "e", "eventType": "updated", "taskId": "t", "userId": "u",
+            "taskData": task, "previousTaskData": before}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.previous.map(|p| p.priority), Some(Priority::High));
+}
+
+#[test]
+fn the_delivery_method_round_trips_through_taskhosts_encoding() {
+    let e = camel_task(serde_json::json!({"enabled": true, "notifyBefore": 5, "method": "both"}));
+    let encoded = event_json::encode_task_event(&e);
+    assert_eq!(encoded["notification_method"], "both");
+    let again = decode("task-events", encoded.to_string().as_bytes(), now()).unwrap();
+    assert_eq!(again, Message::Task(e));
+
+    let Message::Reminder(r) = decode_ok(
+        "reminders",
+        serde_json::json!({"eventId": "r", "taskId": "t", "title": "x", "userId": "u",
+            "dueAt": "2026-02-01T09:00:00", "remindAt": "2026-02-01T08:55:00",
+            "notificationMethod": "push", "status": "scheduled"}),
+    ) else {
+        panic!()
+    };
+    let encoded = event_json::encode_reminder(&r);
+    assert_eq!(encoded["notification_method"], "push");
+    assert_eq!(encoded["offset_minutes"], 5);
+    let again = decode("reminders", encoded.to_string().as_bytes(), now()).unwrap();
+    assert_eq!(again, Message::Reminder(r));
+}
+
+#[test]
+fn taskhosts_own_events_carry_no_delivery_method() {
+    let Message::Task(e) = decode_ok(
+        "task-events",
+        serde_json::json!({"event_id": "e", "event_type": "task.created", "user_id": "u",
+            "task": {"id": "t", "title": "x"}}),
+    ) else {
+        panic!()
+    };
+    assert_eq!(e.reminder_method, None);
+    assert!(
+        event_json::encode_task_event(&e)
+            .get("notification_method")
+            .is_none()
+    );
+}
