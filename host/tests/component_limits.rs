@@ -82,6 +82,7 @@ fn created() -> taskhost::runtime::wit::Message {
     let event = r#"{"event_id":"e1","event_type":"task.created","user_id":"u1",
         "task":{"id":"t1","title":"Pay rent"}}"#;
     convert::message_to(&wire::decode("task-events", event.as_bytes(), wire::time::now()).unwrap())
+        .expect("a created task is handed to components")
 }
 
 #[test]

@@ -89,7 +89,9 @@ fn the_three_builds_of_audit_answer_alike_on_recorded_messages() {
         let now = wire::time::now();
         let message = wire::decode("task-events", payload.as_bytes(), now)
             .unwrap_or_else(|e| panic!("recorded message {i} does not decode: {e}\n{payload}"));
-        let message = convert::message_to(&message);
+        let message = convert::message_to(&message).unwrap_or_else(|| {
+            panic!("recorded message {i} is not handed to components\n{payload}")
+        });
         let answers: Vec<String> = builds
             .iter()
             .map(|(lang, build)| {
@@ -121,7 +123,7 @@ fn the_three_builds_of_audit_answer_alike_on_recorded_messages() {
     // chrono's first and last representable instants and just beyond, years 0, -1 and 10000
     // (signed, as chrono writes them), a leap day, milliseconds, i64's extremes.
     let first = wire::decode("task-events", messages[0].as_bytes(), wire::time::now()).unwrap();
-    let first = convert::message_to(&first);
+    let first = convert::message_to(&first).expect("the first recorded message is a task event");
     let edges: [i64; 14] = [
         -8_334_601_228_800_000,
         -8_334_601_228_800_001,

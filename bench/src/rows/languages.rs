@@ -176,7 +176,8 @@ fn measure(
 fn time_call(runtime: &Runtime, component: &LoadedComponent, n: u64) -> anyhow::Result<Duration> {
     let payload = events::for_component("audit", n);
     let now = wire::time::now();
-    let message = convert::message_to(&wire::decode("task-events", payload.as_bytes(), now)?);
+    let message = convert::message_to(&wire::decode("task-events", payload.as_bytes(), now)?)
+        .context("audit's benchmark message has no form a component is handed")?;
     let t0 = Instant::now();
     let answer = runtime.call(component, "task-events", &message, now.timestamp_millis())?;
     let took = t0.elapsed();

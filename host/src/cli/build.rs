@@ -227,14 +227,11 @@ fn trial_call(runtime: &Runtime, loaded: &LoadedComponent) {
     let outcome = wire::decode("task-events", SAMPLE_EVENT.as_bytes(), now)
         .map_err(|e| e.to_string())
         .and_then(|message| {
+            let message = convert::message_to(&message)
+                .ok_or("the sample event has no form a component is handed")?;
             let started = Instant::now();
             let answer = runtime
-                .call(
-                    loaded,
-                    "task-events",
-                    &convert::message_to(&message),
-                    now.timestamp_millis(),
-                )
+                .call(loaded, "task-events", &message, now.timestamp_millis())
                 .map_err(|e| e.to_string())?;
             Ok((answer, started.elapsed()))
         });
