@@ -12,7 +12,10 @@
 // thrown `{ tag: "drop", val }` is the `failure`.
 
 const VERSION = "0.1.0";
+// Task operations: every one must reach the trail whichever topic it comes on.
 const TASK_EVENTS = "task-events";
+// The Python backend publishes its `updated` events here (the others on task-events).
+const TASK_UPDATES = "task-updates";
 
 // The fields the audit trail tracks, in the order changes are listed.
 const TRACKED = [
@@ -29,12 +32,12 @@ const TRACKED = [
 
 export const handler = {
   describe() {
-    return { name: "audit", version: VERSION, topics: [TASK_EVENTS] };
+    return { name: "audit", version: VERSION, topics: [TASK_EVENTS, TASK_UPDATES] };
   },
 
   // The entry is dated by the event, not by `now`: the trail records when things happened.
   handle(topic, message, now) {
-    if (topic === TASK_EVENTS && message.tag === "task-event") {
+    if ((topic === TASK_EVENTS || topic === TASK_UPDATES) && message.tag === "task-event") {
       return [{ tag: "append-audit", val: entry(message.val) }];
     }
     return [];

@@ -28,7 +28,10 @@ from wit_world.imports.types import (
 )
 
 VERSION = "0.1.0"
+# Task operations: every one must reach the trail whichever topic it comes on.
 TASK_EVENTS = "task-events"
+# The Python backend publishes its `updated` events here (the others on task-events).
+TASK_UPDATES = "task-updates"
 
 # The fields the audit trail tracks, in the order changes are listed.
 TRACKED = (
@@ -46,11 +49,11 @@ TRACKED = (
 
 class Handler(exports.Handler):
     def describe(self) -> Manifest:
-        return Manifest(name="audit", version=VERSION, topics=[TASK_EVENTS])
+        return Manifest(name="audit", version=VERSION, topics=[TASK_EVENTS, TASK_UPDATES])
 
     def handle(self, topic: str, message: Message, now: int) -> list[Effect]:
         """The entry is dated by the event, not by `now`: the trail records when things happened."""
-        if topic == TASK_EVENTS and isinstance(message, Message_TaskEvent):
+        if topic in (TASK_EVENTS, TASK_UPDATES) and isinstance(message, Message_TaskEvent):
             return [Effect_AppendAudit(entry(message.value))]
         return []
 
