@@ -22,7 +22,7 @@ impl Runtime {
     ) -> Result<Answer, CallError> {
         let limits = &component.limits;
         let (mut store, stderr) = new_store(
-            &self.engine,
+            component.pre.engine(),
             self.limits(),
             limits.memory_bytes,
             limits.call_timeout,

@@ -4,10 +4,13 @@
 //! `call.rs`);
 //! what makes that cheap is built here once: the pooling allocator (instances reuse pre-mapped
 //! slots), `InstancePre` (imports resolved at load time), and a cache of compiled components
-//! so a restart does not recompile (≈ 20 ms per component → ≈ 0.1 ms).
+//! so a restart does not recompile (≈ 20 ms per component → ≈ 0.1 ms). There are two engines,
+//! one per way a memory image reaches an instance (`image.rs`): copied for small components,
+//! mapped copy-on-write for large ones.
 
 use super::bindings::Consumer;
 use super::component_limits::Ceilings;
+use super::image::ImageInit;
 use super::limits::Limits;
 use super::sandbox::{CallState, EPOCH_TICK};
 use std::hash::{Hash, Hasher};
@@ -46,17 +49,61 @@ impl Default for RuntimeConfig {
 /// The process-wide wasm runtime. Cheap to clone.
 #[derive(Clone)]
 pub struct Runtime {
-    pub(super) engine: Engine,
-    pub(super) linker: Arc<Linker<CallState>>,
+    /// Components whose memory image is copied into each instance (image.rs).
+    copied: Arc<Flavour>,
+    /// Components whose memory image is mapped copy-on-write.
+    mapped: Arc<Flavour>,
     pub(super) config: Arc<RuntimeConfig>,
-    /// Hex digest of everything that makes compiled code incompatible (wasmtime version,
-    /// target, settings): part of the cache key.
-    pub(super) engine_fingerprint: String,
     _ticker: Arc<EpochTicker>,
+}
+
+/// One engine and what goes with it. A component compiled by one engine can only be
+/// instantiated in stores of that engine, and its compiled code only cached for it.
+pub(super) struct Flavour {
+    pub engine: Engine,
+    pub linker: Linker<CallState>,
+    /// Hex digest of everything that makes compiled code incompatible (wasmtime version,
+    /// target, settings, image init): part of the cache key.
+    pub fingerprint: String,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let copied = Arc::new(Flavour::new(&config, ImageInit::Copied)?);
+        let mapped = Arc::new(Flavour::new(&config, ImageInit::Mapped)?);
+        let ticker = Arc::new(EpochTicker::start(vec![
+            copied.engine.clone(),
+            mapped.engine.clone(),
+        ]));
+        Ok(Self {
+            copied,
+            mapped,
+            config: Arc::new(config),
+            _ticker: ticker,
+        })
+    }
+
+    /// The engine (and linker) for components whose image reaches instances `init`'s way.
+    pub(super) fn flavour(&self, init: ImageInit) -> &Flavour {
+        match init {
+            ImageInit::Copied => &self.copied,
+            ImageInit::Mapped => &self.mapped,
+        }
+    }
+
+    /// The host-wide defaults.
+    pub fn limits(&self) -> &Limits {
+        &self.config.limits
+    }
+
+    /// The most any one component may be given.
+    pub fn ceilings(&self) -> &Ceilings {
+        &self.config.ceilings
+    }
+}
+
+impl Flavour {
+    fn new(config: &RuntimeConfig, init: ImageInit) -> anyhow::Result<Self> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)
@@ -70,15 +117,13 @@ impl Runtime {
             // Freeing an instance's slot is an madvise + TLB shootdown; one per message was
             // ~6 % of the per-message host cost (docs/benchmarks.md). Batch them: a slot waits
             // in the queue until its batch is flushed, which the pool's size absorbs.
+            // (Keeping freed pages resident instead — `linear_memory_keep_resident` with
+            // `pagemap_scan` — cost more than it saved: 445 → 464 µs per delivery at 64 KiB,
+            // 708 µs at 1 MiB, where resetting resident pages took a quarter of the CPU.)
             .decommit_batch_size(DECOMMIT_BATCH);
         let mut cfg = Config::new();
-        // Memory images stay mapped copy-on-write (wasmtime's default). Copying them in
-        // instead (`memory_init_cow(false)`) spared the small Rust consumers their CoW faults
-        // and TLB-shootdown IPIs (586/595 → 548/474 µs of CPU per delivery on the Dapr route),
-        // but it copies the whole image on every instantiation: a Python or JavaScript consumer
-        // (12 MiB images) became ~4× slower per message. One engine serves both, so CoW stays
-        // on; a second engine for small images is the way to have both (docs/benchmarks.md).
         cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .memory_init_cow(init == ImageInit::Mapped)
             .epoch_interruption(true)
             // Sync, instance-per-message host: the component-model-async machinery would
             // cost ~1.3 µs per message for nothing.
@@ -93,26 +138,13 @@ impl Runtime {
 
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
-        let engine_fingerprint = format!("{:016x}", h.finish());
-
-        let ticker = Arc::new(EpochTicker::start(engine.clone()));
+        init.label().hash(&mut h);
+        let fingerprint = format!("{:016x}", h.finish());
         Ok(Self {
             engine,
-            linker: Arc::new(linker),
-            config: Arc::new(config),
-            engine_fingerprint,
-            _ticker: ticker,
+            linker,
+            fingerprint,
         })
-    }
-
-    /// The host-wide defaults.
-    pub fn limits(&self) -> &Limits {
-        &self.config.limits
-    }
-
-    /// The most any one component may be given.
-    pub fn ceilings(&self) -> &Ceilings {
-        &self.config.ceilings
     }
 }
 
@@ -122,7 +154,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engines: Vec<Engine>) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::Builder::new()
@@ -130,7 +162,9 @@ impl EpochTicker {
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in &engines {
+                        engine.increment_epoch();
+                    }
                 }
             })
             .expect("spawning the epoch thread");

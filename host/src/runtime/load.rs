@@ -6,6 +6,7 @@ use super::bindings::{ConsumerPre, wit};
 use super::component::{LoadError, LoadedComponent};
 use super::component_limits::{ComponentLimits, LimitRequest};
 use super::engine::Runtime;
+use super::image::ImageInit;
 use super::sandbox::{CallState, new_store};
 use super::stats::VersionStats;
 use crate::domain::topics;
@@ -28,7 +29,7 @@ impl Runtime {
     pub(super) fn describe(&self, pre: &ConsumerPre<CallState>) -> anyhow::Result<Described> {
         let ceilings = self.ceilings();
         let (mut store, _stderr) = new_store(
-            &self.engine,
+            pre.engine(),
             self.limits(),
             ceilings.memory_bytes,
             ceilings.call_timeout,
@@ -78,14 +79,16 @@ impl Runtime {
         limits_for: &dyn Fn(&str) -> Result<LimitRequest, String>,
     ) -> Result<LoadedComponent, LoadError> {
         let digest = hex::encode(Sha256::digest(bytes));
-        let component = self.compile(bytes, &digest, origin)?;
-        let instance_pre =
-            self.linker
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::World {
-                    origin: origin.into(),
-                    reason: format!("{e:#}"),
-                })?;
+        let init = ImageInit::for_component(bytes);
+        let component = self.compile(bytes, &digest, origin, init)?;
+        let instance_pre = self
+            .flavour(init)
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::World {
+                origin: origin.into(),
+                reason: format!("{e:#}"),
+            })?;
         let pre = ConsumerPre::new(instance_pre).map_err(|e| LoadError::World {
             origin: origin.into(),
             reason: format!("{e:#}"),
@@ -125,26 +128,33 @@ impl Runtime {
 
     /// Compiles, or deserializes what an earlier compile of the same bytes by a compatible
     /// engine left in the cache. The cache is written atomically (temp file + rename).
-    fn compile(&self, bytes: &[u8], digest: &str, origin: &str) -> Result<Component, LoadError> {
+    fn compile(
+        &self,
+        bytes: &[u8],
+        digest: &str,
+        origin: &str,
+        init: ImageInit,
+    ) -> Result<Component, LoadError> {
+        let flavour = self.flavour(init);
         let compile_err = |e: wasmtime::Error| LoadError::Compile {
             origin: origin.into(),
             reason: format!("{e:#}"),
         };
         let Some(dir) = &self.config.cache_dir else {
-            return Component::new(&self.engine, bytes).map_err(compile_err);
+            return Component::new(&flavour.engine, bytes).map_err(compile_err);
         };
-        let cached = dir.join(format!("{digest}-{}.cwasm", self.engine_fingerprint));
+        let cached = dir.join(format!("{digest}-{}.cwasm", flavour.fingerprint));
         if cached.exists() {
             // SAFETY: the file was written by `Component::serialize` of an engine with the same
             // compatibility fingerprint, into a directory only taskhost writes.
-            match unsafe { Component::deserialize_file(&self.engine, &cached) } {
+            match unsafe { Component::deserialize_file(&flavour.engine, &cached) } {
                 Ok(c) => return Ok(c),
                 Err(e) => {
                     tracing::warn!(path = %cached.display(), error = %e, "ignoring unusable compiled-component cache entry")
                 }
             }
         }
-        let component = Component::new(&self.engine, bytes).map_err(compile_err)?;
+        let component = Component::new(&flavour.engine, bytes).map_err(compile_err)?;
         if let Err(e) = write_cache(dir, &cached, &component) {
             tracing::warn!(dir = %dir.display(), error = %e, "cannot write the compiled-component cache");
         }
