@@ -9,6 +9,10 @@
 //! message, whose `data` is intact; an envelope whose own attributes are broken (no `id`, a
 //! `time` that is no time) is still refused.
 
+mod plain;
+
+pub use plain::unwrap_plain;
+
 use crate::telemetry::TraceContext;
 use cloudevents::event::{AttributesReader, Data};
 use serde_json::{Map, Value};
