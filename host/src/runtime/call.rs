@@ -28,13 +28,14 @@ impl Runtime {
             limits.call_timeout,
         );
         let result = (|| {
-            let consumer = component
+            let instance = component
                 .pre
+                .instance_pre()
                 .instantiate(&mut store)
                 .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
-            consumer
-                .todo_events_handler()
-                .call_handle(&mut store, topic, message, now_ms)
+            component
+                .handle
+                .call(&mut store, &instance, topic, message, now_ms)
                 .map_err(|e| classify(e, &store.data().memory, limits))
         })();
         let memory_peak = store.data().memory.peak;

@@ -4,6 +4,7 @@
 
 use super::bindings::ConsumerPre;
 use super::component_limits::ComponentLimits;
+use super::handle_export::HandleExport;
 use super::sandbox::CallState;
 use super::stats::VersionStats;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,8 @@ pub struct LoadedComponent {
     /// Linear memory an instance holds before it runs any code: its memory image.
     pub start_memory_bytes: usize,
     pub(super) pre: ConsumerPre<CallState>,
+    /// Its `handle` export, checked at load time (`handle_export.rs`).
+    pub(super) handle: HandleExport,
 }
 
 /// A version's compiled code is unmapped when its last user lets go: the last message that

@@ -2,10 +2,11 @@
 //! `InstancePre`, and ask the component who it is (`describe`). What a version must pass to be
 //! loaded is checked here, for start-up and hot swap alike.
 
-use super::bindings::{ConsumerPre, wit};
+use super::bindings::{Consumer, ConsumerPre, wit};
 use super::component::{LoadError, LoadedComponent};
 use super::component_limits::{ComponentLimits, LimitRequest};
 use super::engine::Runtime;
+use super::handle_export::HandleExport;
 use super::image::ImageInit;
 use super::sandbox::{CallState, new_store};
 use super::stats::VersionStats;
@@ -20,6 +21,8 @@ pub(super) struct Described {
     pub manifest: wit::Manifest,
     /// Linear memory of a fresh instance: its memory image.
     pub start_memory: usize,
+    /// Its `handle` export, type-checked.
+    pub handle: HandleExport,
 }
 
 impl Runtime {
@@ -34,12 +37,15 @@ impl Runtime {
             ceilings.memory_bytes,
             ceilings.call_timeout,
         );
-        let consumer = pre.instantiate(&mut store)?;
+        let instance = pre.instance_pre().instantiate(&mut store)?;
         let start_memory = store.data().memory.peak;
+        let handle = HandleExport::find(pre.instance_pre(), &mut store, &instance)?;
+        let consumer = Consumer::new(&mut store, &instance)?;
         let manifest = consumer.todo_events_handler().call_describe(&mut store)?;
         Ok(Described {
             manifest,
             start_memory,
+            handle,
         })
     }
 
@@ -123,6 +129,7 @@ impl Runtime {
             limits,
             start_memory_bytes: described.start_memory,
             pre,
+            handle: described.handle,
         })
     }
 

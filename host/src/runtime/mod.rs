@@ -15,6 +15,7 @@ pub mod component_limits;
 pub mod convert;
 pub mod engine;
 pub mod guard;
+mod handle_export;
 pub mod image;
 pub mod limits;
 pub mod limits_file;
