@@ -61,6 +61,9 @@ struct Args {
     /// `javascript/audit.wasm`: `just build-polyglot`), for row 7.
     #[arg(long)]
     polyglot_dir: Option<PathBuf>,
+    /// audit built with its `marked` feature: shadows the serving audit in row 8.
+    #[arg(long)]
+    shadow_wasm: Option<PathBuf>,
     /// Run only row 7 (audit in three languages); nothing is written unless --out-dir.
     #[arg(long)]
     only_languages: bool,
@@ -171,6 +174,7 @@ async fn main() -> anyhow::Result<()> {
         stack_pg_url: args.stack_pg_url.as_deref(),
         baseline: baseline.as_ref(),
         polyglot_dir: args.polyglot_dir.as_deref(),
+        shadow_wasm: args.shadow_wasm.as_deref(),
     };
     let result = rows::run_all(&ctx, &inputs, only).await;
     let _ = std::fs::remove_dir_all(&scratch);

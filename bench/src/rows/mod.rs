@@ -9,6 +9,7 @@ pub mod footprint;
 pub mod host_cost;
 pub mod languages;
 pub mod real_stack;
+pub mod shadow;
 
 use crate::Ctx;
 use crate::db::Backend;
@@ -44,6 +45,8 @@ pub struct Inputs<'a> {
     pub baseline: Option<&'a baseline::Baseline>,
     /// The Python and JavaScript builds of audit (row 7).
     pub polyglot_dir: Option<&'a Path>,
+    /// A second build of audit (its `marked` feature) to shadow the serving one (row 8).
+    pub shadow_wasm: Option<&'a Path>,
 }
 
 pub async fn run_all(
@@ -58,6 +61,7 @@ pub async fn run_all(
         stack_pg_url,
         baseline,
         polyglot_dir,
+        shadow_wasm,
     } = inputs;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -98,6 +102,23 @@ pub async fn run_all(
     match tokio::task::spawn_blocking(move || host_cost::run(&dir, &empty, iterations)).await? {
         Ok(r) => rows.extend(r),
         Err(e) => fail(&mut rows, "host_cost", "per-message host cost", e),
+    }
+
+    eprintln!("== row 8: the serving path with a candidate in shadow ==");
+    const SHADOW: &str = "serving path with a candidate in shadow beside without";
+    match shadow_wasm {
+        Some(wasm) => match shadow::run(ctx, wasm).await {
+            Ok(r) => {
+                eprintln!("   {} vs {}", r.taskhost.text, r.reference.text);
+                rows.push(r)
+            }
+            Err(e) => fail(&mut rows, "shadow", SHADOW, e),
+        },
+        None => rows.push(Row::not_measured(
+            "shadow",
+            SHADOW,
+            "no --shadow-wasm given (audit built with its `marked` feature)",
+        )),
     }
 
     let mut backends = vec![Backend::Sqlite];
