@@ -38,7 +38,8 @@ pub fn view(effects: &[Effect], version: &str) -> Value {
     )
 }
 
-/// Every leaf where `serving` and `candidate` differ, in document order, at most `limit`
+/// Every leaf where `serving` and `candidate` differ (object keys in JSON order, array items in
+/// order), at most `limit`
 /// (an effect list can be large; the first differences are what a person reads).
 pub fn fields(serving: &Value, candidate: &Value, limit: usize) -> Vec<FieldDiff> {
     let mut out = Vec::new();
@@ -95,17 +96,22 @@ mod tests {
         let b = json!([{ "append_audit": { "actor": "u", "component_version": "0.2.0", "changes": [1] } }, { "notify": {} }]);
         let d = fields(&a, &b, 10);
         let paths: Vec<&str> = d.iter().map(|d| d.path.as_str()).collect();
+        // Keys in JSON object order (sorted), array items in order.
         assert_eq!(
             paths,
             [
-                "[0].append_audit.component_version",
                 "[0].append_audit.changes[1]",
+                "[0].append_audit.component_version",
                 "[1]"
             ]
         );
-        assert_eq!(d[0].serving, json!("0.1.0"));
-        assert_eq!(d[0].candidate, json!("0.2.0"));
-        assert_eq!(d[1].candidate, Value::Null);
+        assert_eq!((&d[0].serving, &d[0].candidate), (&json!(2), &Value::Null));
+        assert_eq!(d[1].serving, json!("0.1.0"));
+        assert_eq!(d[1].candidate, json!("0.2.0"));
+        assert_eq!(
+            (&d[2].serving, &d[2].candidate),
+            (&Value::Null, &json!({ "notify": {} }))
+        );
         assert!(fields(&a, &a, 10).is_empty());
         assert_eq!(fields(&a, &b, 1).len(), 1, "bounded");
     }

@@ -5,6 +5,8 @@
 //!   full queue (a candidate slower than the traffic, a flood) makes the call `skipped`;
 //! - the calls run on these threads, not on the wasm threads the serving calls share, so a
 //!   looping candidate holds a shadow thread (to its own call timeout), never a serving one;
+//! - these threads run at a lower priority (nice 10): on a machine short of cores, a busy
+//!   candidate gets the CPU the serving path leaves;
 //! - a job that could not start within the candidate's call timeout of being queued missed
 //!   its deadline: it is counted as `skipped` and dropped, never retried;
 //! - nothing a shadow call produces is applied: the effects are compared and let go.
@@ -55,6 +57,7 @@ impl ShadowThreads {
             std::thread::Builder::new()
                 .name(format!("shadow-{i}"))
                 .spawn(move || {
+                    lower_priority();
                     let _entered = handle.as_ref().map(|h| h.enter());
                     while let Ok(job) = rx.recv() {
                         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
@@ -79,6 +82,20 @@ impl ShadowThreads {
         }
     }
 }
+
+/// Makes the calling thread yield the CPU to the host's other threads (nice 10).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: on Linux, PRIO_PROCESS with a thread id sets that one thread's nice value; this
+    // is the calling thread's own id, and nothing else is touched.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a shadow thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// One shadow call and its comparison.
 fn run(runtime: &Runtime, job: &Job) {
