@@ -221,7 +221,9 @@ fn candidate_call_cost(runtime: &Runtime, bytes: &[u8]) -> anyhow::Result<Summar
         let t = Instant::now();
         let answer = runtime.call(&candidate, "task-events", &wit, now.timestamp_millis())?;
         let took = t.elapsed();
-        std::hint::black_box(answer);
+        let effects =
+            answer.map_err(|f| anyhow::anyhow!("the candidate refused the message: {f:?}"))?;
+        std::hint::black_box(effects);
         if i >= 200 {
             calls.record(took);
         }

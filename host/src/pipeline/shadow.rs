@@ -24,7 +24,10 @@ pub(super) fn hand_over(
         .zip(calls)
         .map(|(version, called)| Served {
             version: version.clone(),
-            effects: called.as_ref().map(Clone::clone).map_err(|f| f.to_string()),
+            effects: match called {
+                Ok(effects) => Ok(effects.clone()),
+                Err(failure) => Err(failure.to_string()),
+            },
         })
         .collect();
     rollouts.shadow(

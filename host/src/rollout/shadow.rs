@@ -106,7 +106,7 @@ fn run(runtime: &Runtime, job: &Job) {
         return;
     }
     let _span = tracing::info_span!("shadow", component = %candidate.name, version = %candidate.version, event_id = %job.event_id).entered();
-    let effects = if candidate.topics.iter().any(|t| *t == job.topic) {
+    let effects = if candidate.topics.contains(&job.topic) {
         effects_of(runtime.call(candidate, &job.topic, &job.message, job.now_ms))
     } else {
         // It would not get this message at all.
