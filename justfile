@@ -295,6 +295,11 @@ bench-languages: bench-build build-polyglot
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --polyglot-dir {{ quote(polyglot_dir) }} --command "just bench-languages"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
+# Only row 8 (the serving path with a candidate in shadow beside without), printed, nothing written
+bench-shadow: bench-build
+    {{ quote(bench_bin) }} --only-shadow --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --shadow-wasm {{ quote(marked_wasm) }} --command "just bench-shadow"
+
 bench-quick: bench-build
     {{ quote(bench_bin) }} --quick --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --shadow-wasm {{ quote(marked_wasm) }} --out-dir {{ quote(join(root, env("CARGO_TARGET_DIR", "target"))) }}/bench-quick \

@@ -28,6 +28,8 @@ pub enum Only {
     Baseline,
     /// Row 7, one consumer in three languages (`--only-languages`, `just bench-languages`).
     Languages,
+    /// Row 8, the serving path with a candidate in shadow (`--only-shadow`, `just bench-shadow`).
+    Shadow,
 }
 
 /// What the rows measure besides the host and its components: each optional input, when
@@ -81,6 +83,10 @@ pub async fn run_all(
             language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
             return Ok((rows, failures));
         }
+        Only::Shadow => {
+            shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
     }
     let mut peak_rss = 0.0f64;
     if only == Only::Baseline {
@@ -104,22 +110,7 @@ pub async fn run_all(
         Err(e) => fail(&mut rows, "host_cost", "per-message host cost", e),
     }
 
-    eprintln!("== row 8: the serving path with a candidate in shadow ==");
-    const SHADOW: &str = "serving path with a candidate in shadow beside without";
-    match shadow_wasm {
-        Some(wasm) => match shadow::run(ctx, wasm).await {
-            Ok(r) => {
-                eprintln!("   {} vs {}", r.taskhost.text, r.reference.text);
-                rows.push(r)
-            }
-            Err(e) => fail(&mut rows, "shadow", SHADOW, e),
-        },
-        None => rows.push(Row::not_measured(
-            "shadow",
-            SHADOW,
-            "no --shadow-wasm given (audit built with its `marked` feature)",
-        )),
-    }
+    shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
 
     let mut backends = vec![Backend::Sqlite];
     match pg_url {
@@ -338,5 +329,31 @@ async fn real_stack_rows(
             Ok(r) => rows.push(r),
             Err(e) => fail(rows, id, WHAT, e),
         }
+    }
+}
+
+/// Row 8: the serving path with a candidate in shadow beside without.
+async fn shadow_row(
+    ctx: &Ctx,
+    shadow_wasm: Option<&Path>,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str = "serving path with a candidate in shadow beside without";
+    eprintln!("== row 8: the serving path with a candidate in shadow ==");
+    let Some(wasm) = shadow_wasm else {
+        rows.push(Row::not_measured(
+            "shadow",
+            WHAT,
+            "no --shadow-wasm given (audit built with its `marked` feature)",
+        ));
+        return;
+    };
+    match shadow::run(ctx, wasm).await {
+        Ok(r) => {
+            eprintln!("   {} vs {}", r.taskhost.text, r.reference.text);
+            rows.push(r)
+        }
+        Err(e) => fail(rows, "shadow", WHAT, e),
     }
 }
