@@ -226,3 +226,108 @@ async fn the_cli_shadows_canaries_promotes_and_rolls_back_a_running_host() {
     );
     host.kill().await;
 }
+
+/// The Dapr way in (`POST /dapr/events/{topic}` as daprd calls it; no sidecar needed for the
+/// callbacks) goes through the same pipeline: the shadow sees each delivery, and a canary's
+/// effects are applied.
+#[tokio::test]
+async fn dapr_deliveries_are_shadowed_and_canaried_like_embedded_ones() {
+    const APP_TOKEN: &str = "app-token-for-the-rollout-test";
+    let v2 = marked_audit();
+    let mut env = TestEnv::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let host = env
+        .start_with(
+            &HostOptions::new()
+                .env("TASKHOST_DELIVERY", "dapr")
+                .env("DAPR_HTTP_PORT", closed.to_string())
+                .env("APP_API_TOKEN", APP_TOKEN)
+                .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
+                .env_remove("DAPR_HTTP_ENDPOINT")
+                .env_remove("DAPR_API_TOKEN")
+                .env_remove("TASKHOST_DAPR_PUBSUB")
+                .env_remove("TASKHOST_DAPR_BULK")
+                .live_only(),
+        )
+        .await;
+    let url = host.url("");
+    let url = url.trim_end_matches('/');
+    let daprd = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", APP_TOKEN);
+    let user = User::new().await;
+    let deliver = async |n: usize, label: &str| {
+        for i in 0..n {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+            let event = json!({
+                "event_id": uuid::Uuid::new_v4().to_string(), "event_type": "task.created",
+                "event_timestamp": now, "user_id": user.id,
+                "task": {
+                    "id": uuid::Uuid::new_v4().to_string(), "user_id": user.id,
+                    "title": format!("{label} {i}"), "description": null, "is_completed": false,
+                    "priority": "medium", "due_date": null, "is_recurring": false,
+                    "recurrence_frequency": null, "tags": [], "created_at": now, "updated_at": now,
+                },
+            });
+            let envelope = json!({
+                "data": event, "datacontenttype": "application/json",
+                "id": uuid::Uuid::new_v4().to_string(), "pubsubname": "pubsub-kafka",
+                "source": "taskhost", "specversion": "1.0", "topic": "task-events",
+                "type": "com.dapr.event.sent",
+            });
+            let reply = daprd
+                .post_bytes(
+                    "/dapr/events/task-events",
+                    "application/cloudevents+json",
+                    serde_json::to_vec(&envelope).unwrap(),
+                )
+                .await
+                .expect(200);
+            assert_eq!(reply.value()["status"], "SUCCESS", "{label} {i}");
+        }
+    };
+
+    let (ok, _, stderr) = cli(
+        url,
+        &["push", v2.to_str().unwrap(), "--name", "audit", "--shadow"],
+    );
+    assert!(ok, "push --shadow: {stderr}");
+    deliver(10, "shadowed").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (ok, report, stderr) = cli(url, &["shadow", "audit"]);
+        assert!(ok, "{stderr}");
+        let c = &report["counts"];
+        if c["different"].as_u64().unwrap() + c["skipped"].as_u64().unwrap() >= 10 {
+            assert_eq!(c["same"], 0, "{report}");
+            assert_eq!(c["candidate_failed"], 0, "{report}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shadow saw too little: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (ok, _, stderr) = cli(url, &["canary", "audit", "100"]);
+    assert!(ok, "canary: {stderr}");
+    deliver(5, "canaried").await;
+    let api = host.api(&user);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let trail = api.user_audit(&user.id).await;
+        if trail.len() >= 15 {
+            assert_eq!(trail.len(), 15, "one entry per delivery");
+            let v2_entries = trail.iter().filter(|e| e.component_version == V2).count();
+            assert_eq!(v2_entries, 5, "only the canary's deliveries are v2's");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} audit entries", trail.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    host.kill().await;
+}
