@@ -112,7 +112,7 @@ export function createAdminView() {
       Array.isArray(c.previous) ? earlier(c) : null,
       Array.isArray(c.journal) && c.journal.length ? journal(c.journal) : null,
     ];
-    const actions = keepActions && card.querySelector('.component-actions');
+    const actions = keepActions && card.querySelector(':scope > .component-actions');
     card.replaceChildren(...parts.filter(Boolean), actions || componentActions(c));
     const back = card.querySelector('[data-rollback]');
     // Without an earlier version there is nothing to roll back to (an older host does not say).
@@ -207,15 +207,21 @@ export function createAdminView() {
   }
 
   function componentActions(c) {
+    // One file picker: "New version…" swaps, "Shadow…" starts a shadow (the mode is set by the
+    // button that opened it; a file set any other way is a new version).
     const file = h('input', { type: 'file', accept: '.wasm,application/wasm', id: `upload-${c.name}`, 'aria-label': `New version of ${c.name} (.wasm)` });
-    file.addEventListener('change', () => { if (file.files[0]) upload(c, file.files[0]); file.value = ''; });
-    const shadowFile = h('input', { type: 'file', accept: '.wasm,application/wasm', 'aria-label': `Shadow version of ${c.name} (.wasm)` });
-    shadowFile.addEventListener('change', () => { if (shadowFile.files[0]) shadow(c, shadowFile.files[0]); shadowFile.value = ''; });
+    file.addEventListener('change', () => {
+      const shadowing = file.dataset.mode === 'shadow';
+      delete file.dataset.mode;
+      if (file.files[0]) (shadowing ? shadow : upload)(c, file.files[0]);
+      file.value = '';
+    });
+    const pick = (mode) => { if (mode) file.dataset.mode = mode; else delete file.dataset.mode; file.click(); };
     return h('div', { class: 'component-actions' },
-      file, shadowFile,
-      h('button', { class: 'button small', type: 'button', 'aria-label': `Upload a new version of ${c.name}`, onclick: () => file.click() },
+      file,
+      h('button', { class: 'button small', type: 'button', 'aria-label': `Upload a new version of ${c.name}`, onclick: () => pick(null) },
         icon('upload'), 'New version…'),
-      h('button', { class: 'button ghost small', type: 'button', 'aria-label': `Shadow a new version of ${c.name}`, onclick: () => shadowFile.click() },
+      h('button', { class: 'button ghost small', type: 'button', 'aria-label': `Shadow a new version of ${c.name}`, onclick: () => pick('shadow') },
         'Shadow…'),
       h('button', { class: 'button ghost small', type: 'button', 'data-rollback': true, onclick: () => rollback(c) }, icon('undo'), 'Roll back'));
   }
@@ -276,7 +282,10 @@ export function createAdminView() {
   /** Back to `to` (an entry of `previous`), or to the newest kept version. */
   async function rollback(c, to) {
     const target = to ? `v${to.version} (${short(to.digest)})` : 'the version that served before it';
-    const ok = await confirmAction(`Roll back ${c.name}?`, `v${c.version} (${short(c.digest)}) is replaced by ${target}, at once.`, 'Roll back');
+    // With a shadow or canary, the route ends that instead.
+    const ok = c.candidate && !to
+      ? await confirmAction(`End the ${c.candidate.mode} of ${c.name}?`, `v${c.candidate.version} stops; everyone is served by v${c.version}.`, 'End it')
+      : await confirmAction(`Roll back ${c.name}?`, `v${c.version} (${short(c.digest)}) is replaced by ${target}, at once.`, 'Roll back');
     if (!ok) return;
     const query = to ? `?to=${encodeURIComponent(to.digest ? to.digest.slice(0, 16) : to.version)}` : '';
     try {
