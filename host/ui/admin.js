@@ -116,7 +116,7 @@ export function createAdminView() {
     card.replaceChildren(...parts.filter(Boolean), actions || componentActions(c));
     const back = card.querySelector('[data-rollback]');
     // Without an earlier version there is nothing to roll back to (an older host does not say).
-    if (back) back.disabled = Array.isArray(c.previous) && c.previous.length === 0;
+    if (back) back.disabled = Array.isArray(c.previous) && c.previous.length === 0 && !c.candidate;
   }
 
   /** The shadow or canary beside the serving version: its counts, its newest differences. */
