@@ -890,3 +890,87 @@ async fn a_failing_canary_is_rolled_back_apart_from_the_serving_version() {
     );
     rig.shutdown.cancel();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_steps_refuse_what_they_cannot_do_with_the_reason() {
+    let b = builds();
+    let rig = rig().await;
+    let put = |query: &'static [(&'static str, &'static str)], body: &'static [u8]| {
+        let rig = &rig;
+        async move {
+            rig.admin(
+                reqwest::Method::PUT,
+                "/admin/components/audit/candidate",
+                query,
+                Some(body),
+            )
+            .await
+        }
+    };
+    let cases: [(&[(&str, &str)], &[u8], u16, &str); 6] = [
+        (&[], &b.audit_v2, 400, "mode must be `shadow` or `canary`"),
+        (&[("mode", "canary")], &b.audit_v2, 400, "needs percent"),
+        (
+            &[("mode", "canary"), ("percent", "0")],
+            &b.audit_v2,
+            400,
+            "1 to 100 percent",
+        ),
+        (
+            &[("mode", "shadow"), ("percent", "5")],
+            &b.audit_v2,
+            400,
+            "a shadow takes no percent",
+        ),
+        (
+            &[("mode", "shadow")],
+            &b.audit_v1,
+            422,
+            "the serving version already",
+        ),
+        (
+            &[("mode", "shadow")],
+            b"not a component",
+            422,
+            "not a valid wasm component",
+        ),
+    ];
+    for (query, body, status, reason) in cases {
+        let (got, answer) = put(query, body).await;
+        assert_eq!(got, status, "{query:?}: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(reason), "{query:?}: `{reason}` in {error}");
+    }
+    for (path, method) in [
+        ("/admin/components/audit/canary", reqwest::Method::POST),
+        ("/admin/components/audit/promote", reqwest::Method::POST),
+        ("/admin/components/audit/shadow", reqwest::Method::GET),
+    ] {
+        let (status, answer) = rig.admin(method, path, &[("percent", "10")], None).await;
+        assert!(
+            matches!(status, 400 | 404),
+            "{path} without a candidate: {status} {answer}"
+        );
+    }
+    let (status, answer) = rig
+        .admin(
+            reqwest::Method::POST,
+            "/admin/components/audit/canary",
+            &[("percent", "10")],
+            None,
+        )
+        .await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap()
+            .contains("no shadow or canary of `audit` is running"),
+        "{answer}"
+    );
+    assert!(rig.pipeline.rollouts().candidate("audit").is_none());
+    // A refused candidate is in the journal, as a refused swap is.
+    let journal = rig.registry.slot("audit").unwrap().journal();
+    assert!(journal.iter().any(|e| e.action == "refused"), "{journal:?}");
+    rig.shutdown.cancel();
+}
