@@ -891,6 +891,9 @@ async fn a_failing_canary_is_rolled_back_apart_from_the_serving_version() {
     rig.shutdown.cancel();
 }
 
+/// A query, a body, the status and the words of the reason expected.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_steps_refuse_what_they_cannot_do_with_the_reason() {
     let b = builds();
@@ -907,7 +910,7 @@ async fn rollout_steps_refuse_what_they_cannot_do_with_the_reason() {
             .await
         }
     };
-    let cases: [(&[(&str, &str)], &[u8], u16, &str); 6] = [
+    let cases: [Refusal; 6] = [
         (&[], &b.audit_v2, 400, "mode must be `shadow` or `canary`"),
         (&[("mode", "canary")], &b.audit_v2, 400, "needs percent"),
         (
