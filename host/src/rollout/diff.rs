@@ -38,6 +38,41 @@ pub fn view(effects: &[Effect], version: &str) -> Value {
     )
 }
 
+/// The fields that differ between what `serving` (returned by `serving_version`) and
+/// `candidate` (by `candidate_version`) would have the host apply: [`fields`] of their
+/// [`view`]s, without building either when the effects are equal (the common case of a
+/// candidate that behaves the same), where only what the host adds from the version can differ.
+pub fn between(
+    serving: &[Effect],
+    serving_version: &str,
+    candidate: &[Effect],
+    candidate_version: &str,
+    limit: usize,
+) -> Vec<FieldDiff> {
+    if serving != candidate {
+        return fields(
+            &view(serving, serving_version),
+            &view(candidate, candidate_version),
+            limit,
+        );
+    }
+    if serving_version == candidate_version {
+        return Vec::new();
+    }
+    // What `view` adds from the version, and nothing else.
+    serving
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Effect::AppendAudit(_)))
+        .take(limit)
+        .map(|(i, _)| FieldDiff {
+            path: format!("[{i}].append_audit.component_version"),
+            serving: json!(serving_version),
+            candidate: json!(candidate_version),
+        })
+        .collect()
+}
+
 /// Every leaf where `serving` and `candidate` differ (object keys in JSON order, array items in
 /// order), at most `limit`
 /// (an effect list can be large; the first differences are what a person reads).
@@ -114,5 +149,40 @@ mod tests {
         );
         assert!(fields(&a, &a, 10).is_empty());
         assert_eq!(fields(&a, &b, 1).len(), 1, "bounded");
+    }
+
+    fn audit(task: &str) -> Effect {
+        use crate::domain::{AuditEntry, EventId, TaskId, TaskOperation, UserId};
+        Effect::AppendAudit(AuditEntry {
+            event_id: EventId::new("e1").unwrap(),
+            task_id: TaskId::new(task).unwrap(),
+            actor: UserId::new("u1").unwrap(),
+            operation: TaskOperation::Created,
+            at: chrono::DateTime::UNIX_EPOCH,
+            previous: None,
+            current: None,
+            changes: vec![],
+        })
+    }
+
+    #[test]
+    fn between_equals_the_diff_of_the_views_without_building_them() {
+        let ours = vec![Effect::CancelReminder("job".into()), audit("t1")];
+        let theirs_same = ours.clone();
+        let theirs_other = vec![Effect::CancelReminder("job".into()), audit("t2")];
+        for (theirs, v2) in [
+            (&theirs_same, "0.1.0"),
+            (&theirs_same, "0.2.0"),
+            (&theirs_other, "0.1.0"),
+            (&theirs_other, "0.2.0"),
+        ] {
+            assert_eq!(
+                between(&ours, "0.1.0", theirs, v2, 32),
+                fields(&view(&ours, "0.1.0"), &view(theirs, v2), 32),
+                "{v2} {theirs:?}"
+            );
+        }
+        let d = between(&ours, "0.1.0", &theirs_same, "0.2.0", 32);
+        assert_eq!(d[0].path, "[1].append_audit.component_version");
     }
 }

@@ -141,11 +141,7 @@ fn run(runtime: &Runtime, job: &Job) {
             )
         }
         (Ok(ours), Ok(theirs)) => {
-            let diff = diff::fields(
-                &diff::view(ours, &serving.version),
-                &diff::view(&theirs, &candidate.version),
-                FIELDS,
-            );
+            let diff = diff::between(ours, &serving.version, &theirs, &candidate.version, FIELDS);
             if diff.is_empty() {
                 (Outcome::Same, None)
             } else {
