@@ -218,6 +218,10 @@ e2e *ARGS: setup build-components
 # The benchmark runner (bench/) and the wasmtime floor it compares against.
 bench_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost-bench"
 host_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost"
+# audit built with its `marked` feature, in a target dir of its own (as host/tests/hot_swap.rs
+# builds it): the candidate row 8 shadows the serving audit with.
+marked_target := join(root, env("CARGO_TARGET_DIR", "target")) / "hot-swap"
+marked_wasm := marked_target / "wasm32-wasip2/release-wasm/audit.wasm"
 
 # Row 6 of `just bench`: this build beside a baseline commit's (the wasm floor, the Dapr route).
 # TASKHOST_BENCH_BASELINE=<rev> picks another commit, TASKHOST_BENCH_BASELINE= none.
@@ -231,6 +235,7 @@ bench-baseline-build REV=bench_baseline:
 # Build what the benchmarks run: the components, the empty floor component, the release host and runner
 bench-build: build-components
     cargo build --profile release-wasm --target wasm32-wasip2 -p empty
+    cargo build --profile release-wasm --target wasm32-wasip2 -p audit --features audit/marked --target-dir {{ quote(marked_target) }}
     cargo build --release -p taskhost -p taskhost-bench
 
 # Benchmark every row beside its reference (throwaway PostgreSQL; local Dapr stack for row 5, stopped after); writes docs/benchmarks.{md,json}
@@ -258,7 +263,7 @@ bench: bench-build build-polyglot
     stack_pg_url=$(. deploy/local-stack/env.sh && echo "$DATABASE_URL")
     {{ quote(bench_bin) }} --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --pg-url "$pg_url" --hot-swap-log "$swap_log" \
-        --stack-pg-url "$stack_pg_url" --polyglot-dir {{ quote(polyglot_dir) }} --out-dir docs "${baseline[@]}" \
+        --stack-pg-url "$stack_pg_url" --polyglot-dir {{ quote(polyglot_dir) }} --shadow-wasm {{ quote(marked_wasm) }} --out-dir docs "${baseline[@]}" \
         --command "just bench   # = cargo test --release -p taskhost --test hot_swap stream_ -- --nocapture (hot-swap lines); scripts/pg-test.sh start; deploy/local-stack/{build-dapr,fetch-kafka,up}.sh; then"
 
 # Only row 5 (through daprd + Kafka + PostgreSQL), printed, nothing written; starts and stops the local stack
@@ -290,9 +295,14 @@ bench-languages: bench-build build-polyglot
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --polyglot-dir {{ quote(polyglot_dir) }} --command "just bench-languages"
 
 # The short benchmark subset CI runs (< 2 min with a warm build): prints ratios, fails only if a row cannot be measured
+# Only row 8 (the serving path with a candidate in shadow beside without), printed, nothing written
+bench-shadow: bench-build
+    {{ quote(bench_bin) }} --only-shadow --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --shadow-wasm {{ quote(marked_wasm) }} --command "just bench-shadow"
+
 bench-quick: bench-build
     {{ quote(bench_bin) }} --quick --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
-        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --out-dir {{ quote(join(root, env("CARGO_TARGET_DIR", "target"))) }}/bench-quick \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --shadow-wasm {{ quote(marked_wasm) }} --out-dir {{ quote(join(root, env("CARGO_TARGET_DIR", "target"))) }}/bench-quick \
         --command "just bench-quick"
 
 # ---- Kubernetes (deploy/): image and chart, checked against a real control plane ----

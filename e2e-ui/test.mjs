@@ -403,6 +403,26 @@ test('the admin page lists the components and handles upload and rollback', asyn
   await card.getByText('Recent changes').waitFor();
   await sleep(300);
   await shot(page, 'admin.png');
+
+  // Shadow the same build through the page: every message compared, nothing applied; then end it.
+  const chooser = page.waitForEvent('filechooser');
+  await card.getByRole('button', { name: 'Shadow a new version of sync' }).click();
+  await (await chooser).setFiles(file);
+  await page.getByRole('dialog', { name: 'Shadow a new sync?' }).getByRole('button', { name: 'Shadow' }).click();
+  await page.locator('.toast', { hasText: 'sync: shadow started' }).waitFor();
+  await host.api('POST', '/api/tasks', await host.token(ALICE), { title: 'Seen by the shadow' });
+  await until('the shadow counted the message', async () => {
+    const report = await (await fetch(`${host.url}/admin/components/sync/shadow`, { headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } })).json();
+    return report.counts && report.counts.same + report.counts.different > 0;
+  });
+  await page.getByRole('button', { name: 'Refresh' }).click().catch(() => {});
+  await card.getByText('Shadow v').waitFor();
+  await card.getByRole('button', { name: 'Differences…' }).click();
+  await card.locator('.shadow-samples').getByText(/No difference so far|different/).waitFor();
+  await shot(page, 'admin-shadow.png');
+  await card.getByRole('button', { name: 'End', exact: true }).click();
+  await page.getByRole('dialog', { name: /End the shadow of sync/ }).getByRole('button', { name: 'End it' }).click();
+  await page.locator('.toast', { hasText: 'sync: shadow ended' }).waitFor();
 });
 
 /** `bytes` (a component) with a custom section appended: valid, and a different digest. */

@@ -23,6 +23,7 @@ LAYERS = [
     ["api", "dapr", "delivery", "watch"],  # ways in: people, the sidecar, the relay, files
     ["http"],  # what every HTTP way in shares (routes with access rules, error bodies)
     ["pipeline"],  # the one path of a message
+    ["rollout"],  # shadow and canary candidates beside the serving versions
     ["runtime", "effects", "sockets"],  # wasm; turning effects into I/O; the socket hub
     ["storage"],  # the database
     ["metrics", "telemetry", "domain", "wire"],  # leaves: facades and pure types

@@ -61,6 +61,13 @@ struct Args {
     /// `javascript/audit.wasm`: `just build-polyglot`), for row 7.
     #[arg(long)]
     polyglot_dir: Option<PathBuf>,
+    /// audit built with its `marked` feature: shadows the serving audit in row 8.
+    #[arg(long)]
+    shadow_wasm: Option<PathBuf>,
+    /// Run only row 8 (the serving path with a candidate in shadow); nothing is written unless
+    /// --out-dir.
+    #[arg(long, requires = "shadow_wasm")]
+    only_shadow: bool,
     /// Run only row 7 (audit in three languages); nothing is written unless --out-dir.
     #[arg(long)]
     only_languages: bool,
@@ -155,13 +162,15 @@ async fn main() -> anyhow::Result<()> {
         args.only_real_stack,
         args.only_baseline,
         args.only_languages,
+        args.only_shadow,
     ) {
-        (false, false, false) => rows::Only::All,
-        (true, false, false) => rows::Only::RealStack,
-        (false, true, false) => rows::Only::Baseline,
-        (false, false, true) => rows::Only::Languages,
+        (false, false, false, false) => rows::Only::All,
+        (true, false, false, false) => rows::Only::RealStack,
+        (false, true, false, false) => rows::Only::Baseline,
+        (false, false, true, false) => rows::Only::Languages,
+        (false, false, false, true) => rows::Only::Shadow,
         _ => anyhow::bail!(
-            "--only-real-stack, --only-baseline and --only-languages exclude each other"
+            "--only-real-stack, --only-baseline, --only-languages and --only-shadow exclude each other"
         ),
     };
     let inputs = rows::Inputs {
@@ -171,6 +180,7 @@ async fn main() -> anyhow::Result<()> {
         stack_pg_url: args.stack_pg_url.as_deref(),
         baseline: baseline.as_ref(),
         polyglot_dir: args.polyglot_dir.as_deref(),
+        shadow_wasm: args.shadow_wasm.as_deref(),
     };
     let result = rows::run_all(&ctx, &inputs, only).await;
     let _ = std::fs::remove_dir_all(&scratch);

@@ -185,6 +185,11 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         registry.clone(),
         shutdown.child_token(),
     )));
+    // Canaries: their own automatic rollback, apart from the serving versions'.
+    background.push(tokio::spawn(crate::rollout::guard::guard(
+        pipeline.rollouts().clone(),
+        shutdown.child_token(),
+    )));
     if args.swap.watch_components {
         background.push(
             crate::watch::spawn(

@@ -11,7 +11,8 @@
 //! Modules, from the outside in (each uses only those after it; `just lint` checks it):
 //! `cli`, `app`, `config` (the binary); `api` (ways in for people), `dapr` and `delivery`
 //! (ways in for messages), `watch` (for files), `http` (what the HTTP ways in share);
-//! `pipeline` (the straight line above); `runtime` (wasm), `effects` and `sockets` (I/O);
+//! `pipeline` (the straight line above); `rollout` (shadow and canary candidates the pipeline
+//! routes to and hands messages to); `runtime` (wasm), `effects` and `sockets` (I/O);
 //! `storage`; and the leaves `metrics`, `telemetry`, `wire` (JSON ⇄ `domain`).
 
 pub mod api;
@@ -25,6 +26,7 @@ pub mod http;
 pub mod invoke;
 pub mod metrics;
 pub mod pipeline;
+pub mod rollout;
 pub mod runtime;
 pub mod sockets;
 pub mod storage;

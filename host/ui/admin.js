@@ -1,6 +1,8 @@
 // The admin page: the loaded components (`GET /admin/components`), a new version of one
 // (`PUT /admin/components/{name}`, the .wasm as the body), a rollback
-// (`POST /admin/components/{name}/rollback`) and the dead letters. Fields the host adds to a
+// (`POST /admin/components/{name}/rollback`), a shadow or canary candidate
+// (`PUT /admin/components/{name}/candidate`, its report from `GET …/shadow`, then
+// `POST …/canary`, `…/promote` or `…/rollback`) and the dead letters. Fields the host adds to a
 // component (counters such as messages handled and errors) are shown as they come, so the
 // page needs no change when the host reports more. A host without the upload or rollback
 // routes answers 404 or 405: the page says so instead of failing.
@@ -12,7 +14,7 @@ import { adminToken } from './session.js';
 
 const REFRESH_MS = 5000;
 const KNOWN = new Set(['name', 'version', 'digest', 'world', 'topics', 'loaded_at', 'origin', 'messages_handled',
-  'errors', 'error_kinds', 'serving_since', 'became_current_by', 'on_probation', 'previous', 'journal']);
+  'errors', 'error_kinds', 'serving_since', 'became_current_by', 'on_probation', 'previous', 'journal', 'candidate']);
 const BAD = /error|fail|trap|dead|timeout|drop/i;
 
 export function createAdminView() {
@@ -106,14 +108,80 @@ export function createAdminView() {
         h('div', { class: `stat${bad ? ' bad' : ''}`, title: detail || null }, h('b', {}, v.toLocaleString()), h('span', {}, label),
           detail ? h('small', {}, detail) : null))) : null,
       kv,
+      c.candidate ? candidatePanel(c) : null,
       Array.isArray(c.previous) ? earlier(c) : null,
       Array.isArray(c.journal) && c.journal.length ? journal(c.journal) : null,
     ];
-    const actions = keepActions && card.querySelector('.component-actions');
+    const actions = keepActions && card.querySelector(':scope > .component-actions');
     card.replaceChildren(...parts.filter(Boolean), actions || componentActions(c));
     const back = card.querySelector('[data-rollback]');
     // Without an earlier version there is nothing to roll back to (an older host does not say).
-    if (back) back.disabled = Array.isArray(c.previous) && c.previous.length === 0;
+    if (back) back.disabled = Array.isArray(c.previous) && c.previous.length === 0 && !c.candidate;
+  }
+
+  /** The shadow or canary beside the serving version: its counts, its newest differences. */
+  function candidatePanel(c) {
+    const k = c.candidate;
+    const counts = k.shadow || {};
+    const title = k.mode === 'canary'
+      ? `Canary v${k.version} · ${k.percent}% of the users`
+      : `Shadow v${k.version} · every message, nothing applied`;
+    const samples = h('div', { class: 'shadow-samples' });
+    return h('div', { class: 'earlier candidate' },
+      h('h3', { class: 'label-like' }, title),
+      h('p', { class: 'muted' }, `since ${formatDateTime(k.since)} (${fromNow(k.since)}) · ${short(k.digest)}`),
+      h('div', { class: 'stats' }, [
+        ['Same', counts.same, false], ['Different', counts.different, counts.different > 0],
+        ['Candidate failed', counts.candidate_failed, counts.candidate_failed > 0], ['Skipped', counts.skipped, counts.skipped > 0],
+        k.mode === 'canary' ? ['Canary messages', k.canary?.messages, false] : null,
+        k.mode === 'canary' ? ['Canary errors', k.canary?.errors, k.canary?.errors > 0] : null,
+      ].filter((s) => s && typeof s[1] === 'number').map(([label, v, bad]) =>
+        h('div', { class: `stat${bad ? ' bad' : ''}` }, h('b', {}, v.toLocaleString()), h('span', {}, label)))),
+      h('div', { class: 'component-actions' },
+        h('button', { class: 'button ghost small', type: 'button', onclick: () => showSamples(c, samples) }, 'Differences…'),
+        k.mode === 'shadow' ? h('button', { class: 'button small', type: 'button', onclick: () => step(c, 'canary') }, 'Canary…') : null,
+        h('button', { class: 'button small', type: 'button', onclick: () => step(c, 'promote') }, 'Promote'),
+        h('button', { class: 'button ghost small', type: 'button', onclick: () => step(c, 'rollback') }, icon('undo'), 'End')),
+      samples);
+  }
+
+  async function showSamples(c, box) {
+    try {
+      const report = await api(`/admin/components/${encodeURIComponent(c.name)}/shadow`, { token: adminToken.get() });
+      const rows = (report.samples || []).slice(0, 20);
+      if (!rows.length) { box.replaceChildren(h('p', { class: 'muted' }, 'No difference so far.')); return; }
+      box.replaceChildren(h('ul', { class: 'versions' }, rows.map((s) => h('li', {},
+        h('strong', {}, s.outcome.replace(/_/g, ' ')), ` · ${s.event_id} · ${s.topic} · ${fromNow(s.at)}`,
+        s.error ? h('div', { class: 'form-error' }, s.error) : null,
+        (s.diff || []).map((d) => h('div', { class: 'mono' },
+          `${d.path}: ${JSON.stringify(d.serving)} → ${JSON.stringify(d.candidate)}`))))));
+    } catch (err) {
+      if (!missingRoute(err, `The shadow report (GET /admin/components/${c.name}/shadow)`)) toast(err.message, { error: true });
+    }
+  }
+
+  /** shadow → canary (asks the share), candidate → serving, or the candidate ended. */
+  async function step(c, what) {
+    const k = c.candidate;
+    let query = '';
+    if (what === 'canary') {
+      const percent = window.prompt(`Serve v${k.version} of ${c.name} to what percent of the users (1–100)?`, '10');
+      if (!percent) return;
+      query = `?percent=${encodeURIComponent(percent.trim())}`;
+    } else {
+      const text = what === 'promote'
+        ? [`Promote ${c.name} v${k.version}?`, `It serves everyone from the next message on; v${c.version} is kept for a rollback.`, 'Promote']
+        : [`End the ${k.mode} of ${c.name} v${k.version}?`, `Everyone is served by v${c.version} from the next message on.`, 'End it'];
+      if (!(await confirmAction(...text))) return;
+    }
+    try {
+      await api(`/admin/components/${encodeURIComponent(c.name)}/${what}${query}`, { token: adminToken.get(), method: 'POST' });
+      notice('');
+      toast(`${c.name}: ${what === 'canary' ? 'canary started' : what === 'promote' ? `v${k.version} serves everyone` : `${k.mode} ended`}`);
+    } catch (err) {
+      if (!missingRoute(err, `POST /admin/components/${c.name}/${what}`)) toast(err.message, { error: true });
+    }
+    refresh();
   }
 
   function earlier(c) {
@@ -139,12 +207,22 @@ export function createAdminView() {
   }
 
   function componentActions(c) {
+    // One file picker: "New version…" swaps, "Shadow…" starts a shadow (the mode is set by the
+    // button that opened it; a file set any other way is a new version).
     const file = h('input', { type: 'file', accept: '.wasm,application/wasm', id: `upload-${c.name}`, 'aria-label': `New version of ${c.name} (.wasm)` });
-    file.addEventListener('change', () => { if (file.files[0]) upload(c, file.files[0]); file.value = ''; });
+    file.addEventListener('change', () => {
+      const shadowing = file.dataset.mode === 'shadow';
+      delete file.dataset.mode;
+      if (file.files[0]) (shadowing ? shadow : upload)(c, file.files[0]);
+      file.value = '';
+    });
+    const pick = (mode) => { if (mode) file.dataset.mode = mode; else delete file.dataset.mode; file.click(); };
     return h('div', { class: 'component-actions' },
       file,
-      h('button', { class: 'button small', type: 'button', 'aria-label': `Upload a new version of ${c.name}`, onclick: () => file.click() },
+      h('button', { class: 'button small', type: 'button', 'aria-label': `Upload a new version of ${c.name}`, onclick: () => pick(null) },
         icon('upload'), 'New version…'),
+      h('button', { class: 'button ghost small', type: 'button', 'aria-label': `Shadow a new version of ${c.name}`, onclick: () => pick('shadow') },
+        'Shadow…'),
       h('button', { class: 'button ghost small', type: 'button', 'data-rollback': true, onclick: () => rollback(c) }, icon('undo'), 'Roll back'));
   }
 
@@ -184,10 +262,30 @@ export function createAdminView() {
     refresh();
   }
 
+  /** A candidate in shadow: run beside the serving version, compared, never applied. */
+  async function shadow(c, file) {
+    const ok = await confirmAction(`Shadow a new ${c.name}?`,
+      `${file.name} runs beside v${c.version} on every message once it passes validation; its effects are compared and never applied.`,
+      'Shadow');
+    if (!ok) return;
+    try {
+      await api(`/admin/components/${encodeURIComponent(c.name)}/candidate?mode=shadow`,
+        { token: adminToken.get(), method: 'PUT', body: file, contentType: 'application/wasm' });
+      notice('');
+      toast(`${c.name}: shadow started`);
+    } catch (err) {
+      if (!missingRoute(err, `Shadowing (PUT /admin/components/${c.name}/candidate)`)) toast(err.message, { error: true });
+    }
+    refresh();
+  }
+
   /** Back to `to` (an entry of `previous`), or to the newest kept version. */
   async function rollback(c, to) {
     const target = to ? `v${to.version} (${short(to.digest)})` : 'the version that served before it';
-    const ok = await confirmAction(`Roll back ${c.name}?`, `v${c.version} (${short(c.digest)}) is replaced by ${target}, at once.`, 'Roll back');
+    // With a shadow or canary, the route ends that instead.
+    const ok = c.candidate && !to
+      ? await confirmAction(`End the ${c.candidate.mode} of ${c.name}?`, `v${c.candidate.version} stops; everyone is served by v${c.version}.`, 'End it')
+      : await confirmAction(`Roll back ${c.name}?`, `v${c.version} (${short(c.digest)}) is replaced by ${target}, at once.`, 'Roll back');
     if (!ok) return;
     const query = to ? `?to=${encodeURIComponent(to.digest ? to.digest.slice(0, 16) : to.version)}` : '';
     try {

@@ -9,6 +9,7 @@ pub mod footprint;
 pub mod host_cost;
 pub mod languages;
 pub mod real_stack;
+pub mod shadow;
 
 use crate::Ctx;
 use crate::db::Backend;
@@ -27,6 +28,8 @@ pub enum Only {
     Baseline,
     /// Row 7, one consumer in three languages (`--only-languages`, `just bench-languages`).
     Languages,
+    /// Row 8, the serving path with a candidate in shadow (`--only-shadow`, `just bench-shadow`).
+    Shadow,
 }
 
 /// What the rows measure besides the host and its components: each optional input, when
@@ -44,6 +47,8 @@ pub struct Inputs<'a> {
     pub baseline: Option<&'a baseline::Baseline>,
     /// The Python and JavaScript builds of audit (row 7).
     pub polyglot_dir: Option<&'a Path>,
+    /// A second build of audit (its `marked` feature) to shadow the serving one (row 8).
+    pub shadow_wasm: Option<&'a Path>,
 }
 
 pub async fn run_all(
@@ -58,6 +63,7 @@ pub async fn run_all(
         stack_pg_url,
         baseline,
         polyglot_dir,
+        shadow_wasm,
     } = inputs;
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -75,6 +81,10 @@ pub async fn run_all(
         }
         Only::Languages => {
             language_rows(ctx, polyglot_dir, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
+        Only::Shadow => {
+            shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
             return Ok((rows, failures));
         }
     }
@@ -99,6 +109,8 @@ pub async fn run_all(
         Ok(r) => rows.extend(r),
         Err(e) => fail(&mut rows, "host_cost", "per-message host cost", e),
     }
+
+    shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
 
     let mut backends = vec![Backend::Sqlite];
     match pg_url {
@@ -317,5 +329,31 @@ async fn real_stack_rows(
             Ok(r) => rows.push(r),
             Err(e) => fail(rows, id, WHAT, e),
         }
+    }
+}
+
+/// Row 8: the serving path with a candidate in shadow beside without.
+async fn shadow_row(
+    ctx: &Ctx,
+    shadow_wasm: Option<&Path>,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    const WHAT: &str = "serving path with a candidate in shadow beside without";
+    eprintln!("== row 8: the serving path with a candidate in shadow ==");
+    let Some(wasm) = shadow_wasm else {
+        rows.push(Row::not_measured(
+            "shadow",
+            WHAT,
+            "no --shadow-wasm given (audit built with its `marked` feature)",
+        ));
+        return;
+    };
+    match shadow::run(ctx, wasm).await {
+        Ok(r) => {
+            eprintln!("   {} vs {}", r.taskhost.text, r.reference.text);
+            rows.push(r)
+        }
+        Err(e) => fail(rows, "shadow", WHAT, e),
     }
 }

@@ -13,7 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
+pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> {
     let Some(expected) = &state.admin_token else {
         return Err(ApiError::not_found(
             "admin routes are disabled: set TASKHOST_ADMIN_TOKEN",
@@ -74,6 +74,11 @@ pub async fn components(
                     .collect::<Vec<_>>()
             );
             serving["journal"] = json!(slot.journal());
+            serving["candidate"] = state
+                .pipeline
+                .rollouts()
+                .candidate(&slot.name)
+                .map_or(Value::Null, |c| super::rollout_view::candidate_json(&c));
             serving
         })
         .collect();
@@ -105,7 +110,7 @@ fn mib(bytes: u64) -> f64 {
     (bytes as f64 / (1u64 << 20) as f64 * 10.0).round() / 10.0
 }
 
-fn swapped_json(name: &str, s: &Swapped) -> Value {
+pub(super) fn swapped_json(name: &str, s: &Swapped) -> Value {
     json!({
         "name": name,
         "unchanged": s.unchanged,
@@ -121,7 +126,7 @@ fn swapped_json(name: &str, s: &Swapped) -> Value {
     })
 }
 
-fn swap_error(e: SwapError) -> ApiError {
+pub(super) fn swap_error(e: SwapError) -> ApiError {
     match e {
         SwapError::UnknownComponent { .. } => ApiError::not_found(e.to_string()),
         SwapError::NoPrevious { .. } => ApiError::conflict(e.to_string()),
@@ -181,22 +186,24 @@ pub async fn push(
 #[serde(deny_unknown_fields)]
 pub struct RollbackQuery {
     /// A kept version (its version string or a digest prefix); default: the newest kept one.
-    to: Option<String>,
+    pub(super) to: Option<String>,
+    /// Who asks and why, for the journal.
+    pub(super) by: Option<String>,
+    pub(super) reason: Option<String>,
 }
 
 /// `POST /admin/components/{name}/rollback[?to=<version or digest prefix>]`: serves a kept
-/// earlier version again, at once. 409 when none is kept.
-pub async fn rollback(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-    query: Result<Query<RollbackQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
+/// earlier version again, at once. 409 when none is kept. (When the component has a shadow or
+/// a canary, the route ends that instead: `api/rollout.rs`, which calls this otherwise.)
+pub(super) fn rollback(
+    state: &AppState,
+    name: String,
+    query: RollbackQuery,
 ) -> ApiResult<Json<Value>> {
-    authorize(&state, &headers)?;
-    let query = query.map_err(query_error)?.0;
+    let who = super::rollout_view::actor(query.by, query.reason);
     let swapped = state
         .registry
-        .rollback(&name, query.to.as_deref(), "admin API")
+        .rollback_for(&name, query.to.as_deref(), &who.who, who.reason)
         .map_err(swap_error)?;
     Ok(Json(swapped_json(&name, &swapped)))
 }
@@ -269,7 +276,7 @@ impl DeadLetterQuery {
     }
 }
 
-fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+pub(super) fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError::bad_request(format!("invalid query: {e}"))
 }
 

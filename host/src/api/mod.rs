@@ -7,6 +7,8 @@ pub mod dev;
 pub mod health;
 pub mod inbox;
 pub mod json;
+pub mod rollout;
+pub mod rollout_view;
 pub mod tasks;
 pub mod ui;
 pub mod ws;
@@ -85,7 +87,23 @@ pub fn router(state: AppState, others: Router) -> Router {
         .route(routes::at("/admin/components/{name}"), put(admin::push))
         .route(
             routes::at("/admin/components/{name}/rollback"),
-            post(admin::rollback),
+            post(rollout::rollback),
+        )
+        .route(
+            routes::at("/admin/components/{name}/candidate"),
+            put(rollout::start),
+        )
+        .route(
+            routes::at("/admin/components/{name}/shadow"),
+            get(rollout::report),
+        )
+        .route(
+            routes::at("/admin/components/{name}/canary"),
+            post(rollout::canary),
+        )
+        .route(
+            routes::at("/admin/components/{name}/promote"),
+            post(rollout::promote),
         )
         .route(routes::at("/admin/dead-letters"), get(admin::dead_letters))
         .route(

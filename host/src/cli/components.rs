@@ -18,18 +18,58 @@ pub enum ComponentsCommand {
         /// The component it replaces (default: the file name without `.wasm`).
         #[arg(long)]
         name: Option<String>,
+        /// Do not serve it: run it beside the serving version on every message, compare its
+        /// effects, apply none (see `taskhost components shadow NAME`).
+        #[arg(long, conflicts_with = "canary")]
+        shadow: bool,
+        /// Serve it to this percent of the users (a stable slice, by user id), the rest stay on
+        /// the serving version.
+        #[arg(long, value_name = "PERCENT")]
+        canary: Option<u32>,
+        #[command(flatten)]
+        step: StepArgs,
         #[command(flatten)]
         limits: PushLimits,
         #[command(flatten)]
         admin: AdminArgs,
     },
-    /// Serve a kept earlier version again (the newest one, or `--to`).
+    /// Show what a shadow found: counts and the newest differences (JSON).
+    Shadow {
+        /// The component.
+        name: String,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Turn a shadow into a canary serving PERCENT of the users (or change a canary's share).
+    Canary {
+        /// The component.
+        name: String,
+        /// The share of users it serves, 1 to 100.
+        percent: u32,
+        #[command(flatten)]
+        step: StepArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// Make the shadow or canary serve everyone (the replaced version is kept for rollback).
+    Promote {
+        /// The component.
+        name: String,
+        #[command(flatten)]
+        step: StepArgs,
+        #[command(flatten)]
+        admin: AdminArgs,
+    },
+    /// End a shadow or canary; without one, serve a kept earlier version again (the newest
+    /// one, or `--to`).
     Rollback {
         /// The component.
         name: String,
         /// A kept version: its version string or a digest prefix.
         #[arg(long)]
         to: Option<String>,
+        #[command(flatten)]
+        step: StepArgs,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -61,6 +101,30 @@ impl PushLimits {
         }
         if let Some(ms) = self.timeout_ms {
             query.push(("call_timeout_ms", ms.to_string()));
+        }
+        query
+    }
+}
+
+/// Who takes a step and why: written to the component's journal.
+#[derive(Debug, Clone, Default, Args)]
+pub struct StepArgs {
+    /// Who takes this step (default: $USER).
+    #[arg(long)]
+    pub by: Option<String>,
+    /// Why, in a few words.
+    #[arg(long)]
+    pub reason: Option<String>,
+}
+
+impl StepArgs {
+    fn query(&self) -> Vec<(&'static str, String)> {
+        let mut query = Vec::new();
+        if let Some(by) = self.by.clone().or_else(|| std::env::var("USER").ok()) {
+            query.push(("by", by));
+        }
+        if let Some(reason) = &self.reason {
+            query.push(("reason", reason.clone()));
         }
         query
     }
@@ -107,6 +171,9 @@ pub fn run(command: ComponentsCommand) -> anyhow::Result<()> {
             ComponentsCommand::Push {
                 file,
                 name,
+                shadow,
+                canary,
+                step,
                 limits,
                 admin,
             } => {
@@ -126,25 +193,78 @@ pub fn run(command: ComponentsCommand) -> anyhow::Result<()> {
                 let bytes = tokio::fs::read(&file)
                     .await
                     .with_context(|| format!("reading {}", file.display()))?;
+                let (path, mut query) = match (shadow, canary) {
+                    (false, None) => (format!("/admin/components/{name}"), vec![]),
+                    (true, _) => (
+                        format!("/admin/components/{name}/candidate"),
+                        vec![("mode", "shadow".to_string())],
+                    ),
+                    (false, Some(percent)) => (
+                        format!("/admin/components/{name}/candidate"),
+                        vec![("mode", "canary".into()), ("percent", percent.to_string())],
+                    ),
+                };
+                if shadow || canary.is_some() {
+                    query.extend(step.query());
+                }
+                query.extend(limits.query());
                 let request = admin
-                    .request(
-                        &http,
-                        reqwest::Method::PUT,
-                        &format!("/admin/components/{name}"),
-                    )?
-                    .query(&limits.query())
+                    .request(&http, reqwest::Method::PUT, &path)?
+                    .query(&query)
                     .header(reqwest::header::CONTENT_TYPE, "application/wasm")
                     .body(bytes);
+                let answer = send(request, &admin.url).await?;
+                if answer.get("candidate").is_some() {
+                    eprintln!("{}", describe_candidate(&answer));
+                } else {
+                    eprintln!("{}", describe_change(&answer));
+                }
+                print_json(&answer)
+            }
+            ComponentsCommand::Shadow { name, admin } => {
+                let path = format!("/admin/components/{name}/shadow");
+                let request = admin.request(&http, reqwest::Method::GET, &path)?;
+                print_json(&send(request, &admin.url).await?)
+            }
+            ComponentsCommand::Canary {
+                name,
+                percent,
+                step,
+                admin,
+            } => {
+                let path = format!("/admin/components/{name}/canary");
+                let mut query = step.query();
+                query.push(("percent", percent.to_string()));
+                let request = admin
+                    .request(&http, reqwest::Method::POST, &path)?
+                    .query(&query);
+                let answer = send(request, &admin.url).await?;
+                eprintln!("{}", describe_candidate(&answer));
+                print_json(&answer)
+            }
+            ComponentsCommand::Promote { name, step, admin } => {
+                let path = format!("/admin/components/{name}/promote");
+                let request = admin
+                    .request(&http, reqwest::Method::POST, &path)?
+                    .query(&step.query());
                 let answer = send(request, &admin.url).await?;
                 eprintln!("{}", describe_change(&answer));
                 print_json(&answer)
             }
-            ComponentsCommand::Rollback { name, to, admin } => {
+            ComponentsCommand::Rollback {
+                name,
+                to,
+                step,
+                admin,
+            } => {
                 let path = format!("/admin/components/{name}/rollback");
-                let mut request = admin.request(&http, reqwest::Method::POST, &path)?;
+                let mut query = step.query();
                 if let Some(to) = &to {
-                    request = request.query(&[("to", to)]);
+                    query.push(("to", to.clone()));
                 }
+                let request = admin
+                    .request(&http, reqwest::Method::POST, &path)?
+                    .query(&query);
                 let answer = send(request, &admin.url).await?;
                 eprintln!("{}", describe_change(&answer));
                 print_json(&answer)
@@ -172,6 +292,26 @@ pub(super) async fn send(request: reqwest::RequestBuilder, url: &str) -> anyhow:
         bail!("taskhost answered {status}: {reason}");
     }
     Ok(body)
+}
+
+/// One line for people: `audit: 0.2.0 (9c1b…) is a canary for 25% of the users`.
+fn describe_candidate(answer: &Value) -> String {
+    let c = &answer["candidate"];
+    let name = answer["name"].as_str().unwrap_or("?");
+    let who = format!(
+        "{name}: {} ({})",
+        c["version"].as_str().unwrap_or("?"),
+        c["digest"].as_str().unwrap_or("?").get(..12).unwrap_or("?")
+    );
+    match c["percent"].as_u64() {
+        Some(p) => {
+            format!("{who} is a canary for {p}% of the users; the rest stay on the serving version")
+        }
+        None => format!(
+            "{who} shadows the serving version: called on every message, nothing applied \
+             (`taskhost components shadow {name}` shows what differs)"
+        ),
+    }
 }
 
 /// One line for people: `audit: 0.1.0 (3f2a…) → 0.2.0 (9c1b…), validated in 12 ms`.

@@ -22,6 +22,7 @@ pub const ROLLBACKS: &str = "taskhost_component_rollbacks_total";
 pub const PRUNED: &str = "taskhost_retention_deleted_rows_total";
 pub const COMMIT_SECONDS: &str = "taskhost_group_commit_seconds";
 pub const COMMIT_JOBS: &str = "taskhost_group_commit_jobs";
+pub const SHADOW_CALLS: &str = "taskhost_shadow_calls_total";
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -114,6 +115,11 @@ fn describe() {
         "Jobs (component, message) per group commit: how many deliveries share one transaction"
     );
     describe_counter!(
+        SHADOW_CALLS,
+        "Shadow calls of a candidate version, per component, candidate version and outcome \
+         (same, different, candidate_failed, skipped)"
+    );
+    describe_counter!(
         PRUNED,
         "Rows deleted by retention, per table (delivered outbox rows, exactly-once records)"
     );
@@ -163,6 +169,11 @@ pub fn pruned(table: &'static str, rows: u64) {
 pub fn group_commit(jobs: usize, seconds: f64) {
     histogram!(COMMIT_JOBS).record(jobs as f64);
     histogram!(COMMIT_SECONDS).record(seconds);
+}
+
+/// One shadow call of a candidate and how it compared with the serving version.
+pub fn shadow(component: &str, version: &str, outcome: &'static str) {
+    counter!(SHADOW_CALLS, "component" => component.to_string(), "version" => version.to_string(), "outcome" => outcome).increment(1);
 }
 
 pub fn rollback(component: &str, cause: &'static str) {

@@ -27,6 +27,7 @@ mod executor;
 mod group_commit;
 mod handler;
 mod in_host;
+mod shadow;
 mod verdict;
 
 pub use answer::Answer;
@@ -38,6 +39,7 @@ pub use verdict::{ComponentVerdict, Failure, Handled, Verdict};
 use crate::domain::Message;
 use crate::effects::{Applied, EffectsConfig};
 use crate::metrics;
+use crate::rollout::Rollouts;
 use crate::runtime::{Registry, Runtime, convert};
 use crate::sockets::SocketHub;
 use crate::storage::{Db, processed};
@@ -108,6 +110,8 @@ pub struct Pipeline {
     /// Where effects are committed, batched with concurrent messages' (group_commit.rs).
     commit: GroupCommit,
     threads: executor::WasmThreads,
+    /// Shadow and canary candidates (`crate::rollout`): who serves a user, who shadows.
+    rollouts: Arc<Rollouts>,
 }
 
 impl Pipeline {
@@ -124,14 +128,26 @@ impl Pipeline {
         let commit = GroupCommit::start(db.clone(), Arc::new(effects));
         Self {
             runtime,
-            registry,
             dead_letters: DeadLetters::new(db.clone()),
             db,
             hub,
             wakers,
             commit,
             threads: executor::WasmThreads::start(),
+            rollouts: Arc::new(Rollouts::new(registry.clone())),
+            registry,
         }
+    }
+
+    /// As built, with these candidates instead of none (a test that wants more samples).
+    pub fn with_rollouts(mut self, rollouts: Rollouts) -> Self {
+        self.rollouts = Arc::new(rollouts);
+        self
+    }
+
+    /// The shadow and canary candidates of this pipeline's components.
+    pub fn rollouts(&self) -> &Arc<Rollouts> {
+        &self.rollouts
     }
 
     /// The dead-letter writer, for what a transport cannot hand to the pipeline.
@@ -188,6 +204,9 @@ impl Pipeline {
         if let Some(name) = only {
             versions.retain(|c| c.name == name);
         }
+        // A canary takes its slice of users (crate::rollout), for the whole message.
+        self.rollouts
+            .route(&mut versions, topic, message.user_id().as_str());
         if versions.is_empty() {
             tracing::debug!("no component subscribes to this topic");
             return Handled::Decoded {
@@ -224,6 +243,8 @@ impl Pipeline {
             }
             None => (message, wit_message),
         };
+        // A shadow gets the message as the serving versions did (shadow.rs), off this path.
+        let shadowed = self.rollouts.shadowing().then(|| wit_message.clone());
         let mut calls = call::call_all(
             &self.threads,
             &self.runtime,
@@ -234,6 +255,17 @@ impl Pipeline {
             now,
         )
         .await;
+        if let Some(wit_message) = shadowed {
+            shadow::hand_over(
+                &self.rollouts,
+                topic,
+                &message,
+                wit_message,
+                now,
+                &versions,
+                &calls,
+            );
+        }
         for effects in calls.iter_mut().flatten() {
             context.complete(&message, effects);
         }

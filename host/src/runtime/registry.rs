@@ -79,7 +79,9 @@ impl ComponentSlot {
         self.lock_journal().iter().cloned().collect()
     }
 
-    pub(super) fn record(&self, entry: JournalEntry) {
+    /// Adds `entry` (the oldest beyond the journal's length is let go). Also written by
+    /// `crate::rollout` for shadow and canary steps.
+    pub fn record(&self, entry: JournalEntry) {
         let mut journal = self.lock_journal();
         if journal.len() == JOURNAL_LEN {
             journal.pop_front();

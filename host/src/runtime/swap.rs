@@ -108,8 +108,32 @@ impl Registry {
         origin: &str,
         pushed: Option<LimitOverrides>,
     ) -> Result<Swapped, SwapError> {
-        let slot = self.known_slot(name)?;
         let started = Instant::now();
+        let next = self.validate_bytes(name, bytes, origin, pushed).await?;
+        let validation = started.elapsed();
+        let slot = self.known_slot(name)?;
+        let current = slot.current();
+        if current.digest == next.digest {
+            tracing::info!(component = %slot.name, version = %current.version, %origin, "same bytes as the serving version: nothing to swap");
+            return Ok(Swapped::new(current.clone(), current, validation));
+        }
+        let change = slot.versions().swap(Arc::new(next));
+        let swapped = Swapped::new(change.from, change.to, validation);
+        log_swap(slot, &swapped, "swap", origin, None);
+        Ok(swapped)
+    }
+
+    /// Compiles and checks `bytes` as a version of `name` (on the blocking pool), without
+    /// making it serve: what a swap does before its atomic step, and what a shadow or canary
+    /// candidate (`crate::rollout`) is loaded with. A refusal is recorded in the journal.
+    pub async fn validate_bytes(
+        &self,
+        name: &str,
+        bytes: Vec<u8>,
+        origin: &str,
+        pushed: Option<LimitOverrides>,
+    ) -> Result<LoadedComponent, SwapError> {
+        let slot = self.known_slot(name)?;
         let runtime = self.runtime().clone();
         let source = origin.to_string();
         let request = match pushed {
@@ -120,7 +144,6 @@ impl Registry {
             runtime.load_bytes_with(&bytes, &source, &|_| request.clone())
         })
         .await;
-        let validation = started.elapsed();
         let checked = match loaded {
             Err(e) => Err(SwapError::Interrupted(e.to_string())),
             Ok(Err(e)) => Err(SwapError::Invalid(e)),
@@ -131,35 +154,26 @@ impl Registry {
             }),
             Ok(Ok(c)) => Ok(c),
         };
-        let next = match checked {
-            Ok(next) => next,
-            Err(e) => {
-                tracing::warn!(component = %slot.name, %origin, error = %e, "new version refused; the serving version keeps serving");
-                slot.record(entry("refused", None, None, origin, Some(e.to_string())));
-                return Err(e);
-            }
-        };
-        let current = slot.current();
-        if current.digest == next.digest {
-            tracing::info!(component = %slot.name, version = %current.version, %origin, "same bytes as the serving version: nothing to swap");
-            return Ok(Swapped::new(current.clone(), current, validation));
-        }
+        checked.inspect_err(|e| {
+            tracing::warn!(component = %slot.name, %origin, error = %e, "new version refused; the serving version keeps serving");
+            slot.record(entry("refused", None, None, origin, Some(e.to_string())));
+        })
+    }
+
+    /// Makes an already loaded version (a canary being promoted) the serving version of
+    /// `name` in one atomic step, recorded in the journal as `action` by `origin` for `reason`.
+    pub fn serve(
+        &self,
+        name: &str,
+        next: Arc<LoadedComponent>,
+        action: &'static str,
+        origin: &str,
+        reason: Option<String>,
+    ) -> Result<Swapped, SwapError> {
+        let slot = self.known_slot(name)?;
         let change = slot.versions().swap(next);
-        let swapped = Swapped::new(change.from, change.to, validation);
-        tracing::info!(
-            component = %slot.name, from = %swapped.from.version, from_digest = swapped.from.short_digest(),
-            to = %swapped.to.version, to_digest = swapped.to.short_digest(), %origin,
-            validation_ms = validation.as_millis() as u64,
-            topics_added = ?swapped.topics_added, topics_removed = ?swapped.topics_removed,
-            "swapped: new messages go to the new version, messages in flight finish on the old one"
-        );
-        slot.record(entry(
-            "swap",
-            Some(&swapped.from),
-            Some(&swapped.to),
-            origin,
-            None,
-        ));
+        let swapped = Swapped::new(change.from, change.to, Duration::ZERO);
+        log_swap(slot, &swapped, action, origin, reason);
         Ok(swapped)
     }
 
@@ -171,6 +185,17 @@ impl Registry {
         target: Option<&str>,
         origin: &str,
     ) -> Result<Swapped, SwapError> {
+        self.rollback_for(name, target, origin, None)
+    }
+
+    /// As [`Registry::rollback`], with why, for the journal.
+    pub fn rollback_for(
+        &self,
+        name: &str,
+        target: Option<&str>,
+        origin: &str,
+        reason: Option<String>,
+    ) -> Result<Swapped, SwapError> {
         let slot = self.known_slot(name)?;
         let change = slot
             .versions()
@@ -180,7 +205,7 @@ impl Registry {
                 target: target.map(String::from),
             })?;
         let swapped = Swapped::new(change.from, change.to, Duration::ZERO);
-        log_rollback(slot, &swapped, "rollback", origin, None);
+        log_rollback(slot, &swapped, "rollback", origin, reason);
         Ok(swapped)
     }
 
@@ -194,6 +219,29 @@ impl Registry {
                 .join(", "),
         })
     }
+}
+
+fn log_swap(
+    slot: &ComponentSlot,
+    swapped: &Swapped,
+    action: &'static str,
+    origin: &str,
+    reason: Option<String>,
+) {
+    tracing::info!(
+        component = %slot.name, action, from = %swapped.from.version, from_digest = swapped.from.short_digest(),
+        to = %swapped.to.version, to_digest = swapped.to.short_digest(), %origin,
+        validation_ms = swapped.validation.as_millis() as u64,
+        topics_added = ?swapped.topics_added, topics_removed = ?swapped.topics_removed,
+        "swapped: new messages go to the new version, messages in flight finish on the old one"
+    );
+    slot.record(entry(
+        action,
+        Some(&swapped.from),
+        Some(&swapped.to),
+        origin,
+        reason,
+    ));
 }
 
 pub(super) fn log_rollback(
@@ -217,7 +265,8 @@ pub(super) fn log_rollback(
     ));
 }
 
-fn entry(
+/// A journal entry about `from` → `to` (either may be absent), now.
+pub fn entry(
     action: &'static str,
     from: Option<&LoadedComponent>,
     to: Option<&LoadedComponent>,

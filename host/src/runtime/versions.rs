@@ -85,9 +85,9 @@ impl<T> Versions<T> {
 
     /// Makes `next` the serving version; the one it replaces becomes the newest rollback
     /// target, and the oldest target beyond `keep` is let go.
-    pub fn swap(&self, next: T) -> Change<T> {
+    pub fn swap(&self, next: Arc<T>) -> Change<T> {
         let mut history = self.lock();
-        let to = Arc::new(next);
+        let to = next;
         let from = self.current.swap(to.clone());
         history.previous.push_front(from.clone());
         let keep = history.keep;
@@ -166,7 +166,7 @@ mod tests {
         let in_flight = slot.current();
         let old: Weak<V> = Arc::downgrade(&in_flight);
 
-        let change = slot.swap(V("v2"));
+        let change = slot.swap(Arc::new(V("v2")));
         assert_eq!(change.from.0, "v1");
         drop(change);
         assert_eq!(slot.current().0, "v2", "the next message gets v2");
@@ -184,10 +184,10 @@ mod tests {
     fn history_keeps_the_newest_replaced_versions_only() {
         let slot = Versions::new(V("v1"), 2);
         let v1 = Arc::downgrade(&slot.current());
-        slot.swap(V("v2"));
-        slot.swap(V("v3"));
+        slot.swap(Arc::new(V("v2")));
+        slot.swap(Arc::new(V("v3")));
         assert!(v1.upgrade().is_some(), "v1 is a rollback target");
-        slot.swap(V("v4"));
+        slot.swap(Arc::new(V("v4")));
         assert!(v1.upgrade().is_none(), "v1 fell out of the history");
         let previous: Vec<_> = slot.previous().iter().map(|v| v.0).collect();
         assert_eq!(previous, ["v3", "v2"]);
@@ -196,8 +196,8 @@ mod tests {
     #[test]
     fn rollback_walks_back_and_lets_go_of_what_it_leaves() {
         let slot = Versions::new(V("v1"), 5);
-        slot.swap(V("v2"));
-        slot.swap(V("v3"));
+        slot.swap(Arc::new(V("v2")));
+        slot.swap(Arc::new(V("v3")));
         let v3 = Arc::downgrade(&slot.current());
         let change = slot.rollback(|_| true).expect("a previous version");
         assert_eq!((change.from.0, change.to.0), ("v3", "v2"));
@@ -205,7 +205,7 @@ mod tests {
         assert!(v3.upgrade().is_none(), "a rolled-back version is not kept");
         assert_eq!(slot.serving().1.cause, Cause::Rollback);
 
-        slot.swap(V("v4"));
+        slot.swap(Arc::new(V("v4")));
         let change = slot.rollback(|v| v.0 == "v1").expect("v1 is kept");
         assert_eq!((change.from.0, change.to.0), ("v4", "v1"));
         assert!(slot.previous().is_empty(), "v2, newer than v1, went too");
@@ -218,9 +218,9 @@ mod tests {
     #[test]
     fn a_conditional_rollback_never_undoes_a_later_swap() {
         let slot = Versions::new(V("v1"), 5);
-        slot.swap(V("bad"));
+        slot.swap(Arc::new(V("bad")));
         let judged = slot.current();
-        slot.swap(V("v3"));
+        slot.swap(Arc::new(V("v3")));
         assert!(slot.rollback_if_current(&judged).is_none());
         assert_eq!(slot.current().0, "v3");
         let judged = slot.current();
@@ -243,7 +243,7 @@ mod tests {
             })
             .collect();
         for i in 0..2_000 {
-            slot.swap(if i % 2 == 0 { V("b") } else { V("a") });
+            slot.swap(Arc::new(if i % 2 == 0 { V("b") } else { V("a") }));
         }
         for r in readers {
             r.join().unwrap();

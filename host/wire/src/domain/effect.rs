@@ -1,4 +1,6 @@
 //! What components ask the host to do, in host types (validated, chrono times, newtypes).
+//! Serializable so that a shadow run can show, field by field, how a candidate's effects
+//! differ from the serving version's (`host/src/rollout/diff.rs`).
 
 use super::event::{ReminderDue, TaskOperation};
 use super::ids::{EventId, TaskId, UserId};
@@ -6,7 +8,7 @@ use super::notification_method::NotificationMethod;
 use super::task::{Priority, Recurrence, Task};
 use chrono::{DateTime, Utc};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct NewTask {
     pub idempotency_key: String,
     pub user_id: UserId,
@@ -21,14 +23,14 @@ pub struct NewTask {
     pub series_id: Option<TaskId>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ReminderJob {
     pub name: String,
     pub due_at: DateTime<Utc>,
     pub reminder: ReminderDue,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Notification {
     pub idempotency_key: String,
     pub user_id: UserId,
@@ -42,21 +44,21 @@ pub struct Notification {
 }
 
 /// The reminder jobs of one task of one user due at one instant, whatever their names.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct RemindersAt {
     pub user_id: UserId,
     pub task_id: TaskId,
     pub due_at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct FieldChange {
     pub field: String,
     pub old: Option<String>,
     pub new: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct AuditEntry {
     pub event_id: EventId,
     pub task_id: TaskId,
@@ -68,7 +70,7 @@ pub struct AuditEntry {
     pub changes: Vec<FieldChange>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SyncMessage {
     pub user_id: UserId,
     pub operation: TaskOperation,
@@ -77,7 +79,7 @@ pub struct SyncMessage {
     pub at: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct OutboundEvent {
     pub topic: String,
     pub key: String,
@@ -85,10 +87,11 @@ pub struct OutboundEvent {
     pub payload: String,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 // Values are built once per message and moved, never stored in bulk: boxing the large variant
 // would add an allocation for nothing.
 #[allow(clippy::large_enum_variant)]
+#[serde(rename_all = "snake_case")]
 pub enum Effect {
     CreateTask(NewTask),
     ScheduleReminder(ReminderJob),

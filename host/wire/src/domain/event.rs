@@ -13,7 +13,8 @@ pub mod topics {
     pub const ALL: [&str; 3] = [TASK_EVENTS, REMINDERS, TASK_UPDATES];
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TaskOperation {
     Created,
     Updated,
@@ -70,7 +71,7 @@ pub struct TaskEvent {
 }
 
 /// The part of a task a reminder carries.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ReminderTask {
     pub id: TaskId,
     pub title: String,
@@ -82,7 +83,7 @@ pub struct ReminderTask {
 /// A reminder for `occurred_at`: a reminder job that came due (taskhost's own), or a producer's
 /// request to remind the user at that time (the Python backend's `status: scheduled`, whose
 /// `remindAt` may still be ahead).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ReminderDue {
     pub event_id: EventId,
     /// The instant the reminder is for.

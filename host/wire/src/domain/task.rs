@@ -71,7 +71,7 @@ pub struct Recurrence {
     pub anchor: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Task {
     pub id: TaskId,
     pub user_id: UserId,

@@ -1,0 +1,180 @@
+//! The shadow calls, off the serving path: their own threads behind a bounded queue.
+//!
+//! What keeps a candidate from slowing or failing a real delivery:
+//! - the pipeline only *submits* a job (a `try_send`): it never waits for a shadow call, and a
+//!   full queue (a candidate slower than the traffic, a flood) makes the call `skipped`;
+//! - the calls run on these threads, not on the wasm threads the serving calls share, so a
+//!   looping candidate holds a shadow thread (to its own call timeout), never a serving one;
+//! - these threads run at a lower priority (nice 10): on a machine short of cores, a busy
+//!   candidate gets the CPU the serving path leaves;
+//! - a job that could not start within the candidate's call timeout of being queued missed
+//!   its deadline: it is counted as `skipped` and dropped, never retried;
+//! - nothing a shadow call produces is applied: the effects are compared and let go.
+
+use super::candidate::Candidate;
+use super::diff;
+use super::report::{Outcome, Sample};
+use crate::domain::Effect;
+use crate::runtime::{LoadedComponent, Runtime, convert, wit};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Jobs waiting for a shadow thread, at most.
+const QUEUE: usize = 1024;
+/// Shadow threads: at most one core's worth of candidate work per two cores.
+const THREADS: usize = 2;
+/// Differing fields kept per sample.
+const FIELDS: usize = 32;
+
+/// What one serving version did with the message: its effects, or why it produced none.
+#[derive(Debug)]
+pub struct Served {
+    pub version: Arc<LoadedComponent>,
+    pub effects: Result<Vec<Effect>, String>,
+}
+
+pub(super) struct Job {
+    pub candidate: Arc<Candidate>,
+    pub served: Served,
+    pub topic: String,
+    pub event_id: String,
+    pub message: Arc<wit::Message>,
+    pub now_ms: i64,
+    pub queued: Instant,
+}
+
+pub(super) struct ShadowThreads {
+    jobs: crossbeam_channel::Sender<Job>,
+}
+
+impl ShadowThreads {
+    pub fn start(runtime: Runtime) -> Self {
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(QUEUE);
+        // WASI's sync stderr blocks on the ambient tokio runtime, as for the serving threads.
+        let handle = tokio::runtime::Handle::try_current().ok();
+        for i in 0..THREADS {
+            let (rx, runtime, handle) = (rx.clone(), runtime.clone(), handle.clone());
+            std::thread::Builder::new()
+                .name(format!("shadow-{i}"))
+                .spawn(move || {
+                    lower_priority();
+                    let _entered = handle.as_ref().map(|h| h.enter());
+                    while let Ok(job) = rx.recv() {
+                        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
+                            || run(&runtime, &job),
+                        ));
+                        if outcome.is_err() {
+                            tracing::error!(component = %job.candidate.version.name, "a shadow call panicked in the host");
+                        }
+                    }
+                })
+                .expect("spawning a shadow thread");
+        }
+        Self { jobs: tx }
+    }
+
+    /// Queues `job`, or counts it as skipped when the queue is full.
+    pub fn submit(&self, job: Job) {
+        if let Err(e) = self.jobs.try_send(job) {
+            let job = e.into_inner();
+            tracing::debug!(component = %job.candidate.version.name, event_id = %job.event_id, "shadow queue full: skipped");
+            count(&job, Outcome::Skipped, None);
+        }
+    }
+}
+
+/// Makes the calling thread yield the CPU to the host's other threads (nice 10).
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: on Linux, PRIO_PROCESS with a thread id sets that one thread's nice value; this
+    // is the calling thread's own id, and nothing else is touched.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a shadow thread's priority");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
+
+/// One shadow call and its comparison.
+fn run(runtime: &Runtime, job: &Job) {
+    let candidate = &job.candidate.version;
+    if job.queued.elapsed() > candidate.limits.call_timeout {
+        tracing::debug!(component = %candidate.name, event_id = %job.event_id, "shadow call missed its deadline: skipped");
+        count(job, Outcome::Skipped, None);
+        return;
+    }
+    let _span = tracing::info_span!("shadow", component = %candidate.name, version = %candidate.version, event_id = %job.event_id).entered();
+    let effects = if candidate.topics.contains(&job.topic) {
+        effects_of(runtime.call(candidate, &job.topic, &job.message, job.now_ms))
+    } else {
+        // It would not get this message at all.
+        Ok(Vec::new())
+    };
+    let serving = &job.served.version;
+    let sample = |outcome, diff, error| Sample {
+        at: chrono::Utc::now(),
+        event_id: job.event_id.clone(),
+        topic: job.topic.clone(),
+        outcome,
+        serving_version: serving.version.clone(),
+        candidate_version: candidate.version.clone(),
+        diff,
+        error,
+    };
+    let (outcome, kept) = match (&job.served.effects, effects) {
+        (_, Err(e)) => (
+            Outcome::CandidateFailed,
+            Some(sample(Outcome::CandidateFailed, vec![], Some(e))),
+        ),
+        (Err(e), Ok(theirs)) => {
+            let diff = diff::fields(
+                &serde_json::Value::Null,
+                &diff::view(&theirs, &candidate.version),
+                FIELDS,
+            );
+            let error = format!("the serving version failed: {e}");
+            (
+                Outcome::Different,
+                Some(sample(Outcome::Different, diff, Some(error))),
+            )
+        }
+        (Ok(ours), Ok(theirs)) => {
+            let diff = diff::between(ours, &serving.version, &theirs, &candidate.version, FIELDS);
+            if diff.is_empty() {
+                (Outcome::Same, None)
+            } else {
+                (
+                    Outcome::Different,
+                    Some(sample(Outcome::Different, diff, None)),
+                )
+            }
+        }
+    };
+    if outcome != Outcome::Same {
+        tracing::debug!(outcome = outcome.label(), "shadow call differs");
+    }
+    count(job, outcome, kept);
+}
+
+fn count(job: &Job, outcome: Outcome, sample: Option<Sample>) {
+    let candidate = &job.candidate.version;
+    crate::metrics::shadow(&candidate.name, &candidate.version, outcome.label());
+    job.candidate.report.record(outcome, sample);
+}
+
+/// The candidate's effects in host types, or why it has none.
+fn effects_of(
+    result: Result<crate::runtime::Answer, crate::runtime::CallError>,
+) -> Result<Vec<Effect>, String> {
+    match result.map_err(|e| format!("component call failed: {e}"))? {
+        Ok(effects) => effects
+            .into_iter()
+            .map(convert::effect_from)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("component returned an invalid effect: {e}")),
+        Err(wit::Failure::Retry(reason)) => Err(format!("component asked to retry: {reason}")),
+        Err(wit::Failure::Drop(reason)) => Err(format!("component dropped the message: {reason}")),
+    }
+}
