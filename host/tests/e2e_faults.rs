@@ -33,8 +33,15 @@ const PACE: Duration = Duration::from_millis(150);
 /// How long Kafka stays down.
 const KAFKA_OUTAGE: Duration = Duration::from_secs(20);
 /// How long daprd and the scheduler stay down: longer than the host's whole retry budget
-/// (`TASKHOST_MAX_ATTEMPTS` 5 with a backoff from 200 ms: ~3 s), and than a reminder's lead.
-const OUTAGE: Duration = Duration::from_secs(20);
+/// (`TASKHOST_MAX_ATTEMPTS` 5 with a backoff from 200 ms: ~3 s), long enough for reminders
+/// written before to fall due meanwhile; shorter in the short form.
+fn outage() -> Duration {
+    if short() {
+        Duration::from_secs(12)
+    } else {
+        Duration::from_secs(20)
+    }
+}
 /// How long a backlog may take to clear, and the final drain.
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(240);
 /// The taskhost case: at least this many SIGKILLs.
@@ -48,7 +55,7 @@ fn short() -> bool {
 /// after the recovery.
 fn warm() -> Duration {
     if short() {
-        Duration::from_secs(4)
+        Duration::from_secs(3)
     } else {
         Duration::from_secs(10)
     }
@@ -136,7 +143,7 @@ impl Case {
         );
         let figures = ledger.check(&e2e.stack, &writers).await;
         // Nothing arrives late or twice: redeliveries have time to come in.
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(if short() { 3 } else { 5 })).await;
         let again = ledger.check(&e2e.stack, &writers).await;
         assert_eq!(
             (
@@ -230,6 +237,7 @@ async fn daprd_sigkilled_mid_stream_and_started_beside_the_running_host() {
     let probe = Api::at(&format!("http://{}", case.e2e.stack.app_addr()));
     case.flow(warm()).await;
     assert_eq!(readyz(&probe).await.0, 200, "ready before the fault");
+    let daprd_before = case.e2e.stack.sh("daprd pid", "pid_of daprd").await;
     let took = case.e2e.stack.signal("daprd", "KILL").await;
     let down_at = Instant::now();
     case.note(format!("daprd SIGKILL: gone {took:.1?} later"));
@@ -251,7 +259,7 @@ async fn daprd_sigkilled_mid_stream_and_started_beside_the_running_host() {
         down_at.elapsed().as_secs_f64()
     ));
     let acked = case.stream.acked();
-    tokio::time::sleep(OUTAGE.saturating_sub(down_at.elapsed())).await;
+    tokio::time::sleep(outage().saturating_sub(down_at.elapsed())).await;
     let taken = case.stream.acked() - acked;
     assert!(taken > 0, "the API takes writes while daprd is gone");
     let (pending, attempts) = case.ledger.pending().await;
@@ -272,6 +280,11 @@ async fn daprd_sigkilled_mid_stream_and_started_beside_the_running_host() {
     let restarted = Instant::now();
     case.e2e.stack.ensure_daprd().await;
     case.e2e.stack.wait_for_subscriptions().await;
+    let daprd_after = case.e2e.stack.sh("daprd pid", "pid_of daprd").await;
+    assert_ne!(
+        daprd_before, daprd_after,
+        "a new daprd runs beside the host"
+    );
     wait_until(
         "GET /readyz to answer 200 once daprd is back",
         Duration::from_secs(30),
@@ -303,7 +316,7 @@ async fn the_dapr_scheduler_stopped_while_jobs_are_scheduled_and_fall_due() {
     let down_ms = chrono::Utc::now().timestamp_millis();
     let down_at = Instant::now();
     case.note(format!("scheduler SIGTERM: stopped {took:.1?} later"));
-    case.flow(OUTAGE).await;
+    case.flow(outage()).await;
     let up_ms = chrono::Utc::now().timestamp_millis();
     let fell_due = case.ledger.jobs_due_between(down_ms, up_ms).await;
     let (pending, attempts) = case.ledger.pending().await;

@@ -190,9 +190,11 @@ impl Ledger {
     }
 
     /// Waits until the reminders due by now have fired, the outbox is delivered and every event
-    /// handled by all its consumers. First waits for the last reminder due within a minute.
+    /// handled by all its consumers; then for the last reminder due within two minutes (its job
+    /// may have been scheduled by the last events), and again until everything is handled.
     pub async fn wait_drained(&self, timeout: Duration) -> Duration {
         let started = Instant::now();
+        self.wait_settled(started, timeout).await;
         let soon = self
             .scalar(
                 "SELECT MAX(due_at) FROM scheduled_jobs WHERE user_id = ANY($1) \
@@ -206,6 +208,12 @@ impl Ledger {
                 tokio::time::sleep(wait + Duration::from_secs(1)).await;
             }
         }
+        self.wait_settled(started, timeout).await;
+        started.elapsed()
+    }
+
+    /// No reminder job due by now left unfired, the outbox delivered, the ledger complete.
+    async fn wait_settled(&self, started: Instant, timeout: Duration) {
         loop {
             let due = self
                 .scalar(
@@ -215,7 +223,7 @@ impl Ledger {
                 .await;
             let (expected, processed, undelivered) = self.ledger_sets(i64::MAX).await;
             if due == 0 && undelivered == 0 && expected == processed {
-                return started.elapsed();
+                return;
             }
             assert!(
                 started.elapsed() < timeout,
