@@ -22,14 +22,20 @@ use std::time::{Duration, Instant};
 
 use support::ledger::{Figures, Ledger};
 use support::stack::E2e;
-use support::stream::Stream;
+use support::stream::{Stream, short};
 use support::{Api, Host, wait_until};
 
 /// Writers, one per user.
 const USERS: usize = 4;
-/// Each writer's pause between two writes: ~25 writes/s together, each one event and a few
-/// Jobs API calls (a debug build on a shared 2-core machine).
-const PACE: Duration = Duration::from_millis(150);
+/// Each writer's pause between two writes: ~27 writes/s together (16 in the short form), each
+/// one event and a few Jobs API calls (a debug build on a shared 2-core machine).
+fn pace() -> Duration {
+    if short() {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_millis(150)
+    }
+}
 /// How long Kafka stays down.
 const KAFKA_OUTAGE: Duration = Duration::from_secs(20);
 /// How long daprd and the scheduler stay down: longer than the host's whole retry budget
@@ -46,10 +52,6 @@ fn outage() -> Duration {
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(240);
 /// The taskhost case: at least this many SIGKILLs.
 const HOST_KILLS: usize = 8;
-
-fn short() -> bool {
-    std::env::var("TASKHOST_FAULTS_SHORT").is_ok_and(|v| !v.is_empty() && v != "0")
-}
 
 /// The stream's time before the fault (reminder jobs scheduled, some about to fall due) and
 /// after the recovery.
@@ -73,10 +75,13 @@ struct Case {
 
 impl Case {
     async fn begin(name: &'static str, seed: u64) -> Self {
-        println!("[{name}] ==== starting: {USERS} users, one write each every {PACE:?}");
+        println!(
+            "[{name}] ==== starting: {USERS} users, one write each every {:?}",
+            pace()
+        );
         let mut e2e = E2e::new().await;
         let host = e2e.start().await;
-        let stream = Stream::start(e2e.stack.app_addr(), USERS, seed, PACE).await;
+        let stream = Stream::start(e2e.stack.app_addr(), USERS, seed, pace()).await;
         let ledger = Ledger::connect(&e2e.stack.database_url, stream.users.clone()).await;
         Self {
             name,
@@ -310,8 +315,36 @@ async fn daprd_sigkilled_mid_stream_and_started_beside_the_running_host() {
 #[ignore = "needs the local Dapr stack: run `just e2e-faults`"]
 async fn the_dapr_scheduler_stopped_while_jobs_are_scheduled_and_fall_due() {
     let mut case = Case::begin("scheduler-stop", fastrand::u64(..)).await;
-    // Reminders written now fall due 5–20 s later: inside the outage.
     case.flow(warm()).await;
+    // One reminder certain to fall due in the middle of the outage, in the scheduler before it
+    // stops (the stream's own reminders fall due 5–20 s after their write: some inside it).
+    let lead = Duration::from_secs(2) + outage() / 2;
+    let due = chrono::Utc::now()
+        + chrono::Duration::seconds(60)
+        + chrono::Duration::from_std(lead).expect("a duration");
+    let task = case.stream.apis[0]
+        .create_task(&serde_json::json!({
+            "title": format!("{} due in the outage v0", case.stream.users[0]),
+            "due_date": due.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "reminder_offsets_minutes": [1],
+        }))
+        .await;
+    let job = format!("reminder-{}-1", task.id);
+    wait_until(
+        &format!("job {job} in the Dapr scheduler"),
+        Duration::from_secs(20),
+        async || {
+            case.e2e
+                .stack
+                .job(&job)
+                .await
+                .ok_or_else(|| "not there yet".to_owned())
+        },
+    )
+    .await;
+    case.note(format!(
+        "job {job} scheduled, due {lead:.1?} after the scheduler stops"
+    ));
     let took = case.e2e.stack.signal("scheduler", "TERM").await;
     let down_ms = chrono::Utc::now().timestamp_millis();
     let down_at = Instant::now();
