@@ -76,6 +76,15 @@ async fn soak() {
     );
 
     let mut e2e = E2e::new().await;
+    // The shortest retention the host takes, checked every minute: the outbox and the ledger stop
+    // growing after an hour (a run shorter than that shows their growth only).
+    for (key, value) in [
+        ("TASKHOST_OUTBOX_RETENTION_HOURS", "1"),
+        ("TASKHOST_PROCESSED_RETENTION_HOURS", "1"),
+        ("TASKHOST_RETENTION_INTERVAL_MINUTES", "1"),
+    ] {
+        e2e.extra_env.push((key.to_owned(), value.to_owned()));
+    }
     let host = e2e.start().await;
     let pid = host.pid().expect("the host runs");
     let pool = PgPoolOptions::new()
