@@ -11,8 +11,8 @@
 //! `cargo test -p taskhost --test e2e_faults -- --ignored --test-threads=1`. The cases stop and
 //! start the stack's own processes (by their pid files) and leave them running.
 //!
-//! Settings: `TASKHOST_FAULTS_SHORT=1` shortens the stream around each fault (the outages keep
-//! their length), for CI; `TASKHOST_FAULTS_SEED` replays the kill points of the taskhost case;
+//! Settings: `TASKHOST_FAULTS_SHORT=1` is CI's short form: a slower stream, shorter warm-up,
+//! daprd and the scheduler down 12 s instead of 20 (Kafka stays down 20 s); `TASKHOST_FAULTS_SEED` replays the kill points of the taskhost case;
 //! plus those of `e2e_dapr.rs` (`TASKHOST_E2E_DATABASE_URL`, `APP_PORT`, `DAPR_HTTP_PORT`,
 //! `TASKHOST_STACK_RUN`).
 
