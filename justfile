@@ -215,6 +215,24 @@ stack-purge:
 e2e *ARGS: setup build-components
     deploy/local-stack/e2e.sh "$@"
 
+# Faults through the real stack: Kafka, daprd, scheduler, taskhost killed mid-stream (TASKHOST_FAULTS_SHORT=1: CI's form)
+[positional-arguments]
+e2e-faults *ARGS: setup build-components
+    deploy/local-stack/e2e.sh --suite e2e_faults "$@"
+
+# The soak, not in CI: 30 min through the real stack at half the route's bench rate; writes docs/soak.{md,svg}
+soak: setup build-components
+    #!/usr/bin/env bash
+    set -euo pipefail
+    bench_rate=$(python3 -c 'import json; rows = {r["id"]: r for r in json.load(open("docs/benchmarks.json"))["rows"]}; print(round(rows["stack.bulk"]["taskhost"]["rate_per_s"]))')
+    export TASKHOST_SOAK_RATE=${TASKHOST_SOAK_RATE:-$((bench_rate / 2))}
+    export TASKHOST_SOAK_MINUTES=${TASKHOST_SOAK_MINUTES:-30}
+    export TASKHOST_SOAK_OUT={{ quote(join(root, env("CARGO_TARGET_DIR", "target")) / "soak/samples.csv") }}
+    echo "soak: ${TASKHOST_SOAK_MINUTES} min at ${TASKHOST_SOAK_RATE} writes/s (the route sustained ${bench_rate} events/s in docs/benchmarks.json)"
+    deploy/local-stack/e2e.sh --release --suite soak
+    scripts/soak-report.py "$TASKHOST_SOAK_OUT" --md docs/soak.md --svg docs/soak.svg \
+        --note "just soak: ${TASKHOST_SOAK_MINUTES} min, target ${TASKHOST_SOAK_RATE} writes/s (half of the ${bench_rate} events/s the route sustained in docs/benchmarks.json), $(nproc) CPUs"
+
 # The benchmark runner (bench/) and the wasmtime floor it compares against.
 bench_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost-bench"
 host_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost"

@@ -7,19 +7,24 @@
 # the tests left behind is killed; Kafka, PostgreSQL and the scheduler keep running for the next
 # run unless --down is given.
 #
-# Usage: deploy/local-stack/e2e.sh [--down] [--no-build] [-- extra test-harness args, e.g. a test name]
+# Usage: deploy/local-stack/e2e.sh [--down] [--no-build] [--suite NAME] [-- extra test-harness args, e.g. a test name]
 #   --down       also stop the stack at the end (down.sh; data kept)
 #   --no-build   skip building the components and the host (they must be built already)
+#   --release    build and run the tests (and so the host) with the release profile (the soak)
+#   --suite NAME the test target to run: e2e_dapr (default), or e2e_faults (the fault suite,
+#                `just e2e-faults`: it kills and restarts Kafka, daprd, the scheduler and taskhost)
 # Settings: deploy/local-stack/env.sh (APP_PORT, DAPR_HTTP_PORT, PG_PORT, TASKHOST_STACK_RUN, ...),
 # CARGO_TARGET_DIR, TASKHOST_COMPONENTS_OUT (where the .wasm files go, default target/components).
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
-down=0 build=1 extra=() tests_started=0
+down=0 build=1 extra=() tests_started=0 suite=e2e_dapr profile=()
 while (($#)); do
     case $1 in
         --down) down=1; shift ;;
         --no-build) build=0; shift ;;
+        --release) profile=(--release); shift ;;
+        --suite) suite=${2:?--suite needs a test target name}; shift 2 ;;
         -h | --help) sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
         --) shift; extra=("$@"); break ;;
         *) stack_die "unknown argument '$1' (see $0 --help)" ;;
@@ -33,6 +38,7 @@ target_dir=${CARGO_TARGET_DIR:-$TASKHOST_REPO/target}
 components_dir=${TASKHOST_COMPONENTS_OUT:-target/components}
 [[ $components_dir == /* ]] || components_dir=$TASKHOST_REPO/$components_dir
 taskhost_bin=$target_dir/debug/taskhost
+((${#profile[@]} == 0)) || taskhost_bin=$target_dir/release/taskhost
 
 t_all=$(now_ms)
 timings=()
@@ -93,8 +99,8 @@ build_components() {
 
 if ((build)); then
     timed "build components" build_components
-    timed "build taskhost" cargo build -p taskhost
-    timed "build e2e_dapr" cargo test -p taskhost --test e2e_dapr --no-run
+    timed "build taskhost" cargo build "${profile[@]}" -p taskhost
+    timed "build $suite" cargo test "${profile[@]}" -p taskhost --test "$suite" --no-run
 fi
 for c in recurrence notification audit sync; do
     [[ -f $components_dir/$c.wasm ]] || stack_die "$components_dir/$c.wasm is missing: run without --no-build (or just build-components)"
@@ -113,4 +119,4 @@ export TASKHOST_E2E_DATABASE_URL=$DATABASE_URL
 export TASKHOST_STACK_RUN APP_PORT DAPR_HTTP_PORT
 say "database $TASKHOST_E2E_DATABASE_URL, app port $APP_PORT, daprd http $DAPR_HTTP_PORT, components $components_dir"
 tests_started=1
-timed "tests (e2e_dapr)" cargo test -p taskhost --test e2e_dapr -- --ignored --test-threads=1 --show-output "${extra[@]}"
+timed "tests ($suite)" cargo test "${profile[@]}" -p taskhost --test "$suite" -- --ignored --test-threads=1 --show-output "${extra[@]}"

@@ -706,3 +706,142 @@ async fn a_retried_bulk_entry_holds_back_its_users_later_entries() {
         "a's events applied in a's order"
     );
 }
+
+/// The Dapr scheduler delivers a job's trigger at least once (the fault suite saw one job fire
+/// twice after daprd was killed, four times after a scheduler restart). The first trigger queues
+/// the reminder and takes the job off the host's list; a repeat, or a trigger of a job cancelled
+/// meanwhile, is acknowledged and queues nothing.
+#[tokio::test]
+async fn a_repeated_job_trigger_queues_its_reminder_once() {
+    let mut env = TestEnv::new();
+    let host = start_without_sidecar(&mut env).await;
+    let daprd = host
+        .api_with_authorization(None)
+        .with_header("dapr-api-token", APP_TOKEN);
+    let user = User::new().await;
+    let (_, task_id, mut event) = task_created(&user, "reminded once");
+    let due = (Utc::now() + chrono::Duration::days(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    event["task"]["due_date"] = json!(due);
+    let reply = daprd
+        .post(
+            "/dapr/events/task-events",
+            &dapr_cloudevent("task-events", event),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+
+    let db = taskhost::storage::Db::connect(env.database_url(), 2)
+        .await
+        .expect("connect to the test database");
+    let query = |sql: &'static str, name: String| {
+        let db = db.clone();
+        async move {
+            let mut c = db.pool().acquire().await.expect("a connection");
+            sqlx::query(sql)
+                .bind(name)
+                .fetch_all(&mut *c)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                .iter()
+                .map(|r| sqlx::Row::get::<String, _>(r, 0))
+                .collect::<Vec<String>>()
+        }
+    };
+    let name = format!("reminder-{task_id}-60");
+    let payload = query(
+        "SELECT payload FROM scheduled_jobs WHERE name = $1",
+        name.clone(),
+    )
+    .await
+    .pop()
+    .unwrap_or_else(|| panic!("the host lists job {name}"));
+    let reminders = async || {
+        query(
+            "SELECT payload FROM outbox WHERE topic = 'reminders' AND payload LIKE $1",
+            format!("%{task_id}%"),
+        )
+        .await
+        .len()
+    };
+
+    for trigger in 1..=3 {
+        daprd
+            .post_bytes(
+                &format!("/job/{name}"),
+                "application/json",
+                payload.clone().into_bytes(),
+            )
+            .await
+            .expect(204);
+        assert_eq!(
+            reminders().await,
+            1,
+            "after trigger {trigger}: one reminder queued"
+        );
+    }
+    assert!(
+        query(
+            "SELECT name FROM scheduled_jobs WHERE name = $1",
+            name.clone()
+        )
+        .await
+        .is_empty(),
+        "the fired job is off the host's list"
+    );
+
+    // The other job of the task, cancelled (the task completed) before its trigger came.
+    let other = format!("reminder-{task_id}-1440");
+    let payload = query(
+        "SELECT payload FROM scheduled_jobs WHERE name = $1",
+        other.clone(),
+    )
+    .await
+    .pop()
+    .unwrap_or_else(|| panic!("the host lists job {other}"));
+    let mut completed = task_created(&user, "reminded once").2;
+    completed["event_id"] = json!(uuid::Uuid::new_v4().to_string());
+    completed["event_type"] = json!("task.completed");
+    completed["task"]["id"] = json!(task_id);
+    completed["task"]["due_date"] = json!(due);
+    completed["task"]["is_completed"] = json!(true);
+    let reply = daprd
+        .post(
+            "/dapr/events/task-events",
+            &dapr_cloudevent("task-events", completed),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+    wait_until(
+        "the completion to cancel the job",
+        EFFECT_TIMEOUT,
+        async || {
+            if query(
+                "SELECT name FROM scheduled_jobs WHERE name = $1",
+                other.clone(),
+            )
+            .await
+            .is_empty()
+            {
+                Ok(())
+            } else {
+                Err(format!("{other} still listed"))
+            }
+        },
+    )
+    .await;
+    daprd
+        .post_bytes(
+            &format!("/job/{other}"),
+            "application/json",
+            payload.into_bytes(),
+        )
+        .await
+        .expect(204);
+    assert_eq!(
+        reminders().await,
+        1,
+        "a cancelled job's trigger queues nothing"
+    );
+}

@@ -24,6 +24,15 @@ pub enum SidecarError {
         status: StatusCode,
         body: String,
     },
+    /// daprd answered that the backend of the building block (the broker, the scheduler) is
+    /// away: transient however long it lasts (`backend.rs`).
+    #[error("{backend} behind the Dapr sidecar is unavailable ({what}: {status} {body})")]
+    BackendUnavailable {
+        backend: &'static str,
+        what: String,
+        status: StatusCode,
+        body: String,
+    },
     #[error(
         "the Dapr sidecar at {endpoint} does not serve the stable Jobs API ({what}: {status} {body}); \
          taskhost schedules reminders through {JOBS_PATH}, which needs Dapr 1.18 or newer: upgrade \
@@ -96,6 +105,14 @@ impl Sidecar {
         }
         let status = resp.status();
         let body = resp.text().await.unwrap_or_default();
+        if let Some(backend) = super::backend::unavailable(status, &body) {
+            return Err(SidecarError::BackendUnavailable {
+                backend,
+                what: what.to_string(),
+                status,
+                body,
+            });
+        }
         Err(SidecarError::Status {
             what: what.to_string(),
             status,

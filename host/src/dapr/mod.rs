@@ -7,6 +7,7 @@
 //! through the sidecar and makes the Jobs API and output-binding calls the effects queued
 //! (`sink.rs`, over `client.rs`).
 
+pub mod backend;
 pub mod client;
 pub mod cloudevent;
 pub mod config;

@@ -77,11 +77,12 @@ impl OutboxSink for DaprSink {
     async fn forward(&self, row: &OutboxRow, _attempt: Attempt) -> Answer {
         match self.send(row).await {
             Ok(()) => Answer::Done,
-            // The sidecar is down or starting: hold everything until it is back, without
-            // spending the row's attempts.
-            Err(NotSent::Sidecar(e @ SidecarError::Unreachable { .. })) => {
-                Answer::Hold(e.to_string())
-            }
+            // The sidecar is down or starting, or the broker or scheduler behind it is away:
+            // hold everything until it is back, without spending the row's attempts (an
+            // outage would otherwise dead-letter every row written meanwhile; `backend.rs`).
+            Err(NotSent::Sidecar(
+                e @ (SidecarError::Unreachable { .. } | SidecarError::BackendUnavailable { .. }),
+            )) => Answer::Hold(e.to_string()),
             Err(NotSent::Sidecar(e)) => Answer::Retry(e.to_string()),
             Err(NotSent::Unreadable(reason)) => {
                 let recorded = self

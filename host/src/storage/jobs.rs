@@ -92,6 +92,18 @@ pub async fn owner(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     )
 }
 
+/// The `reminders` message a listed job publishes when it fires, if the job is listed.
+pub async fn payload(conn: &mut Conn, name: &str) -> Result<Option<String>> {
+    Ok(
+        sqlx::query("SELECT payload FROM scheduled_jobs WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|r| r.try_get::<String, _>("payload"))
+            .transpose()?,
+    )
+}
+
 /// Jobs scheduled and not yet fired.
 pub async fn count(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM scheduled_jobs")

@@ -18,7 +18,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the harness.
 
+pub mod ledger;
 pub mod python_backend;
+pub mod stack;
+pub mod stream;
 
 use std::fmt::Debug;
 use std::fs::OpenOptions;

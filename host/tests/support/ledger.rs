@@ -1,0 +1,599 @@
+//! What the database must hold after a stream of writes ([`super::stream`]) went through the
+//! real Dapr stack, checked for the stream's users only (the stack's database is shared with
+//! other tests and earlier runs).
+//!
+//! From the outbox (every event the host published, every reminder that fired) it derives what
+//! each component must have done, and compares with what was recorded:
+//! - the exactly-once ledger (`processed_messages`) is exactly {consumer} × {event of its topic};
+//! - one audit entry per task event, each task's trail in the order of its events;
+//! - one next instance per completed occurrence of a series;
+//! - at most one reminder message per job, one notification per reminder message, every job due
+//!   by now fired, and every pending job held by the Dapr scheduler with its due time (and no job
+//!   of a completed task left there);
+//! - no dead letter that names one of the users; the outbox delivered.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::Row as _;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::stack::Stack;
+use super::stream::Writer;
+
+/// The consumers of each topic in Dapr mode (README, "The consumers"): the host publishes its
+/// task events on `task-events`; a fired reminder job becomes a `reminders` message. Rows on
+/// `__dapr/jobs` are Jobs API calls, consumed by nobody.
+const SUBSCRIBERS: [(&str, &[&str]); 2] = [
+    (
+        "task-events",
+        &["recurrence", "notification", "audit", "sync"],
+    ),
+    ("reminders", &["notification"]),
+];
+const JOBS_TOPIC: &str = "__dapr/jobs";
+
+/// The figures of one check, printed per case.
+#[derive(Debug, Default)]
+pub struct Figures {
+    pub writes: usize,
+    pub unanswered: usize,
+    pub events: usize,
+    pub ledger: usize,
+    pub audit: usize,
+    pub completed_series: usize,
+    pub next_instances: usize,
+    pub reminders_fired: usize,
+    pub notifications: usize,
+    pub jobs_pending: usize,
+    pub job_calls: usize,
+    pub dead_letters: usize,
+}
+
+/// The stack's database, read for one set of users.
+pub struct Ledger {
+    pool: PgPool,
+    users: Vec<String>,
+}
+
+impl Ledger {
+    pub async fn connect(url: &str, users: Vec<String>) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        Self { pool, users }
+    }
+
+    async fn rows(&self, sql: &'static str) -> Vec<sqlx::postgres::PgRow> {
+        sqlx::query(sql)
+            .bind(&self.users)
+            .fetch_all(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    async fn scalar(&self, sql: &'static str) -> i64 {
+        sqlx::query(sql)
+            .bind(&self.users)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .get::<Option<i64>, _>(0)
+            .unwrap_or(0)
+    }
+
+    /// The newest outbox row of the users now: what [`Ledger::wait_recovered`] waits for.
+    pub async fn mark(&self) -> i64 {
+        self.scalar("SELECT MAX(id) FROM outbox WHERE partition_key = ANY($1)")
+            .await
+    }
+
+    /// Outbox rows of the users not delivered yet, and the most attempts one of them spent.
+    pub async fn pending(&self) -> (i64, i64) {
+        let r = &self
+            .rows(
+                "SELECT COUNT(*), COALESCE(MAX(attempts), 0) FROM outbox \
+                 WHERE delivered_at IS NULL AND partition_key = ANY($1)",
+            )
+            .await[0];
+        (r.get(0), r.get(1))
+    }
+
+    /// Every outbox row of the users: (id, topic, payload, delivered).
+    async fn outbox(&self) -> Vec<(i64, String, Value, bool)> {
+        self.rows(
+            "SELECT id, topic, payload, delivered_at IS NOT NULL FROM outbox \
+             WHERE partition_key = ANY($1) ORDER BY id",
+        )
+        .await
+        .iter()
+        .map(|r| {
+            let payload: String = r.get(2);
+            (
+                r.get(0),
+                r.get(1),
+                serde_json::from_str(&payload).expect("an outbox payload is JSON"),
+                r.get(3),
+            )
+        })
+        .collect()
+    }
+
+    /// (what `processed_messages` must hold, what it holds) for the users' events up to outbox
+    /// id `upto`, and how many of those rows are not delivered yet.
+    async fn ledger_sets(
+        &self,
+        upto: i64,
+    ) -> (
+        BTreeSet<(String, String)>,
+        BTreeSet<(String, String)>,
+        usize,
+    ) {
+        let mut expected = BTreeSet::new();
+        let mut ids = Vec::new();
+        let mut undelivered = 0;
+        for (id, topic, payload, delivered) in self.outbox().await {
+            if id > upto {
+                continue;
+            }
+            if !delivered {
+                undelivered += 1;
+            }
+            if topic == JOBS_TOPIC {
+                continue;
+            }
+            let (_, components) = SUBSCRIBERS
+                .iter()
+                .find(|(t, _)| *t == topic)
+                .unwrap_or_else(|| panic!("an outbox message on an unexpected topic {topic}"));
+            let event = event_id(&payload);
+            for c in *components {
+                expected.insert(((*c).to_owned(), event.clone()));
+            }
+            ids.push(event);
+        }
+        let processed = sqlx::query(
+            "SELECT component, event_id FROM processed_messages WHERE event_id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .expect("read processed_messages")
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect();
+        (expected, processed, undelivered)
+    }
+
+    /// Waits until every outbox row of the users up to `mark` is delivered and handled by all
+    /// its consumers; returns how long that took.
+    pub async fn wait_recovered(&self, mark: i64, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let (expected, processed, undelivered) = self.ledger_sets(mark).await;
+            if undelivered == 0 && expected.is_subset(&processed) {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "the backlog up to outbox row {mark} did not drain within {timeout:?}: \
+                 {undelivered} rows undelivered, {} of {} ledger entries missing",
+                expected.difference(&processed).count(),
+                expected.len()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the reminders due by now have fired, the outbox is delivered and every event
+    /// handled by all its consumers; then for the last reminder due within two minutes (its job
+    /// may have been scheduled by the last events), and again until everything is handled.
+    pub async fn wait_drained(&self, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        self.wait_settled(started, timeout).await;
+        let soon = self
+            .scalar(
+                "SELECT MAX(due_at) FROM scheduled_jobs WHERE user_id = ANY($1) \
+                 AND due_at < (extract(epoch from now()) * 1000)::bigint + 120000",
+            )
+            .await;
+        if soon > 0 {
+            let wait = DateTime::from_timestamp_millis(soon).expect("an instant") - Utc::now();
+            if let Ok(wait) = wait.to_std() {
+                println!("    waiting {wait:.1?} for the last reminder to fall due");
+                tokio::time::sleep(wait + Duration::from_secs(1)).await;
+            }
+        }
+        self.wait_settled(started, timeout).await;
+        started.elapsed()
+    }
+
+    /// No reminder job due by now left unfired, the outbox delivered, the ledger complete.
+    async fn wait_settled(&self, started: Instant, timeout: Duration) {
+        loop {
+            let due = self
+                .scalar(
+                    "SELECT COUNT(*) FROM scheduled_jobs WHERE user_id = ANY($1) \
+                     AND due_at <= (extract(epoch from now()) * 1000)::bigint - 2000",
+                )
+                .await;
+            let (expected, processed, undelivered) = self.ledger_sets(i64::MAX).await;
+            if due == 0 && undelivered == 0 && expected == processed {
+                return;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "not drained within {timeout:?}: {due} reminder jobs due and not fired, \
+                 {undelivered} outbox rows undelivered, {} of {} ledger entries missing, {} unexpected",
+                expected.difference(&processed).count(),
+                expected.len(),
+                processed.difference(&expected).count()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The dead letters whose message names one of the users: (id, topic, component, reason).
+    pub async fn dead_letters(&self) -> Vec<(i64, String, Option<String>, String)> {
+        let mut out = Vec::new();
+        for user in &self.users {
+            let rows = sqlx::query(
+                "SELECT id, topic, component, reason FROM dead_letters WHERE payload LIKE $1",
+            )
+            .bind(format!("%{user}%"))
+            .fetch_all(&self.pool)
+            .await
+            .expect("read dead_letters");
+            out.extend(
+                rows.iter()
+                    .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+            );
+        }
+        out
+    }
+
+    /// The whole check; panics naming the first thing that is wrong, else returns the figures.
+    pub async fn check(&self, stack: &Stack, writers: &[Writer]) -> Figures {
+        let mut figures = Figures {
+            writes: writers.iter().map(|w| w.acked).sum(),
+            unanswered: writers.iter().map(|w| w.unanswered).sum(),
+            ..Figures::default()
+        };
+        let messages = self.outbox().await;
+        let undelivered = messages.iter().filter(|m| !m.3).count();
+        assert_eq!(
+            undelivered, 0,
+            "the outbox of the stream's users is drained"
+        );
+        figures.job_calls = messages.iter().filter(|m| m.1 == JOBS_TOPIC).count();
+
+        let tasks: BTreeMap<String, TaskRow> = self
+            .rows(
+                "SELECT id, title, is_completed, due_date, recurrence IS NOT NULL, occurrence, \
+                 series_id FROM tasks WHERE user_id = ANY($1)",
+            )
+            .await
+            .iter()
+            .map(|r| {
+                let t = TaskRow {
+                    id: r.get(0),
+                    title: r.get(1),
+                    is_completed: r.get::<i64, _>(2) != 0,
+                    due_date: r.get(3),
+                    recurring: r.get(4),
+                    occurrence: r.get(5),
+                    series_id: r.get(6),
+                };
+                (t.id.clone(), t)
+            })
+            .collect();
+
+        // Acknowledged writes are there.
+        for w in writers {
+            for id in &w.acked_created {
+                assert!(tasks.contains_key(id), "acknowledged task {id} is missing");
+            }
+            for id in &w.acked_completed {
+                assert!(
+                    tasks[id].is_completed,
+                    "acknowledged completion of {id} is missing"
+                );
+            }
+            for (id, title) in &w.acked_titles {
+                let version = |t: &str| -> u64 {
+                    t.rsplit_once(" v")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or_else(|| panic!("a title with a version: {t:?}"))
+                };
+                assert!(
+                    version(&tasks[id].title) >= version(title),
+                    "task {id}: acknowledged title {title:?}, found {:?}",
+                    tasks[id].title
+                );
+            }
+        }
+
+        // The ledger: every event applied once by each of its consumers, nothing else.
+        let (expected, processed, _) = self.ledger_sets(i64::MAX).await;
+        let missing: Vec<_> = expected.difference(&processed).take(5).collect();
+        let extra: Vec<_> = processed.difference(&expected).take(5).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "ledger = expected set: {} missing (e.g. {missing:?}), {} unexpected (e.g. {extra:?})",
+            expected.difference(&processed).count(),
+            processed.difference(&expected).count()
+        );
+        figures.ledger = processed.len();
+
+        // The events, by task.
+        let mut ops_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut reminders_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+        let mut task_event_ids = BTreeSet::new();
+        for (_, topic, payload, _) in &messages {
+            match topic.as_str() {
+                "task-events" => {
+                    figures.events += 1;
+                    task_event_ids.insert(event_id(payload));
+                    ops_of.entry(task_of(payload)).or_default().push(
+                        payload["event_type"]
+                            .as_str()
+                            .expect("event type")
+                            .to_owned(),
+                    );
+                }
+                "reminders" => {
+                    figures.events += 1;
+                    reminders_of
+                        .entry(task_of(payload))
+                        .or_default()
+                        .push(payload["offset_minutes"].as_i64().unwrap_or(-1));
+                }
+                _ => {}
+            }
+        }
+
+        // Audit: one entry per task event, each task's trail in the order of its events.
+        let audit = self
+            .rows(
+                "SELECT event_id, task_id, operation FROM audit_log WHERE user_id = ANY($1) \
+                 ORDER BY id",
+            )
+            .await;
+        let mut audit_ids = BTreeSet::new();
+        let mut audit_ops: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in &audit {
+            let id: String = r.get(0);
+            assert!(audit_ids.insert(id.clone()), "two audit entries for {id}");
+            audit_ops
+                .entry(r.get(1))
+                .or_default()
+                .push(format!("task.{}", r.get::<String, _>(2)));
+        }
+        assert_eq!(audit_ids, task_event_ids, "one audit entry per task event");
+        assert_eq!(
+            audit_ops, ops_of,
+            "each task's audit trail follows its events"
+        );
+        figures.audit = audit.len();
+        for (id, ops) in &ops_of {
+            let created = ops.iter().filter(|o| *o == "task.created").count();
+            let completed = ops.iter().filter(|o| *o == "task.completed").count();
+            assert!(
+                created == 1 && completed <= 1 && ops[0] == "task.created",
+                "task {id}: events {ops:?}"
+            );
+            let task = tasks
+                .get(id)
+                .unwrap_or_else(|| panic!("an event of a missing task {id}"));
+            assert_eq!(
+                task.is_completed,
+                completed == 1,
+                "task {id}: events {ops:?}"
+            );
+        }
+        assert_eq!(ops_of.len(), tasks.len(), "every task has its events");
+
+        // Recurrence: one next instance per completed occurrence of a series.
+        let mut next_count: BTreeMap<(String, i64), usize> = BTreeMap::new();
+        for t in tasks.values().filter(|t| t.occurrence > 1) {
+            let series = t.series_id.clone().expect("a next instance has a series");
+            *next_count.entry((series, t.occurrence - 1)).or_default() += 1;
+        }
+        let mut expected_next = BTreeMap::new();
+        for t in tasks.values().filter(|t| t.recurring && t.is_completed) {
+            let series = t.series_id.clone().unwrap_or_else(|| t.id.clone());
+            expected_next.insert((series, t.occurrence), 1);
+        }
+        assert_eq!(
+            next_count, expected_next,
+            "one next instance per completed recurring task ((series, occurrence) → instances)"
+        );
+        figures.completed_series = expected_next.len();
+        figures.next_instances = next_count.values().sum();
+
+        // Reminders: at most one message per job, one notification per message.
+        for (id, offsets) in &reminders_of {
+            let distinct: BTreeSet<&i64> = offsets.iter().collect();
+            assert_eq!(
+                distinct.len(),
+                offsets.len(),
+                "task {id}: reminder messages {offsets:?}"
+            );
+        }
+        let notifications: BTreeMap<String, usize> = self
+            .rows("SELECT task_id FROM notifications WHERE user_id = ANY($1)")
+            .await
+            .iter()
+            .fold(BTreeMap::new(), |mut m, r| {
+                *m.entry(r.get::<String, _>(0)).or_default() += 1;
+                m
+            });
+        let per_task: BTreeMap<String, usize> = reminders_of
+            .iter()
+            .map(|(id, o)| (id.clone(), o.len()))
+            .collect();
+        assert_eq!(
+            notifications, per_task,
+            "one notification per reminder message"
+        );
+        figures.reminders_fired = per_task.values().sum();
+        figures.notifications = notifications.values().sum();
+        assert!(
+            figures.reminders_fired > 0,
+            "no reminder fell due during the case: it must exercise the scheduler"
+        );
+
+        // Jobs: none due left unfired; an open task due in days holds its two default jobs
+        // (in the host's list and in the Dapr scheduler, due when they should be); a completed
+        // task holds none, in either.
+        let now_ms = Utc::now().timestamp_millis();
+        let mut jobs: BTreeMap<String, BTreeMap<i64, i64>> = BTreeMap::new();
+        for r in self
+            .rows("SELECT task_id, offset_minutes, due_at FROM scheduled_jobs WHERE user_id = ANY($1)")
+            .await
+        {
+            let due: i64 = r.get(2);
+            assert!(due > now_ms - 2000, "a reminder job due at {due} never fired");
+            jobs.entry(r.get(0)).or_default().insert(r.get(1), due);
+        }
+        figures.jobs_pending = jobs.values().map(BTreeMap::len).sum();
+        let in_a_day = now_ms + 86_400_000 + 3_600_000;
+        for t in tasks.values() {
+            let held: BTreeSet<i64> = jobs
+                .get(&t.id)
+                .map(|j| j.keys().copied().collect())
+                .unwrap_or_default();
+            let want: BTreeSet<i64> = match t.due_date {
+                _ if t.is_completed => BTreeSet::new(),
+                Some(due) if due > in_a_day => [60, 1440].into(),
+                _ => BTreeSet::new(),
+            };
+            assert_eq!(held, want, "task {} ({}): reminder jobs", t.id, t.title);
+        }
+        for (task, offsets) in &jobs {
+            for (offset, due) in offsets {
+                let name = format!("reminder-{task}-{offset}");
+                let job = stack.job(&name).await.unwrap_or_else(|| {
+                    panic!("job {name} is in the host's list but not in the Dapr scheduler")
+                });
+                let dapr_due = job["dueTime"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.timestamp_millis());
+                assert_eq!(
+                    dapr_due,
+                    Some(*due),
+                    "job {name} in the Dapr scheduler: {job}"
+                );
+            }
+        }
+        for t in tasks.values().filter(|t| t.is_completed) {
+            for offset in [60, 1440, 1] {
+                let name = format!("reminder-{}-{offset}", t.id);
+                assert!(
+                    stack.job(&name).await.is_none(),
+                    "job {name} of the completed task {} is still in the Dapr scheduler",
+                    t.id
+                );
+            }
+        }
+
+        let dead = self.dead_letters().await;
+        assert!(dead.is_empty(), "dead letters of the stream: {dead:#?}");
+        figures
+    }
+}
+
+#[derive(Debug)]
+struct TaskRow {
+    id: String,
+    title: String,
+    is_completed: bool,
+    due_date: Option<i64>,
+    recurring: bool,
+    occurrence: i64,
+    series_id: Option<String>,
+}
+
+fn event_id(payload: &Value) -> String {
+    payload["event_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an outbox message without event_id: {payload}"))
+        .to_owned()
+}
+
+fn task_of(payload: &Value) -> String {
+    payload["task"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an outbox message without task.id: {payload}"))
+        .to_owned()
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} writes acknowledged ({} attempts unanswered, sent again); {} events → ledger {} \
+             entries = expected; {} audit entries (one per task event); {} completed series → {} \
+             next instances; {} reminders fired → {} notifications; {} jobs pending, all in the \
+             Dapr scheduler; {} Jobs API calls; {} dead letters; outbox drained",
+            self.writes,
+            self.unanswered,
+            self.events,
+            self.ledger,
+            self.audit,
+            self.completed_series,
+            self.next_instances,
+            self.reminders_fired,
+            self.notifications,
+            self.jobs_pending,
+            self.job_calls,
+            self.dead_letters
+        )
+    }
+}
+
+impl Ledger {
+    /// How many of the users' reminder jobs were due between two instants (ms) and had not
+    /// fired by now (they are still in the host's list).
+    pub async fn jobs_due_between(&self, from_ms: i64, to_ms: i64) -> i64 {
+        sqlx::query(
+            "SELECT COUNT(*) FROM scheduled_jobs WHERE user_id = ANY($1) AND due_at > $2 AND due_at <= $3",
+        )
+        .bind(&self.users)
+        .bind(from_ms)
+        .bind(to_ms)
+        .fetch_one(&self.pool)
+        .await
+        .expect("count due jobs")
+        .get(0)
+    }
+
+    /// Waits until no job of the users due by `before_ms` is left unfired; returns how long.
+    pub async fn wait_jobs_fired(&self, before_ms: i64, timeout: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let left: i64 = sqlx::query(
+                "SELECT COUNT(*) FROM scheduled_jobs WHERE user_id = ANY($1) AND due_at <= $2",
+            )
+            .bind(&self.users)
+            .bind(before_ms)
+            .fetch_one(&self.pool)
+            .await
+            .expect("count due jobs")
+            .get(0);
+            if left == 0 {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "{left} reminder jobs due by {before_ms} had not fired {timeout:?} after the scheduler came back"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
