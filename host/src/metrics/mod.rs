@@ -64,8 +64,32 @@ pub fn install() -> &'static PrometheusHandle {
             .install_recorder()
             .expect("the metrics recorder is installed once");
         describe();
+        start_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds the histograms' recorded samples into their buckets every [`UPKEEP_EVERY`].
+///
+/// The exporter keeps each histogram sample until upkeep or a scrape of `/metrics` folds it in;
+/// `install_recorder` leaves upkeep to its caller. A host nobody scrapes (`just run`, a pod
+/// whose Prometheus is away) kept every call's duration, lag and commit size: its resident
+/// memory grew with the messages it handled (the soak at 150 writes/s: ~27 KiB/s).
+fn start_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread: histograms are folded only when /metrics is scraped");
+    }
 }
 
 fn describe() {
