@@ -790,6 +790,56 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
         "the fired job is off the host's list"
     );
 
+    // A rename computed before the job fired and committed after it (the soak saw one):
+    // the notification component schedules the same reminder (same task, offset and due date)
+    // again, so the host lists it and asks the scheduler for it once more. Its trigger takes
+    // it off the list and queues nothing: the reminder was published already.
+    let mut renamed = task_created(&user, "reminded once, renamed").2;
+    renamed["event_type"] = json!("task.updated");
+    renamed["task"]["id"] = json!(task_id);
+    renamed["task"]["due_date"] = json!(due);
+    let mut before = renamed["task"].clone();
+    before["title"] = json!("reminded once");
+    renamed["previous"] = before;
+    let reply = daprd
+        .post(
+            "/dapr/events/task-events",
+            &dapr_cloudevent("task-events", renamed),
+        )
+        .await
+        .expect(200);
+    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+    let relisted = query(
+        "SELECT payload FROM scheduled_jobs WHERE name = $1",
+        name.clone(),
+    )
+    .await
+    .pop()
+    .unwrap_or_else(|| panic!("the rename lists job {name} again"));
+    assert!(relisted.contains("renamed"), "{relisted}");
+    daprd
+        .post_bytes(
+            &format!("/job/{name}"),
+            "application/json",
+            relisted.into_bytes(),
+        )
+        .await
+        .expect(204);
+    assert_eq!(
+        reminders().await,
+        1,
+        "a reminder listed again after it fired is not queued twice"
+    );
+    assert!(
+        query(
+            "SELECT name FROM scheduled_jobs WHERE name = $1",
+            name.clone()
+        )
+        .await
+        .is_empty(),
+        "and it is off the host's list"
+    );
+
     // The other job of the task, cancelled (the task completed) before its trigger came.
     let other = format!("reminder-{task_id}-1440");
     let payload = query(

@@ -1,6 +1,6 @@
 //! The embedded, durable reminder scheduler. A due job is moved, in one transaction, from
-//! `scheduled_jobs` to the outbox as a `reminders` message; the relay then delivers it like any
-//! event. A crash before the commit leaves the job due; after it, the message is in the outbox.
+//! `scheduled_jobs` to the outbox as a `reminders` message, once per reminder
+//! (`storage::jobs::fire`); the relay then delivers it like any event. A crash before the commit leaves the job due; after it, the message is in the outbox.
 //! (With Dapr, the Jobs API fires jobs instead.)
 
 use crate::domain::topics;
@@ -59,14 +59,22 @@ impl Scheduler {
                     None => MAX_SLEEP,
                 });
             }
+            let mut published = 0;
             for job in &due {
-                outbox::enqueue(&mut tx, topics::REMINDERS, &job.user_id, &job.payload, now)
-                    .await?;
-                jobs::delete(&mut tx, &job.name).await?;
+                // Another replica's scheduler may have fired it since `due` read it.
+                if let jobs::Firing::Publish(payload) =
+                    jobs::fire(&mut tx, &job.name, None, now).await?
+                {
+                    outbox::enqueue(&mut tx, topics::REMINDERS, &job.user_id, &payload, now)
+                        .await?;
+                    published += 1;
+                }
             }
             tx.commit().await?;
-            tracing::info!(count = due.len(), "fired reminder jobs");
-            self.relay.notify_one();
+            tracing::info!(count = due.len(), published, "fired reminder jobs");
+            if published > 0 {
+                self.relay.notify_one();
+            }
         }
     }
 }

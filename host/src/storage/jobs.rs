@@ -104,6 +104,78 @@ pub async fn payload(conn: &mut Conn, name: &str) -> Result<Option<String>> {
     )
 }
 
+/// What a job's trigger comes to ([`fire`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Firing {
+    /// The first trigger of the listed reminder: publish this `reminders` message (the listed
+    /// payload, the newest the host has of that reminder). The job is off the list.
+    Publish(String),
+    /// This reminder (its event id) was published already: a repeated trigger, a second
+    /// replica's scheduler, or the same reminder listed again by a reschedule that was computed
+    /// before the job fired and committed after. Off the list; nothing to publish.
+    AlreadyFired,
+    /// The host lists no such job: it fired already, or was cancelled (its task completed or
+    /// deleted) before the cancellation reached the scheduler. Nothing to publish.
+    NotListed,
+    /// The host lists a newer version of the job (rescheduled to another due date) than the one
+    /// that fired: the trigger says something no longer true ("due in 1 hour" of the old date).
+    /// The newer version stays listed and fires at its own time; nothing to publish.
+    Superseded,
+}
+
+/// Fires job `name` in the caller's transaction: each reminder is published at most once,
+/// however many triggers come and whoever sends them. `trigger` is the event id of the version
+/// that fired (the data of the Dapr scheduler's trigger); `None` when the host fires its own
+/// list (the embedded scheduler), which is always the listed version.
+///
+/// The reminder is recorded as fired (`fired_reminders`, keyed by its event id) in the same
+/// transaction that takes the job off the list and, with [`Firing::Publish`], queues its
+/// message: on PostgreSQL a concurrent trigger of the same reminder waits on that key and then
+/// finds it fired; SQLite has one writer.
+pub async fn fire(
+    conn: &mut Conn,
+    name: &str,
+    trigger: Option<&str>,
+    now_ms: i64,
+) -> Result<Firing> {
+    let Some(row) = sqlx::query("SELECT payload, due_at FROM scheduled_jobs WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+    else {
+        return Ok(Firing::NotListed);
+    };
+    let payload: String = row.try_get("payload")?;
+    let listed = crate::wire::peek_event_id(payload.as_bytes());
+    if let Some(trigger) = trigger
+        && listed.as_deref() != Some(trigger)
+    {
+        return Ok(Firing::Superseded);
+    }
+    // Every payload the host writes has an event id (`encode_reminder`); a row written by
+    // hand without one is still fired once, by its name and due time.
+    let key = match listed {
+        Some(event_id) => event_id,
+        None => format!("{name}@{}", row.try_get::<i64, _>("due_at")?),
+    };
+    let first = sqlx::query(
+        "INSERT INTO fired_reminders (event_id, fired_at) VALUES ($1, $2) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&key)
+    .bind(now_ms)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    delete(conn, name).await?;
+    Ok(if first {
+        Firing::Publish(payload)
+    } else {
+        Firing::AlreadyFired
+    })
+}
+
 /// Jobs scheduled and not yet fired.
 pub async fn count(conn: &mut Conn) -> Result<i64> {
     Ok(sqlx::query("SELECT COUNT(*) AS n FROM scheduled_jobs")
@@ -233,5 +305,79 @@ pub(crate) mod tests {
         assert_eq!(due_of(&mut conn, "a").await, Some(3_000));
         assert_eq!(due_of(&mut conn, "b").await, Some(5_000));
         assert_eq!(count(&mut conn).await.unwrap(), 2);
+    }
+
+    /// A reminder whose event id names its due date, as the notification component's do.
+    fn reminder_due(name: &str, due_ms: i64) -> ReminderJob {
+        let mut j = job(name, due_ms);
+        j.reminder.event_id = EventId::new(format!("reminder:{name}:{due_ms}")).unwrap();
+        j
+    }
+
+    #[tokio::test]
+    async fn a_reminder_is_published_once_however_often_and_by_whomever_it_fires() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let a = reminder_due("a", 1_000);
+        let id = a.reminder.event_id.to_string();
+        upsert_many(&mut conn, &[(a.clone(), 1)]).await.unwrap();
+
+        let Firing::Publish(payload) = fire(&mut conn, "a", Some(&id), 1_000).await.unwrap() else {
+            panic!("the first trigger publishes")
+        };
+        assert_eq!(payload, encode_reminder(&a.reminder).to_string());
+        assert_eq!(due_of(&mut conn, "a").await, None, "off the list");
+        assert_eq!(
+            fire(&mut conn, "a", Some(&id), 1_001).await.unwrap(),
+            Firing::NotListed,
+            "a repeated trigger"
+        );
+
+        // A reschedule computed before the job fired commits after it: the same reminder
+        // listed again. Its trigger (or the embedded scheduler) takes it off and publishes nothing.
+        upsert_many(&mut conn, &[(a.clone(), 2)]).await.unwrap();
+        assert_eq!(
+            fire(&mut conn, "a", Some(&id), 1_002).await.unwrap(),
+            Firing::AlreadyFired
+        );
+        assert_eq!(due_of(&mut conn, "a").await, None);
+        upsert_many(&mut conn, &[(a.clone(), 3)]).await.unwrap();
+        assert_eq!(
+            fire(&mut conn, "a", None, 1_003).await.unwrap(),
+            Firing::AlreadyFired
+        );
+        assert_eq!(due_of(&mut conn, "a").await, None);
+
+        // Rescheduled to another due date: a new reminder, published in its turn.
+        let later = reminder_due("a", 5_000);
+        upsert_many(&mut conn, &[(later.clone(), 4)]).await.unwrap();
+        assert!(matches!(
+            fire(&mut conn, "a", None, 5_000).await.unwrap(),
+            Firing::Publish(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_trigger_of_a_version_rescheduled_since_leaves_the_newer_one_listed() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let mut conn = db.pool().acquire().await.unwrap();
+        let old = reminder_due("a", 1_000);
+        let new = reminder_due("a", 9_000);
+        upsert_many(&mut conn, &[(old.clone(), 1), (new.clone(), 1)])
+            .await
+            .unwrap();
+        assert_eq!(
+            fire(&mut conn, "a", Some(old.reminder.event_id.as_ref()), 1_000)
+                .await
+                .unwrap(),
+            Firing::Superseded
+        );
+        assert_eq!(due_of(&mut conn, "a").await, Some(9_000), "the newer stays");
+        assert!(matches!(
+            fire(&mut conn, "a", Some(new.reminder.event_id.as_ref()), 9_000)
+                .await
+                .unwrap(),
+            Firing::Publish(_)
+        ));
     }
 }

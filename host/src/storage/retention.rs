@@ -9,6 +9,8 @@
 //!   covers the 30-day dead-letter retention in `deploy/k8s/strimzi/topics.yaml`; a record older
 //!   than any redelivery can no longer prevent a duplicate, so keeping it buys nothing. `0`
 //!   keeps them forever.
+//! - **Fired reminders** (`fired_reminders`): what keeps a reminder from being published twice
+//!   (`storage/jobs.rs` `fire`). Kept as long as the exactly-once records, by the same reasoning.
 //!
 //! Deletes run in small batches (each its own statement) so that a large backlog never holds
 //! a long lock on SQLite's single writer or PostgreSQL's rows. Several replicas pruning the same
@@ -35,6 +37,7 @@ pub struct RetentionPolicy {
 pub struct Pruned {
     pub outbox: u64,
     pub processed: u64,
+    pub fired_reminders: u64,
 }
 
 /// Deletes what `policy` no longer keeps at `now_ms`.
@@ -55,6 +58,13 @@ pub async fn prune(db: &Db, policy: &RetentionPolicy, now_ms: i64) -> Result<Pru
             db,
             "DELETE FROM processed_messages WHERE (component, event_id) IN \
              (SELECT component, event_id FROM processed_messages WHERE processed_at < $1 LIMIT $2)",
+            cutoff(now_ms, keep),
+        )
+        .await?;
+        pruned.fired_reminders = delete_in_batches(
+            db,
+            "DELETE FROM fired_reminders WHERE event_id IN \
+             (SELECT event_id FROM fired_reminders WHERE fired_at < $1 LIMIT $2)",
             cutoff(now_ms, keep),
         )
         .await?;
@@ -102,10 +112,12 @@ pub async fn run(db: Db, policy: RetentionPolicy, shutdown: CancellationToken) {
             Ok(p) => {
                 crate::metrics::pruned("outbox", p.outbox);
                 crate::metrics::pruned("processed_messages", p.processed);
+                crate::metrics::pruned("fired_reminders", p.fired_reminders);
                 if p != Pruned::default() {
                     tracing::info!(
                         outbox = p.outbox,
                         processed = p.processed,
+                        fired_reminders = p.fired_reminders,
                         "retention: deleted old rows"
                     );
                 }
@@ -158,6 +170,14 @@ mod tests {
         processed::record(&mut conn, "audit", "new", "0.1.0", now - HOUR)
             .await
             .unwrap();
+        for (event_id, at) in [("fired-old", now - 900 * HOUR), ("fired-new", now - HOUR)] {
+            sqlx::query("INSERT INTO fired_reminders (event_id, fired_at) VALUES ($1, $2)")
+                .bind(event_id)
+                .bind(at)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
         drop(conn);
 
         let policy = RetentionPolicy {
@@ -170,9 +190,15 @@ mod tests {
             pruned,
             Pruned {
                 outbox: 1,
-                processed: 1
+                processed: 1,
+                fired_reminders: 1
             }
         );
+        let fired: Vec<String> = sqlx::query_scalar("SELECT event_id FROM fired_reminders")
+            .fetch_all(db.pool())
+            .await
+            .unwrap();
+        assert_eq!(fired, vec!["fired-new"], "the recent fired reminder stays");
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
             .fetch_all(db.pool())
             .await
