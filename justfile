@@ -233,7 +233,7 @@ soak: setup build-components
     export TASKHOST_SOAK_MINUTES=${TASKHOST_SOAK_MINUTES:-30}
     export TASKHOST_SOAK_OUT={{ quote(join(root, env("CARGO_TARGET_DIR", "target")) / "soak/samples.csv") }}
     echo "soak: ${TASKHOST_SOAK_MINUTES} min at ${TASKHOST_SOAK_RATE} writes/s (for reference: the bench's daprd + Kafka row delivered ${bench_rate} events/s in docs/benchmarks.json)"
-    deploy/local-stack/e2e.sh --release --suite soak
+    deploy/local-stack/e2e.sh --release --down --suite soak
     scripts/soak-report.py "$TASKHOST_SOAK_OUT" --md docs/soak.md --svg docs/soak.svg \
         --note "just soak: ${TASKHOST_SOAK_MINUTES} min, target ${TASKHOST_SOAK_RATE} writes/s (half of the ~300 writes/s the whole path sustained here), $(nproc) CPUs"
 
