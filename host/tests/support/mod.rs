@@ -144,6 +144,21 @@ impl HostOptions {
     }
 }
 
+/// A number from the environment (a test's size or seed), `default` when unset or blank; a
+/// value that does not parse fails the test naming it.
+pub fn env_number<T: std::str::FromStr>(key: &str, default: T) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{key}={v:?} is not a number: {e}")),
+        _ => default,
+    }
+}
+
 impl TestEnv {
     pub fn new() -> Self {
         Self::with_database(None)
