@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use support::wasm_builds::build_wasm;
 use support::{Api, EFFECT_TIMEOUT, HostOptions, TestEnv, User, assert_holds, wait_until};
 
 const APP_TOKEN: &str = "app-token-for-the-callback-test";
@@ -538,26 +539,12 @@ async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
 fn not_before_only() -> tempfile::TempDir {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let wasm = BUILT.get_or_init(|| {
-        let target = support::target_dir().join("ordering");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "build",
-                "--profile",
-                "release-wasm",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .args(["-p", "not-before"])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("running cargo to build the not-before test component");
-        assert!(
-            status.success(),
-            "building components/testing/not-before failed"
-        );
-        target.join("wasm32-wasip2/release-wasm/not_before.wasm")
+        build_wasm(
+            &support::target_dir().join("ordering"),
+            &["-p", "not-before"],
+            "the not-before test component",
+        )
+        .join("not_before.wasm")
     });
     let dir = tempfile::tempdir().expect("a temporary components directory");
     std::fs::copy(wasm, dir.path().join("not-before.wasm")).expect("copying not-before.wasm");

@@ -18,10 +18,12 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the harness.
 
+pub mod in_process;
 pub mod ledger;
 pub mod python_backend;
 pub mod stack;
 pub mod stream;
+pub mod wasm_builds;
 
 use std::fmt::Debug;
 use std::fs::OpenOptions;
