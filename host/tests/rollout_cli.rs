@@ -210,30 +210,16 @@ async fn dapr_deliveries_are_shadowed_and_canaried_like_embedded_ones() {
     const APP_TOKEN: &str = "app-token-for-the-rollout-test";
     let v2 = marked_audit();
     let mut env = TestEnv::new();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let host = env
         .start_with(
-            &HostOptions::new()
-                .env("TASKHOST_DELIVERY", "dapr")
-                .env("DAPR_HTTP_PORT", closed.to_string())
-                .env("APP_API_TOKEN", APP_TOKEN)
+            &HostOptions::dapr_without_sidecar(APP_TOKEN)
                 .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
-                .env_remove("DAPR_HTTP_ENDPOINT")
-                .env_remove("DAPR_API_TOKEN")
-                .env_remove("TASKHOST_DAPR_PUBSUB")
-                .env_remove("TASKHOST_DAPR_BULK")
-                .live_only(),
+                .env_remove("TASKHOST_DAPR_BULK"),
         )
         .await;
     let url = host.url("");
     let url = url.trim_end_matches('/');
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let user = User::new().await;
     let deliver = async |n: usize, label: &str| {
         for i in 0..n {
