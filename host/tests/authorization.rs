@@ -274,12 +274,8 @@ async fn dapr_and_dev_routes_on_a_production_host(env: &mut TestEnv) {
         task: "none".into(),
     };
     let anonymous = host.api_with_authorization(None);
-    let wrong = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", "wrong-app-token");
-    let sidecar = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let wrong = host.as_daprd("wrong-app-token");
+    let sidecar = host.as_daprd(APP_TOKEN);
     for route in ROUTES {
         let path = concrete(route, &f);
         match route.access {

@@ -15,37 +15,22 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
+use support::wasm_builds::build_wasm;
 use taskhost::runtime::{
     Ceilings, LimitOverrides, LoadError, Registry, RegistryError, Runtime, RuntimeConfig,
     SwapError, convert,
 };
 use taskhost::wire;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// `memory_hog.wasm` and `looping.wasm`, built once per test binary.
 fn misbehaving() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let target = support::target_dir().join("limits");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(workspace())
-            .args([
-                "build",
-                "--profile",
-                "release-wasm",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .args(["-p", "memory-hog", "-p", "looping"])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("running cargo to build the test components");
-        assert!(status.success(), "building memory-hog and looping failed");
-        target.join("wasm32-wasip2/release-wasm")
+        build_wasm(
+            &support::target_dir().join("limits"),
+            &["-p", "memory-hog", "-p", "looping"],
+            "memory-hog and looping",
+        )
     })
 }
 

@@ -30,10 +30,14 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row as _;
-use support::{Api, HostOptions, TestEnv, User, wait_until};
+use support::ledger::{
+    EventsByTask, SUBSCRIBERS, TaskRow, check_acknowledged, check_audit, check_recurrence,
+    check_reminders, count_by_task, event_id,
+};
+use support::stream::{Kind, Profile, Writes};
+use support::{Api, HostOptions, TestEnv, User, env_number, wait_until};
 use taskhost::storage::Db;
 
 const ADMIN_TOKEN: &str = "crash-loop-test-admin-token";
@@ -43,155 +47,35 @@ const DEFAULT_KILLS: usize = 16;
 /// Generous: a loaded CI machine, a debug build, PostgreSQL.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// The components and the topics they subscribe to (README, "The consumers"). Embedded mode
-/// puts `task-events` and `reminders` in the outbox.
-const SUBSCRIBERS: [(&str, &[&str]); 2] = [
-    (
-        "task-events",
-        &["recurrence", "notification", "audit", "sync"],
-    ),
-    ("reminders", &["notification"]),
-];
-
-fn env_number(key: &str, default: u64) -> u64 {
-    match std::env::var(key) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{key}={v:?} is not a number: {e}")),
-        _ => default,
+/// The crash loop's mix of writes: more plain and recurring tasks than the stream's, one in ten
+/// a reminder that falls due during the run (due in 75–120 s, reminded 1 minute before), no
+/// bound on open tasks, and a 503 is an unexpected answer (the host is started before writes).
+fn profile() -> Profile {
+    use Kind::*;
+    Profile {
+        kinds: [
+            Plain, Plain, Plain, Plain, Recurring, Recurring, Recurring, RemindSoon, Undated,
+            Undated,
+        ],
+        remind_soon_secs: 75..120,
+        max_open: usize::MAX,
+        retry_unavailable: false,
     }
 }
 
-/// What kind of task a create makes.
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    /// Due in a few days, default reminders (24 h and 1 h before).
-    Plain,
-    /// A daily series due in a few days.
-    Recurring,
-    /// A reminder that falls due during the run: due in about a minute, reminded 1 minute before.
-    RemindSoon,
-    /// No due date, no reminders.
-    Undated,
-}
-
-#[derive(Clone, Debug)]
-enum Op {
-    Create { title: String, kind: Kind },
-    Update { id: String, title: String },
-    Complete { id: String },
-}
-
-/// One client: its own RNG, the tasks it knows, and what the host acknowledged.
+/// One client: its writes (support's, with the crash loop's mix) and how many are left.
 struct Client {
-    user: User,
-    rng: fastrand::Rng,
-    /// Tasks this client created and has not completed (as far as it knows).
-    open: Vec<String>,
-    /// The write whose answer was lost to a kill, sent again to the next host.
-    pending: Option<Op>,
-    /// Whether `pending` was sent at least once (so a 409 on a completion means it happened).
-    pending_sent: bool,
-    acked_created: Vec<String>,
-    acked_completed: Vec<String>,
-    /// The last acknowledged title of each task (titles carry a version number).
-    acked_titles: BTreeMap<String, String>,
+    writes: Writes,
     writes_left: usize,
-    seq: usize,
     /// Writes sent again because a kill cut their answer.
     resent: usize,
 }
 
 impl Client {
-    fn next_op(&mut self) -> Op {
-        self.seq += 1;
-        let roll = self.rng.u32(0..100);
-        if self.open.len() < 3 || roll < 45 {
-            let kind = match self.rng.u32(0..10) {
-                0..=3 => Kind::Plain,
-                4..=6 => Kind::Recurring,
-                7 => Kind::RemindSoon,
-                _ => Kind::Undated,
-            };
-            return Op::Create {
-                title: format!("{} task {} v0", self.user.id, self.seq),
-                kind,
-            };
-        }
-        let index = self.rng.usize(0..self.open.len());
-        let id = self.open[index].clone();
-        if roll < 65 {
-            Op::Update {
-                title: format!("{} task {} v{}", self.user.id, self.seq, self.seq),
-                id,
-            }
-        } else {
-            self.open.swap_remove(index);
-            Op::Complete { id }
-        }
-    }
-
-    /// Sends `op`; `Err` when the host gave no answer (it was killed).
-    async fn send(&mut self, api: &Api, op: &Op) -> Result<(), String> {
-        let now = Utc::now();
-        let reply = match op {
-            Op::Create { title, kind } => {
-                let body = match kind {
-                    Kind::Plain => {
-                        json!({"title": title, "due_date": at(now + chrono::Duration::days(3))})
-                    }
-                    Kind::Recurring => json!({"title": title,
-                        "due_date": at(now + chrono::Duration::days(2)),
-                        "is_recurring": true, "recurrence_frequency": "daily"}),
-                    Kind::RemindSoon => json!({"title": title,
-                        "due_date": at(now + chrono::Duration::seconds(self.rng.i64(75..120))),
-                        "reminder_offsets_minutes": [1]}),
-                    Kind::Undated => json!({"title": title}),
-                };
-                api.try_send(Method::POST, "/api/tasks", Some(&body))
-                    .await?
-            }
-            Op::Update { id, title } => {
-                api.try_send(
-                    Method::PATCH,
-                    &format!("/api/tasks/{id}"),
-                    Some(&json!({"title": title})),
-                )
-                .await?
-            }
-            Op::Complete { id } => {
-                api.try_send(Method::POST, &format!("/api/tasks/{id}/complete"), None)
-                    .await?
-            }
-        };
-        let status = reply.status.as_u16();
-        match op {
-            Op::Create { title, .. } if status == 201 => {
-                let id = reply.value()["id"].as_str().expect("a task id").to_owned();
-                self.acked_created.push(id.clone());
-                self.acked_titles.insert(id.clone(), title.clone());
-                self.open.push(id);
-            }
-            Op::Update { id, title } if status == 200 => {
-                self.acked_titles.insert(id.clone(), title.clone());
-            }
-            // A completion sent again whose first attempt had committed.
-            Op::Complete { id } if status == 200 || (status == 409 && self.pending_sent) => {
-                self.acked_completed.push(id.clone());
-            }
-            _ => panic!(
-                "{} as {}: unexpected answer {status}: {}",
-                reply.request, self.user.id, reply.text
-            ),
-        }
-        Ok(())
-    }
-
     /// Writes until the host dies under it (`Err`) or `stop` is set or its writes run out.
     async fn run(mut self, api: Api, stop: Arc<AtomicBool>, acked: Arc<AtomicUsize>) -> Self {
         while !stop.load(Ordering::Relaxed) {
-            let op = match self.pending.clone() {
+            let op = match self.writes.pending().cloned() {
                 Some(op) => {
                     self.resent += 1;
                     op
@@ -199,26 +83,17 @@ impl Client {
                 None if self.writes_left == 0 => break,
                 None => {
                     self.writes_left -= 1;
-                    self.pending_sent = false;
-                    self.next_op()
+                    self.writes.fresh_op()
                 }
             };
-            self.pending = Some(op.clone());
-            let sent = self.send(&api, &op).await;
-            self.pending_sent = true;
-            if sent.is_err() {
+            if self.writes.attempt(&api, op).await.is_err() {
                 // The host is gone: the write goes to the next one.
                 break;
             }
-            self.pending = None;
             acked.fetch_add(1, Ordering::Relaxed);
         }
         self
     }
-}
-
-fn at(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -239,16 +114,12 @@ async fn repeated_sigkills_lose_and_double_nothing() {
     let mut clients = Vec::new();
     for i in 0..USERS {
         clients.push(Client {
-            user: User::new().await,
-            rng: fastrand::Rng::with_seed(seed.wrapping_add(i as u64 + 1)),
-            open: Vec::new(),
-            pending: None,
-            pending_sent: false,
-            acked_created: Vec::new(),
-            acked_completed: Vec::new(),
-            acked_titles: BTreeMap::new(),
+            writes: Writes::new(
+                User::new().await,
+                seed.wrapping_add(i as u64 + 1),
+                profile(),
+            ),
             writes_left: writes / USERS,
-            seq: 0,
             resent: 0,
         });
     }
@@ -261,14 +132,14 @@ async fn repeated_sigkills_lose_and_double_nothing() {
     for round in 1..=kills {
         let writing = clients
             .iter()
-            .any(|c| c.writes_left > 0 || c.pending.is_some());
+            .any(|c| c.writes_left > 0 || c.writes.pending().is_some());
         let host = env.start_with(&options).await;
         let stop = Arc::new(AtomicBool::new(false));
         let acked = Arc::new(AtomicUsize::new(0));
         let workers: Vec<_> = clients
             .drain(..)
             .map(|c| {
-                let api = host.api(&c.user);
+                let api = host.api(&c.writes.user);
                 tokio::spawn(c.run(api, stop.clone(), acked.clone()))
             })
             .collect();
@@ -312,17 +183,17 @@ async fn repeated_sigkills_lose_and_double_nothing() {
     let workers: Vec<_> = clients
         .drain(..)
         .map(|c| {
-            let api = host.api(&c.user);
+            let api = host.api(&c.writes.user);
             tokio::spawn(c.run(api, stop.clone(), acked.clone()))
         })
         .collect();
     for w in workers {
         let c = w.await.expect("a client task");
         assert!(
-            c.pending.is_none() && c.writes_left == 0,
+            c.writes.pending().is_none() && c.writes_left == 0,
             "{}: the last host must take every write (pending {:?})",
-            c.user.id,
-            c.pending
+            c.writes.user.id,
+            c.writes.pending()
         );
         clients.push(c);
     }
@@ -362,7 +233,10 @@ async fn repeated_sigkills_lose_and_double_nothing() {
     );
     let acked: usize = clients
         .iter()
-        .map(|c| c.acked_created.len() + c.acked_completed.len() + c.acked_titles.len())
+        .map(|c| {
+            let w = &c.writes;
+            w.acked_created.len() + w.acked_completed.len() + w.acked_titles.len()
+        })
         .sum();
     let events = scalar(&db, "SELECT COUNT(*) FROM outbox").await;
     let resent: usize = clients.iter().map(|c| c.resent).sum();
@@ -462,24 +336,6 @@ async fn processed_sets(db: &Db) -> (BTreeSet<(String, String)>, BTreeSet<(Strin
     (expected, processed)
 }
 
-fn event_id(payload: &Value) -> String {
-    payload["event_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("an outbox message without event_id: {payload}"))
-        .to_owned()
-}
-
-#[derive(Debug)]
-struct TaskRow {
-    id: String,
-    title: String,
-    is_completed: bool,
-    due_date: Option<i64>,
-    recurring: bool,
-    occurrence: i64,
-    series_id: Option<String>,
-}
-
 /// The whole exactly-once check over what the database holds.
 async fn check_everything(db: &Db, clients: &[Client]) {
     // Read first: a SQLite pool has one connection, held below.
@@ -508,146 +364,30 @@ async fn check_everything(db: &Db, clients: &[Client]) {
 
     // Acknowledged writes survived every kill.
     for client in clients {
-        for id in &client.acked_created {
-            assert!(tasks.contains_key(id), "acknowledged task {id} is missing");
-        }
-        for id in &client.acked_completed {
-            assert!(
-                tasks[id].is_completed,
-                "acknowledged completion of {id} is missing"
-            );
-        }
-        for (id, title) in &client.acked_titles {
-            // A later update may have committed without its answer: never an older title.
-            let version = |t: &str| -> u64 {
-                t.rsplit_once(" v")
-                    .and_then(|(_, v)| v.parse().ok())
-                    .unwrap_or_else(|| panic!("a title with a version: {t:?}"))
-            };
-            assert!(
-                version(&tasks[id].title) >= version(title),
-                "task {id}: acknowledged title {title:?}, found {:?}",
-                tasks[id].title
-            );
-        }
+        check_acknowledged(&tasks, &client.writes);
     }
 
-    // The events, by task.
-    let mut ops_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    let mut reminders_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (topic, payload) in &messages {
-        let task_id = payload["task"]["id"]
-            .as_str()
-            .expect("a task id")
-            .to_owned();
-        match topic.as_str() {
-            "task-events" => ops_of.entry(task_id).or_default().push(
-                payload["event_type"]
-                    .as_str()
-                    .expect("an event type")
-                    .to_owned(),
-            ),
-            _ => reminders_of
-                .entry(task_id)
-                .or_default()
-                .push(payload["offset_minutes"].as_i64().unwrap_or(-1)),
-        }
-    }
-
-    // Audit: exactly one entry per task event, the same operations in the same order.
-    let audit = sqlx::query("SELECT event_id, task_id, operation FROM audit_log ORDER BY id")
-        .fetch_all(&mut *c)
-        .await
-        .expect("read audit_log");
-    let mut audit_ids = BTreeSet::new();
-    let mut audit_ops: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for r in &audit {
-        let id: String = r.get(0);
-        assert!(audit_ids.insert(id.clone()), "two audit entries for {id}");
-        audit_ops
-            .entry(r.get(1))
-            .or_default()
-            .push(format!("task.{}", r.get::<String, _>(2)));
-    }
-    let task_event_ids: BTreeSet<String> = messages
-        .iter()
-        .filter(|(t, _)| t == "task-events")
-        .map(|(_, p)| event_id(p))
-        .collect();
-    assert_eq!(audit_ids, task_event_ids, "one audit entry per task event");
-    assert_eq!(
-        audit_ops, ops_of,
-        "each task's audit trail follows its events"
+    // The events by task; audit, recurrence and reminders checked against them.
+    let events = EventsByTask::of(messages.iter().map(|(topic, payload)| (topic, payload)));
+    let audit: Vec<(String, String, String)> =
+        sqlx::query("SELECT event_id, task_id, operation FROM audit_log ORDER BY id")
+            .fetch_all(&mut *c)
+            .await
+            .expect("read audit_log")
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect();
+    check_audit(&audit, &events, &tasks);
+    check_recurrence(&tasks);
+    let notifications = count_by_task(
+        sqlx::query("SELECT task_id FROM notifications")
+            .fetch_all(&mut *c)
+            .await
+            .expect("read notifications")
+            .iter()
+            .map(|r| r.get(0)),
     );
-    for (id, ops) in &ops_of {
-        let created = ops.iter().filter(|o| *o == "task.created").count();
-        let completed = ops.iter().filter(|o| *o == "task.completed").count();
-        assert!(
-            created == 1 && completed <= 1 && ops[0] == "task.created",
-            "task {id}: events {ops:?}"
-        );
-        let task = tasks
-            .get(id)
-            .unwrap_or_else(|| panic!("an event of a missing task {id}"));
-        assert_eq!(
-            task.is_completed,
-            completed == 1,
-            "task {id}: events {ops:?}"
-        );
-    }
-    assert_eq!(
-        ops_of.len(),
-        tasks.len(),
-        "every task has its events in the outbox"
-    );
-
-    // Recurrence: exactly one next instance per completed recurring task, and none otherwise.
-    let mut next_count: BTreeMap<(String, i64), usize> = BTreeMap::new();
-    for t in tasks.values().filter(|t| t.occurrence > 1) {
-        let series = t.series_id.clone().expect("a next instance has a series");
-        *next_count.entry((series, t.occurrence - 1)).or_default() += 1;
-    }
-    let mut expected_next = BTreeMap::new();
-    for t in tasks.values().filter(|t| t.recurring && t.is_completed) {
-        let series = t.series_id.clone().unwrap_or_else(|| t.id.clone());
-        expected_next.insert((series, t.occurrence), 1);
-    }
-    assert_eq!(
-        next_count, expected_next,
-        "one next instance per completed recurring task ((series, occurrence completed) → instances)"
-    );
-
-    // Reminders: at most one message per job, one notification per message.
-    for (id, offsets) in &reminders_of {
-        let distinct: BTreeSet<&i64> = offsets.iter().collect();
-        assert_eq!(
-            distinct.len(),
-            offsets.len(),
-            "task {id}: reminder messages {offsets:?}"
-        );
-    }
-    let reminder_messages: usize = reminders_of.values().map(Vec::len).sum();
-    let notifications: BTreeMap<String, usize> = sqlx::query("SELECT task_id FROM notifications")
-        .fetch_all(&mut *c)
-        .await
-        .expect("read notifications")
-        .iter()
-        .fold(BTreeMap::new(), |mut m, r| {
-            *m.entry(r.get::<String, _>(0)).or_default() += 1;
-            m
-        });
-    let per_task: BTreeMap<String, usize> = reminders_of
-        .iter()
-        .map(|(id, o)| (id.clone(), o.len()))
-        .collect();
-    assert_eq!(
-        notifications, per_task,
-        "one notification per reminder message"
-    );
-    assert!(
-        reminder_messages > 0,
-        "no reminder fell due during the run: the test must exercise the scheduler"
-    );
+    check_reminders(&events, &notifications);
 
     // Reminder jobs: an open task due in days holds the default two, a completed or undated
     // task none. (A task due within the day only had the one that fell due: checked above.)

@@ -17,17 +17,12 @@ use std::time::Duration;
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 
+use support::wasm_builds::build_wasm;
 use support::{Api, EFFECT_TIMEOUT, HostOptions, TestEnv, User, assert_holds, wait_until};
 
 const APP_TOKEN: &str = "app-token-for-the-callback-test";
 const ADMIN_TOKEN: &str = "admin-token-for-the-callback-test";
 const CLOUDEVENT: &str = "application/cloudevents+json";
-
-/// A TCP port on 127.0.0.1 where nothing listens (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
 
 fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -96,16 +91,9 @@ fn log_lines_with(stderr: &str, needles: &[&str]) -> Vec<String> {
 /// Starts taskhost in Dapr mode with no sidecar: it stays live but not ready.
 async fn start_without_sidecar(env: &mut TestEnv) -> support::Host {
     env.start_with(
-        &HostOptions::new()
-            .env("TASKHOST_DELIVERY", "dapr")
-            .env("DAPR_HTTP_PORT", closed_port().to_string())
-            .env("APP_API_TOKEN", APP_TOKEN)
+        &HostOptions::dapr_without_sidecar(APP_TOKEN)
             .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("DAPR_HTTP_ENDPOINT")
-            .env_remove("DAPR_API_TOKEN")
-            .env_remove("TASKHOST_DAPR_PUBSUB")
-            .env_remove("TASKHOST_DAPR_BULK")
-            .live_only(),
+            .env_remove("TASKHOST_DAPR_BULK"),
     )
     .await
 }
@@ -131,13 +119,9 @@ async fn callbacks_answer_as_documented_without_a_sidecar() {
     let mut env = TestEnv::new();
     let host = start_without_sidecar(&mut env).await;
     // What daprd sends: the token, and (for single deliveries) the Kafka metadata as headers.
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let anonymous = host.api_with_authorization(None);
-    let impostor = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", "not-the-app-token");
+    let impostor = host.as_daprd("not-the-app-token");
     let user = User::new().await;
     let api = host.api(&user);
     // A single delivery also carries the Kafka record's metadata as headers.
@@ -483,9 +467,7 @@ async fn callbacks_answer_as_documented_without_a_sidecar() {
 async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
     let mut env = TestEnv::new();
     let host = start_without_sidecar(&mut env).await;
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let user = User::new().await;
 
     let (event_id, _, mut event) = task_created(&user, "explodes on arrival");
@@ -538,26 +520,12 @@ async fn a_dead_letter_arrival_keeps_the_reason_of_its_drop() {
 fn not_before_only() -> tempfile::TempDir {
     static BUILT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     let wasm = BUILT.get_or_init(|| {
-        let target = support::target_dir().join("ordering");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-            .args([
-                "build",
-                "--profile",
-                "release-wasm",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .args(["-p", "not-before"])
-            .env("CARGO_TARGET_DIR", &target)
-            .status()
-            .expect("running cargo to build the not-before test component");
-        assert!(
-            status.success(),
-            "building components/testing/not-before failed"
-        );
-        target.join("wasm32-wasip2/release-wasm/not_before.wasm")
+        build_wasm(
+            &support::target_dir().join("ordering"),
+            &["-p", "not-before"],
+            "the not-before test component",
+        )
+        .join("not_before.wasm")
     });
     let dir = tempfile::tempdir().expect("a temporary components directory");
     std::fs::copy(wasm, dir.path().join("not-before.wasm")).expect("copying not-before.wasm");
@@ -591,21 +559,9 @@ async fn a_retried_bulk_entry_holds_back_its_users_later_entries() {
     let components = not_before_only();
     let mut env = TestEnv::new();
     let host = env
-        .start_with(
-            &HostOptions::new()
-                .env("TASKHOST_DELIVERY", "dapr")
-                .env("DAPR_HTTP_PORT", closed_port().to_string())
-                .env("APP_API_TOKEN", APP_TOKEN)
-                .env_remove("DAPR_HTTP_ENDPOINT")
-                .env_remove("DAPR_API_TOKEN")
-                .env_remove("TASKHOST_DAPR_PUBSUB")
-                .components_dir(components.path())
-                .live_only(),
-        )
+        .start_with(&HostOptions::dapr_without_sidecar(APP_TOKEN).components_dir(components.path()))
         .await;
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let (a, b) = (User::new().await, User::new().await);
     let due = Utc::now() + chrono::Duration::seconds(3);
     let event = |user: &User, title: &str, due_date: Option<chrono::DateTime<Utc>>| {
@@ -715,9 +671,7 @@ async fn a_retried_bulk_entry_holds_back_its_users_later_entries() {
 async fn a_repeated_job_trigger_queues_its_reminder_once() {
     let mut env = TestEnv::new();
     let host = start_without_sidecar(&mut env).await;
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let user = User::new().await;
     let (_, task_id, mut event) = task_created(&user, "reminded once");
     let due = (Utc::now() + chrono::Duration::days(2)).to_rfc3339_opts(SecondsFormat::Millis, true);

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
+use support::wasm_builds::build_wasm;
 use support::{EFFECT_TIMEOUT, HostOptions, TestEnv, User, same, wait_until};
 
 const ADMIN_TOKEN: &str = "faults-test-admin-token";
@@ -33,10 +34,6 @@ const RETRY_BACKOFF_MS: u64 = 50;
 /// How long all the retries of a few messages may take: each attempt of the looping component
 /// costs its call timeout, and a user's messages are retried one after the other.
 const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The misbehaving components, as `(describe name, .wasm file, what its dead letter must say)`.
 const MISBEHAVING: [(&str, &str, &[&str]); 6] = [
@@ -64,32 +61,13 @@ const MISBEHAVING: [(&str, &str, &[&str]); 6] = [
     ),
 ];
 
+const MISBEHAVING_BUILDS: &str = "the misbehaving test components";
+
 struct Builds {
     /// The misbehaving components' .wasm files.
     dir: PathBuf,
     /// `panicking` 0.2.0-fixed.
     panicking_fixed: Vec<u8>,
-}
-
-fn cargo_build(target: &Path, args: &[&str]) {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(workspace())
-        .args([
-            "build",
-            "--profile",
-            "release-wasm",
-            "--target",
-            "wasm32-wasip2",
-        ])
-        .args(args)
-        .env("CARGO_TARGET_DIR", target)
-        .status()
-        .expect("running cargo to build the misbehaving test components");
-    assert!(
-        status.success(),
-        "building the misbehaving test components failed: cargo build {args:?}"
-    );
 }
 
 /// Builds the test components once per test binary (cargo skips what is up to date). The
@@ -100,14 +78,15 @@ fn builds() -> &'static Builds {
     BUILDS.get_or_init(|| {
         let target = support::target_dir().join("faults");
         let out = target.join("wasm32-wasip2/release-wasm");
-        cargo_build(
+        build_wasm(
             &target,
             &["-p", "panicking", "--features", "panicking/fixed"],
+            MISBEHAVING_BUILDS,
         );
         let fixed_wasm = out.join("panicking.wasm");
         let panicking_fixed = std::fs::read(&fixed_wasm)
             .unwrap_or_else(|e| panic!("reading {}: {e}", fixed_wasm.display()));
-        cargo_build(
+        build_wasm(
             &target,
             &[
                 "-p",
@@ -123,6 +102,7 @@ fn builds() -> &'static Builds {
                 "-p",
                 "oversized-effect",
             ],
+            MISBEHAVING_BUILDS,
         );
         Builds {
             dir: out,

@@ -16,14 +16,15 @@
 //! or taken from `TASKHOST_TEST_SWAP_COMPONENTS_DIR` (`audit.wasm` = the marked build,
 //! `trapping_audit.wasm`, `other_world.wasm`).
 
+mod support;
+
 use serde_json::{Value, json};
-use sqlx::Row;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use taskhost::api::{AppState, auth::JwtKeys};
+use support::in_process;
+use support::wasm_builds::{SWAP_PACKAGES, built_components_dir, read, swap_builds};
 use taskhost::pipeline::{Answer, Attempt, Pipeline, Received, Verdict, Wakers};
 use taskhost::runtime::{AutoRollback, Registry, Runtime, RuntimeConfig, SwapPolicy};
 use taskhost::sockets::SocketHub;
@@ -39,17 +40,6 @@ const ADMIN_TOKEN: &str = "hot-swap-test-admin-token";
 // The builds.
 // ---------------------------------------------------------------------------------------------
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// The real components (`just build-components`), as the other host tests find them.
-fn components_dir() -> PathBuf {
-    std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/components"))
-}
-
 struct Builds {
     audit_v1: Vec<u8>,
     audit_v2: Vec<u8>,
@@ -59,55 +49,12 @@ struct Builds {
     dir: PathBuf,
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| {
-        panic!(
-            "reading {}: {e} (build the components with `just build-components`)",
-            path.display()
-        )
-    })
-}
-
 /// Builds the test-only components once per test binary (cargo skips what is up to date).
 fn builds() -> &'static Builds {
     static BUILDS: OnceLock<Builds> = OnceLock::new();
     BUILDS.get_or_init(|| {
-        let dir = match std::env::var_os("TASKHOST_TEST_SWAP_COMPONENTS_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| workspace().join("target"))
-                    .join("hot-swap");
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = std::process::Command::new(cargo)
-                    .current_dir(workspace())
-                    .args([
-                        "build",
-                        "--profile",
-                        "release-wasm",
-                        "--target",
-                        "wasm32-wasip2",
-                        "-p",
-                        "audit",
-                        "--features",
-                        "audit/marked",
-                        "-p",
-                        "trapping-audit",
-                        "-p",
-                        "other-world",
-                    ])
-                    .env("CARGO_TARGET_DIR", &target)
-                    .status()
-                    .expect("running cargo to build the hot-swap test components");
-                assert!(
-                    status.success(),
-                    "building the hot-swap test components failed"
-                );
-                target.join("wasm32-wasip2/release-wasm")
-            }
-        };
-        let components = components_dir();
+        let dir = swap_builds(SWAP_PACKAGES, "the hot-swap test components");
+        let components = built_components_dir();
         Builds {
             audit_v1: read(&components.join("audit.wasm")),
             audit_v2: read(&dir.join("audit.wasm")),
@@ -134,17 +81,8 @@ struct Rig {
 
 async fn rig(policy: SwapPolicy) -> Rig {
     let b = builds();
-    let mut dirs = vec![];
-    let url = match std::env::var("TASKHOST_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-            dirs.push(dir);
-            url
-        }
-    };
-    let db = Db::connect(&url, 8).await.expect("database");
+    let (db, db_dir) = in_process::database().await;
+    let mut dirs: Vec<TempDir> = db_dir.into_iter().collect();
     // A fresh compile cache: the first swap to a build compiles it for real.
     let cache = tempfile::tempdir().unwrap();
     let runtime = Runtime::new(RuntimeConfig {
@@ -183,25 +121,7 @@ async fn rig(policy: SwapPolicy) -> Rig {
 impl Rig {
     /// Serves the real router (admin routes included) on a free port.
     async fn serve_admin(&mut self) -> String {
-        let state = AppState {
-            db: self.db.clone(),
-            keys: Arc::new(
-                JwtKeys::from_secret(b"hot-swap-test-jwt-secret-of-at-least-32-bytes")
-                    .expect("a 45-byte secret"),
-            ),
-            hub: Arc::new(SocketHub::default()),
-            wakers: Wakers::default(),
-            registry: self.registry.clone(),
-            ready: Arc::new(AtomicBool::new(true)),
-            admin_token: Some(Arc::from(ADMIN_TOKEN)),
-            pipeline: self.pipeline.clone(),
-            sidecar_ready: None,
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, taskhost::api::router(state, axum::Router::new())).await
-        });
+        let url = in_process::serve(&self.db, &self.registry, &self.pipeline, ADMIN_TOKEN).await;
         self.admin_url = Some(url.clone());
         url
     }
@@ -549,32 +469,9 @@ async fn stream_survives_swaps_back_and_forth_rollbacks_and_bad_builds() {
     }
 
     // --- What the database holds ----------------------------------------------------------
-    let mut conn = rig.db.pool().acquire().await.unwrap();
-    let rows =
-        sqlx::query("SELECT event_id, component_version FROM audit_log WHERE user_id LIKE $1")
-            .bind(format!("{run}-%"))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-    let mut entries: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &rows {
-        entries
-            .entry(r.get::<String, _>(0))
-            .or_default()
-            .push(r.get::<String, _>(1));
-    }
-    let processed = sqlx::query(
-        "SELECT event_id, component_version FROM processed_messages WHERE component = 'audit' AND event_id LIKE $1",
-    )
-    .bind(format!("{run}-%"))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let processed: HashMap<String, String> = processed
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-        .collect();
-    assert_eq!(rows.len(), total, "one audit entry per event, no more");
+    let (entries, processed) = in_process::audit_records(&rig.db, &run).await;
+    let rows: usize = entries.values().map(Vec::len).sum();
+    assert_eq!(rows, total, "one audit entry per event, no more");
     assert_eq!(processed.len(), total);
     for d in &all {
         let versions = entries

@@ -27,23 +27,11 @@ const BINDING: &str = "notify-out";
 /// How long "nothing more happens" is watched.
 const QUIET: std::time::Duration = std::time::Duration::from_secs(2);
 
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local address").port()
-}
-
 async fn start(env: &mut TestEnv) -> Host {
     env.start_with(
-        &HostOptions::new()
-            .env("TASKHOST_DELIVERY", "dapr")
-            .env("DAPR_HTTP_PORT", closed_port().to_string())
-            .env("APP_API_TOKEN", APP_TOKEN)
+        &HostOptions::dapr_without_sidecar(APP_TOKEN)
             .env("TASKHOST_NOTIFICATION_BINDING", BINDING)
-            .env_remove("DAPR_HTTP_ENDPOINT")
-            .env_remove("DAPR_API_TOKEN")
-            .env_remove("TASKHOST_DAPR_PUBSUB")
-            .env_remove("TASKHOST_DAPR_BULK")
-            .live_only(),
+            .env_remove("TASKHOST_DAPR_BULK"),
     )
     .await
 }
@@ -75,8 +63,7 @@ async fn deliver(host: &Host, p: &Published) {
 
 async fn deliver_envelope(host: &Host, topic: &str, envelope: &Value) {
     let reply = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN)
+        .as_daprd(APP_TOKEN)
         .with_header("content-type", "application/cloudevents+json")
         .post(&format!("/dapr/events/{topic}"), envelope)
         .await

@@ -14,14 +14,15 @@
 //! (the same command and directory as `hot_swap.rs`), or taken from
 //! `TASKHOST_TEST_SWAP_COMPONENTS_DIR`.
 
+mod support;
+
 use serde_json::Value;
-use sqlx::Row;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use taskhost::api::{AppState, auth::JwtKeys};
+use support::in_process;
+use support::wasm_builds::{SWAP_PACKAGES, built_components_dir, read, swap_builds};
 use taskhost::pipeline::{Answer, Attempt, Pipeline, Received, Verdict, Wakers};
 use taskhost::rollout::{Rollouts, bucket};
 use taskhost::runtime::{AutoRollback, Registry, Runtime, RuntimeConfig, SwapPolicy};
@@ -40,68 +41,18 @@ const USERS_PER_STREAM: usize = 16;
 // The builds.
 // ---------------------------------------------------------------------------------------------
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn components_dir() -> PathBuf {
-    std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target/components"))
-}
-
 struct Builds {
     audit_v1: Vec<u8>,
     audit_v2: Vec<u8>,
     trapping: Vec<u8>,
 }
 
-fn read(path: &Path) -> Vec<u8> {
-    std::fs::read(path).unwrap_or_else(|e| {
-        panic!(
-            "reading {}: {e} (build the components with `just build-components`)",
-            path.display()
-        )
-    })
-}
-
 fn builds() -> &'static Builds {
     static BUILDS: OnceLock<Builds> = OnceLock::new();
     BUILDS.get_or_init(|| {
-        let dir = match std::env::var_os("TASKHOST_TEST_SWAP_COMPONENTS_DIR") {
-            Some(dir) => PathBuf::from(dir),
-            None => {
-                let target = std::env::var_os("CARGO_TARGET_DIR")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|| workspace().join("target"))
-                    .join("hot-swap");
-                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = std::process::Command::new(cargo)
-                    .current_dir(workspace())
-                    .args([
-                        "build",
-                        "--profile",
-                        "release-wasm",
-                        "--target",
-                        "wasm32-wasip2",
-                        "-p",
-                        "audit",
-                        "--features",
-                        "audit/marked",
-                        "-p",
-                        "trapping-audit",
-                        "-p",
-                        "other-world",
-                    ])
-                    .env("CARGO_TARGET_DIR", &target)
-                    .status()
-                    .expect("running cargo to build the test components");
-                assert!(status.success(), "building the test components failed");
-                target.join("wasm32-wasip2/release-wasm")
-            }
-        };
+        let dir = swap_builds(SWAP_PACKAGES, "the test components");
         Builds {
-            audit_v1: read(&components_dir().join("audit.wasm")),
+            audit_v1: read(&built_components_dir().join("audit.wasm")),
             audit_v2: read(&dir.join("audit.wasm")),
             trapping: read(&dir.join("trapping_audit.wasm")),
         }
@@ -125,17 +76,8 @@ async fn rig() -> Rig {
     // The Prometheus recorder, as the host installs it: the shadow's counters are checked.
     taskhost::metrics::install();
     let b = builds();
-    let mut dirs = vec![];
-    let url = match std::env::var("TASKHOST_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-            dirs.push(dir);
-            url
-        }
-    };
-    let db = Db::connect(&url, 8).await.expect("database");
+    let (db, db_dir) = in_process::database().await;
+    let mut dirs: Vec<TempDir> = db_dir.into_iter().collect();
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
     let components = tempfile::tempdir().unwrap();
     std::fs::write(components.path().join("audit.wasm"), &b.audit_v1).unwrap();
@@ -173,25 +115,7 @@ async fn rig() -> Rig {
         pipeline.rollouts().clone(),
         shutdown.child_token(),
     ));
-    let state = AppState {
-        db: db.clone(),
-        keys: Arc::new(
-            JwtKeys::from_secret(b"rollout-test-jwt-secret-of-at-least-32-bytes!")
-                .expect("a long secret"),
-        ),
-        hub: Arc::new(SocketHub::default()),
-        wakers: Wakers::default(),
-        registry: registry.clone(),
-        ready: Arc::new(AtomicBool::new(true)),
-        admin_token: Some(Arc::from(ADMIN_TOKEN)),
-        pipeline: pipeline.clone(),
-        sidecar_ready: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, taskhost::api::router(state, axum::Router::new())).await
-    });
+    let url = in_process::serve(&db, &registry, &pipeline, ADMIN_TOKEN).await;
     Rig {
         pipeline,
         registry,
@@ -262,6 +186,23 @@ impl Rig {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// POSTs a rollout step of audit's (`promote`, `rollback`) by `test` for `reason` and checks
+    /// it was taken; returns (sent, answered, the answer).
+    async fn step(&self, step: &str, reason: &str) -> (Instant, Instant, Value) {
+        let sent = Instant::now();
+        let (status, body) = self
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/components/audit/{step}"),
+                &[("by", "test"), ("reason", reason)],
+                None,
+            )
+            .await;
+        let answered = Instant::now();
+        assert_eq!(status, 200, "{body}");
+        (sent, answered, body)
     }
 
     fn serving(&self) -> String {
@@ -390,39 +331,10 @@ impl Streams {
     }
 }
 
-/// Audit entries and exactly-once records of the run, by event id.
-async fn database(db: &Db, run: &str) -> (HashMap<String, Vec<String>>, HashMap<String, String>) {
-    let mut conn = db.pool().acquire().await.unwrap();
-    let rows =
-        sqlx::query("SELECT event_id, component_version FROM audit_log WHERE user_id LIKE $1")
-            .bind(format!("{run}-%"))
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
-    let mut entries: HashMap<String, Vec<String>> = HashMap::new();
-    for r in &rows {
-        entries
-            .entry(r.get::<String, _>(0))
-            .or_default()
-            .push(r.get::<String, _>(1));
-    }
-    let processed = sqlx::query(
-        "SELECT event_id, component_version FROM processed_messages WHERE component = 'audit' AND event_id LIKE $1",
-    )
-    .bind(format!("{run}-%"))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-    .collect();
-    (entries, processed)
-}
-
 /// Exactly one audit entry and one exactly-once record per delivered event, each by the
 /// version that handled it, and nothing else of the run.
 async fn exactly_once(db: &Db, run: &str, all: &[&Delivered]) {
-    let (entries, processed) = database(db, run).await;
+    let (entries, processed) = in_process::audit_records(db, run).await;
     assert_eq!(
         entries.len(),
         all.len(),
@@ -594,6 +506,14 @@ async fn shadow_then_canary_then_promote_then_rollback_under_a_steady_stream() {
     let streams = Streams::start(&rig.pipeline, &users, "canary");
     tokio::time::sleep(phase_time).await;
     let canaried = streams.stop().await;
+    // The version a user's bucket gives it at 25 %.
+    let canary_version = |user: &str| {
+        if bucket::takes(user, 25) {
+            V2
+        } else {
+            v1.as_str()
+        }
+    };
     let mut by_user: BTreeMap<&str, HashSet<&str>> = BTreeMap::new();
     for d in &canaried {
         assert!(d.retried_by.is_empty(), "{}: retried", d.event_id);
@@ -607,11 +527,7 @@ async fn shadow_then_canary_then_promote_then_rollback_under_a_steady_stream() {
     for (user, versions) in &by_user {
         assert_eq!(versions.len(), 1, "{user} was served by {versions:?}");
         let version = *versions.iter().next().unwrap();
-        let expected = if bucket::takes(user, 25) {
-            V2
-        } else {
-            v1.as_str()
-        };
+        let expected = canary_version(user);
         assert_eq!(version, expected, "{user}: its bucket says {expected}");
         on_v2 += usize::from(version == V2);
     }
@@ -632,31 +548,11 @@ async fn shadow_then_canary_then_promote_then_rollback_under_a_steady_stream() {
     // --- Promote, then roll back, both under traffic -----------------------------------------
     let streams = Streams::start(&rig.pipeline, &users, "promote");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let promote_sent = Instant::now();
-    let (status, body) = rig
-        .admin(
-            reqwest::Method::POST,
-            "/admin/components/audit/promote",
-            &[("by", "test"), ("reason", "the canary is clean")],
-            None,
-        )
-        .await;
-    let promoted = Instant::now();
-    assert_eq!(status, 200, "{body}");
+    let (promote_sent, promoted, body) = rig.step("promote", "the canary is clean").await;
     assert_eq!(body["to"]["version"], V2, "{body}");
     assert_eq!(rig.serving(), V2);
     tokio::time::sleep(Duration::from_millis(700)).await;
-    let rollback_sent = Instant::now();
-    let (status, body) = rig
-        .admin(
-            reqwest::Method::POST,
-            "/admin/components/audit/rollback",
-            &[("by", "test"), ("reason", "back to v1")],
-            None,
-        )
-        .await;
-    let rolled_back = Instant::now();
-    assert_eq!(status, 200, "{body}");
+    let (rollback_sent, rolled_back, body) = rig.step("rollback", "back to v1").await;
     assert_eq!(body["to"]["version"], v1.as_str(), "{body}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let last = streams.stop().await;
@@ -664,12 +560,12 @@ async fn shadow_then_canary_then_promote_then_rollback_under_a_steady_stream() {
     for d in &last {
         assert!(d.retried_by.is_empty(), "{}: retried", d.event_id);
         if d.ended < promote_sent {
-            let expected = if bucket::takes(&d.user, 25) {
-                V2
-            } else {
-                v1.as_str()
-            };
-            assert_eq!(d.version, expected, "{}: still the canary", d.event_id);
+            assert_eq!(
+                d.version,
+                canary_version(&d.user),
+                "{}: still the canary",
+                d.event_id
+            );
         } else if d.started > promoted && d.ended < rollback_sent {
             assert_eq!(d.version, V2, "{}: promoted", d.event_id);
             after_promote += 1;

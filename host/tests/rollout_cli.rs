@@ -8,6 +8,7 @@ mod support;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use support::wasm_builds::{MARKED_AUDIT, swap_builds};
 use support::{HostOptions, TestEnv, User};
 
 const V2: &str = "0.2.0-marked";
@@ -15,33 +16,7 @@ const ADMIN_TOKEN: &str = "rollout-cli-test-admin-token";
 
 /// The marked audit, built on first use into `<target>/hot-swap` (cargo skips it when fresh).
 fn marked_audit() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TASKHOST_TEST_SWAP_COMPONENTS_DIR") {
-        return PathBuf::from(dir).join("audit.wasm");
-    }
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace.join("target"))
-        .join("hot-swap");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .current_dir(&workspace)
-        .args([
-            "build",
-            "--profile",
-            "release-wasm",
-            "--target",
-            "wasm32-wasip2",
-            "-p",
-            "audit",
-            "--features",
-            "audit/marked",
-        ])
-        .env("CARGO_TARGET_DIR", &target)
-        .status()
-        .expect("running cargo to build the marked audit");
-    assert!(status.success(), "building the marked audit failed");
-    target.join("wasm32-wasip2/release-wasm/audit.wasm")
+    swap_builds(MARKED_AUDIT, "the marked audit").join("audit.wasm")
 }
 
 fn cli(url: &str, args: &[&str]) -> (bool, Value, String) {
@@ -235,30 +210,16 @@ async fn dapr_deliveries_are_shadowed_and_canaried_like_embedded_ones() {
     const APP_TOKEN: &str = "app-token-for-the-rollout-test";
     let v2 = marked_audit();
     let mut env = TestEnv::new();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let host = env
         .start_with(
-            &HostOptions::new()
-                .env("TASKHOST_DELIVERY", "dapr")
-                .env("DAPR_HTTP_PORT", closed.to_string())
-                .env("APP_API_TOKEN", APP_TOKEN)
+            &HostOptions::dapr_without_sidecar(APP_TOKEN)
                 .env("TASKHOST_ADMIN_TOKEN", ADMIN_TOKEN)
-                .env_remove("DAPR_HTTP_ENDPOINT")
-                .env_remove("DAPR_API_TOKEN")
-                .env_remove("TASKHOST_DAPR_PUBSUB")
-                .env_remove("TASKHOST_DAPR_BULK")
-                .live_only(),
+                .env_remove("TASKHOST_DAPR_BULK"),
         )
         .await;
     let url = host.url("");
     let url = url.trim_end_matches('/');
-    let daprd = host
-        .api_with_authorization(None)
-        .with_header("dapr-api-token", APP_TOKEN);
+    let daprd = host.as_daprd(APP_TOKEN);
     let user = User::new().await;
     let deliver = async |n: usize, label: &str| {
         for i in 0..n {

@@ -23,19 +23,10 @@ use std::time::{Duration, Instant};
 use sqlx::Row as _;
 use sqlx::postgres::PgPoolOptions;
 
+use support::env_number;
 use support::ledger::Ledger;
 use support::stack::E2e;
 use support::stream::Stream;
-
-fn env_f64(key: &str, default: f64) -> f64 {
-    match std::env::var(key) {
-        Ok(v) if !v.trim().is_empty() => v
-            .trim()
-            .parse()
-            .unwrap_or_else(|e| panic!("{key}={v:?} is not a number: {e}")),
-        _ => default,
-    }
-}
 
 /// Resident memory of a process, in KiB (`VmRSS` of `/proc/<pid>/status`).
 fn rss_kib(pid: u32) -> u64 {
@@ -58,10 +49,10 @@ fn open_fds(pid: u32) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a long run through the local Dapr stack: run `just soak`"]
 async fn soak() {
-    let minutes = env_f64("TASKHOST_SOAK_MINUTES", 30.0);
-    let rate = env_f64("TASKHOST_SOAK_RATE", 40.0);
-    let users = env_f64("TASKHOST_SOAK_USERS", (rate / 10.0).ceil().max(4.0)) as usize;
-    let every = Duration::from_secs_f64(env_f64("TASKHOST_SOAK_SAMPLE_SECS", 10.0));
+    let minutes: f64 = env_number("TASKHOST_SOAK_MINUTES", 30.0);
+    let rate: f64 = env_number("TASKHOST_SOAK_RATE", 40.0);
+    let users = env_number("TASKHOST_SOAK_USERS", (rate / 10.0).ceil().max(4.0)) as usize;
+    let every = Duration::from_secs_f64(env_number("TASKHOST_SOAK_SAMPLE_SECS", 10.0));
     let out = std::env::var("TASKHOST_SOAK_OUT")
         .ok()
         .filter(|v| !v.trim().is_empty())

@@ -8,7 +8,7 @@ use crate::runtime::{Cause, LimitOverrides, LoadedComponent, SwapError, Swapped}
 use crate::storage::dead_letters::{self, DeadLetterRecord};
 use crate::wire::time;
 use axum::Json;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -37,6 +37,29 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> ApiResult<()> 
 /// Largest component accepted by `PUT /admin/components/{name}` (a Rust component is ~100 KB,
 /// a JavaScript one ~12 MB, a Python one ~18 MB).
 pub const MAX_COMPONENT_BYTES: usize = 32 << 20;
+
+/// An uploaded component (`PUT /admin/components/{name}`, `PUT .../candidate`): the whole
+/// body, at most [`MAX_COMPONENT_BYTES`] (413 beyond), and not empty (400). Read only after
+/// the token is checked.
+pub(super) async fn read_component_body(body: Body) -> ApiResult<Bytes> {
+    let bytes = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "cannot read the component: {e} (the limit is {} MiB)",
+                    MAX_COMPONENT_BYTES >> 20
+                ),
+            )
+        })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body must be the component's .wasm file (got nothing)",
+        ));
+    }
+    Ok(bytes)
+}
 
 /// `GET /admin/components`: per component, the serving version and the kept earlier ones, each
 /// with its own message and error counts, and what happened to the slot lately.
@@ -156,22 +179,7 @@ pub async fn push(
 ) -> ApiResult<Json<Value>> {
     authorize(&state, &headers)?;
     let limits = query.map_err(query_error)?.0;
-    let bytes = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "cannot read the component: {e} (the limit is {} MiB)",
-                    MAX_COMPONENT_BYTES >> 20
-                ),
-            )
-        })?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "the body must be the component's .wasm file (got nothing)",
-        ));
-    }
+    let bytes = read_component_body(body).await?;
     let origin = format!("upload of {} bytes", bytes.len());
     let pushed = (!limits.is_empty()).then_some(limits);
     let swapped = state

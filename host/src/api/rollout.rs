@@ -15,16 +15,16 @@
 
 use super::AppState;
 use super::admin::{
-    MAX_COMPONENT_BYTES, RollbackQuery, authorize, query_error, swap_error, swapped_json,
+    RollbackQuery, authorize, query_error, read_component_body, swap_error, swapped_json,
 };
 use super::error::{ApiError, ApiResult};
 use super::rollout_view::{actor, candidate_json};
-use crate::rollout::{Mode, RolloutError};
+use crate::rollout::{Actor, Mode, RolloutError};
 use crate::runtime::LimitOverrides;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
 type QueryResult<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
@@ -57,6 +57,18 @@ pub(super) fn rollout_error(e: RolloutError) -> ApiError {
         RolloutError::AlreadyServing { .. } => ApiError::unprocessable(e.to_string()),
         RolloutError::Percent(_) => ApiError::bad_request(e.to_string()),
     }
+}
+
+/// What every step on a running candidate (`canary`, `promote`) does first: checks the admin
+/// token, reads the query, and says who asks and why; returns the `percent` asked for, if any.
+fn step(
+    state: &AppState,
+    headers: &HeaderMap,
+    query: QueryResult<StepQuery>,
+) -> ApiResult<(Option<u32>, Actor)> {
+    authorize(state, headers)?;
+    let q = query.map_err(query_error)?.0;
+    Ok((q.percent, actor(q.by, q.reason)))
 }
 
 /// `PUT /admin/components/{name}/candidate`: see the module docs.
@@ -94,22 +106,7 @@ pub async fn start(
             )));
         }
     };
-    let bytes = axum::body::to_bytes(body, MAX_COMPONENT_BYTES)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!(
-                    "cannot read the component: {e} (the limit is {} MiB)",
-                    MAX_COMPONENT_BYTES >> 20
-                ),
-            )
-        })?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "the body must be the component's .wasm file (got nothing)",
-        ));
-    }
+    let bytes = read_component_body(body).await?;
     let limits = LimitOverrides {
         memory_mib: q.memory_mib,
         call_timeout_ms: q.call_timeout_ms,
@@ -171,15 +168,14 @@ pub async fn canary(
     query: QueryResult<StepQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    authorize(&state, &headers)?;
-    let q = query.map_err(query_error)?.0;
-    let percent = q.percent.ok_or_else(|| {
+    let (percent, who) = step(&state, &headers, query)?;
+    let percent = percent.ok_or_else(|| {
         ApiError::bad_request("percent=N (1 to 100) is required: the share of users it serves")
     })?;
     let candidate = state
         .pipeline
         .rollouts()
-        .canary(&name, percent, &actor(q.by, q.reason))
+        .canary(&name, percent, &who)
         .map_err(rollout_error)?;
     Ok(Json(
         json!({ "name": name, "candidate": candidate_json(&candidate) }),
@@ -193,9 +189,8 @@ pub async fn promote(
     query: QueryResult<StepQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Json<Value>> {
-    authorize(&state, &headers)?;
-    let q = query.map_err(query_error)?.0;
-    if q.percent.is_some() {
+    let (percent, who) = step(&state, &headers, query)?;
+    if percent.is_some() {
         return Err(ApiError::bad_request(
             "promote takes no percent: the candidate serves everyone",
         ));
@@ -203,7 +198,7 @@ pub async fn promote(
     let swapped = state
         .pipeline
         .rollouts()
-        .promote(&name, &actor(q.by, q.reason))
+        .promote(&name, &who)
         .map_err(rollout_error)?;
     Ok(Json(swapped_json(&name, &swapped)))
 }

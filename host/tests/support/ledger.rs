@@ -21,12 +21,12 @@ use sqlx::Row as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use super::stack::Stack;
-use super::stream::Writer;
+use super::stream::{Writer, Writes};
 
-/// The consumers of each topic in Dapr mode (README, "The consumers"): the host publishes its
-/// task events on `task-events`; a fired reminder job becomes a `reminders` message. Rows on
-/// `__dapr/jobs` are Jobs API calls, consumed by nobody.
-const SUBSCRIBERS: [(&str, &[&str]); 2] = [
+/// The consumers of each topic (README, "The consumers"): the host publishes its task events on
+/// `task-events`; a fired reminder job becomes a `reminders` message (in embedded mode both are
+/// in the outbox). Rows on `__dapr/jobs` are Jobs API calls (Dapr mode), consumed by nobody.
+pub const SUBSCRIBERS: [(&str, &[&str]); 2] = [
     (
         "task-events",
         &["recurrence", "notification", "audit", "sync"],
@@ -294,27 +294,7 @@ impl Ledger {
 
         // Acknowledged writes are there.
         for w in writers {
-            for id in &w.acked_created {
-                assert!(tasks.contains_key(id), "acknowledged task {id} is missing");
-            }
-            for id in &w.acked_completed {
-                assert!(
-                    tasks[id].is_completed,
-                    "acknowledged completion of {id} is missing"
-                );
-            }
-            for (id, title) in &w.acked_titles {
-                let version = |t: &str| -> u64 {
-                    t.rsplit_once(" v")
-                        .and_then(|(_, v)| v.parse().ok())
-                        .unwrap_or_else(|| panic!("a title with a version: {t:?}"))
-                };
-                assert!(
-                    version(&tasks[id].title) >= version(title),
-                    "task {id}: acknowledged title {title:?}, found {:?}",
-                    tasks[id].title
-                );
-            }
+            check_acknowledged(&tasks, &w.writes);
         }
 
         // The ledger: every event applied once by each of its consumers, nothing else.
@@ -329,123 +309,36 @@ impl Ledger {
         );
         figures.ledger = processed.len();
 
-        // The events, by task.
-        let mut ops_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        let mut reminders_of: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-        let mut task_event_ids = BTreeSet::new();
-        for (_, topic, payload, _) in &messages {
-            match topic.as_str() {
-                "task-events" => {
-                    figures.events += 1;
-                    task_event_ids.insert(event_id(payload));
-                    ops_of.entry(task_of(payload)).or_default().push(
-                        payload["event_type"]
-                            .as_str()
-                            .expect("event type")
-                            .to_owned(),
-                    );
-                }
-                "reminders" => {
-                    figures.events += 1;
-                    reminders_of
-                        .entry(task_of(payload))
-                        .or_default()
-                        .push(payload["offset_minutes"].as_i64().unwrap_or(-1));
-                }
-                _ => {}
-            }
-        }
+        let events = EventsByTask::of(
+            messages
+                .iter()
+                .map(|(_, topic, payload, _)| (topic, payload)),
+        );
+        figures.events = events.count;
 
-        // Audit: one entry per task event, each task's trail in the order of its events.
-        let audit = self
+        let audit: Vec<(String, String, String)> = self
             .rows(
                 "SELECT event_id, task_id, operation FROM audit_log WHERE user_id = ANY($1) \
                  ORDER BY id",
             )
-            .await;
-        let mut audit_ids = BTreeSet::new();
-        let mut audit_ops: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for r in &audit {
-            let id: String = r.get(0);
-            assert!(audit_ids.insert(id.clone()), "two audit entries for {id}");
-            audit_ops
-                .entry(r.get(1))
-                .or_default()
-                .push(format!("task.{}", r.get::<String, _>(2)));
-        }
-        assert_eq!(audit_ids, task_event_ids, "one audit entry per task event");
-        assert_eq!(
-            audit_ops, ops_of,
-            "each task's audit trail follows its events"
-        );
-        figures.audit = audit.len();
-        for (id, ops) in &ops_of {
-            let created = ops.iter().filter(|o| *o == "task.created").count();
-            let completed = ops.iter().filter(|o| *o == "task.completed").count();
-            assert!(
-                created == 1 && completed <= 1 && ops[0] == "task.created",
-                "task {id}: events {ops:?}"
-            );
-            let task = tasks
-                .get(id)
-                .unwrap_or_else(|| panic!("an event of a missing task {id}"));
-            assert_eq!(
-                task.is_completed,
-                completed == 1,
-                "task {id}: events {ops:?}"
-            );
-        }
-        assert_eq!(ops_of.len(), tasks.len(), "every task has its events");
-
-        // Recurrence: one next instance per completed occurrence of a series.
-        let mut next_count: BTreeMap<(String, i64), usize> = BTreeMap::new();
-        for t in tasks.values().filter(|t| t.occurrence > 1) {
-            let series = t.series_id.clone().expect("a next instance has a series");
-            *next_count.entry((series, t.occurrence - 1)).or_default() += 1;
-        }
-        let mut expected_next = BTreeMap::new();
-        for t in tasks.values().filter(|t| t.recurring && t.is_completed) {
-            let series = t.series_id.clone().unwrap_or_else(|| t.id.clone());
-            expected_next.insert((series, t.occurrence), 1);
-        }
-        assert_eq!(
-            next_count, expected_next,
-            "one next instance per completed recurring task ((series, occurrence) → instances)"
-        );
-        figures.completed_series = expected_next.len();
-        figures.next_instances = next_count.values().sum();
-
-        // Reminders: at most one message per job, one notification per message.
-        for (id, offsets) in &reminders_of {
-            let distinct: BTreeSet<&i64> = offsets.iter().collect();
-            assert_eq!(
-                distinct.len(),
-                offsets.len(),
-                "task {id}: reminder messages {offsets:?}"
-            );
-        }
-        let notifications: BTreeMap<String, usize> = self
-            .rows("SELECT task_id FROM notifications WHERE user_id = ANY($1)")
             .await
             .iter()
-            .fold(BTreeMap::new(), |mut m, r| {
-                *m.entry(r.get::<String, _>(0)).or_default() += 1;
-                m
-            });
-        let per_task: BTreeMap<String, usize> = reminders_of
-            .iter()
-            .map(|(id, o)| (id.clone(), o.len()))
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        assert_eq!(
-            notifications, per_task,
-            "one notification per reminder message"
+        check_audit(&audit, &events, &tasks);
+        figures.audit = audit.len();
+
+        (figures.completed_series, figures.next_instances) = check_recurrence(&tasks);
+
+        let notifications = count_by_task(
+            self.rows("SELECT task_id FROM notifications WHERE user_id = ANY($1)")
+                .await
+                .iter()
+                .map(|r| r.get(0)),
         );
-        figures.reminders_fired = per_task.values().sum();
+        check_reminders(&events, &notifications);
+        figures.reminders_fired = events.reminders_of.values().map(Vec::len).sum();
         figures.notifications = notifications.values().sum();
-        assert!(
-            figures.reminders_fired > 0,
-            "no reminder fell due during the case: it must exercise the scheduler"
-        );
 
         // Jobs: none due left unfired; an open task due in days holds its two default jobs
         // (in the host's list and in the Dapr scheduler, due when they should be); a completed
@@ -508,18 +401,190 @@ impl Ledger {
     }
 }
 
+/// A task as the checks read it from the database.
 #[derive(Debug)]
-struct TaskRow {
-    id: String,
-    title: String,
-    is_completed: bool,
-    due_date: Option<i64>,
-    recurring: bool,
-    occurrence: i64,
-    series_id: Option<String>,
+pub struct TaskRow {
+    pub id: String,
+    pub title: String,
+    pub is_completed: bool,
+    pub due_date: Option<i64>,
+    pub recurring: bool,
+    pub occurrence: i64,
+    pub series_id: Option<String>,
 }
 
-fn event_id(payload: &Value) -> String {
+/// Every write the writer saw acknowledged is in `tasks`: its creations, its completions, and
+/// each title at least as new as the one acknowledged (a later update may have committed
+/// without its answer: never an older title).
+pub fn check_acknowledged(tasks: &BTreeMap<String, TaskRow>, writes: &Writes) {
+    for id in &writes.acked_created {
+        assert!(tasks.contains_key(id), "acknowledged task {id} is missing");
+    }
+    for id in &writes.acked_completed {
+        assert!(
+            tasks[id].is_completed,
+            "acknowledged completion of {id} is missing"
+        );
+    }
+    for (id, title) in &writes.acked_titles {
+        let version = |t: &str| -> u64 {
+            t.rsplit_once(" v")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or_else(|| panic!("a title with a version: {t:?}"))
+        };
+        assert!(
+            version(&tasks[id].title) >= version(title),
+            "task {id}: acknowledged title {title:?}, found {:?}",
+            tasks[id].title
+        );
+    }
+}
+
+/// The outbox's events, by task: the task events' types in order, the reminder messages'
+/// offsets, and the task events' ids. Rows on other topics (Jobs API calls) are passed over.
+#[derive(Debug, Default)]
+pub struct EventsByTask {
+    pub ops_of: BTreeMap<String, Vec<String>>,
+    pub reminders_of: BTreeMap<String, Vec<i64>>,
+    pub task_event_ids: BTreeSet<String>,
+    /// Task events and reminder messages together.
+    pub count: usize,
+}
+
+impl EventsByTask {
+    /// From (topic, payload) in outbox order.
+    pub fn of<'a>(messages: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Self {
+        let mut events = Self::default();
+        for (topic, payload) in messages {
+            match topic.as_str() {
+                "task-events" => {
+                    events.count += 1;
+                    events.task_event_ids.insert(event_id(payload));
+                    events.ops_of.entry(task_of(payload)).or_default().push(
+                        payload["event_type"]
+                            .as_str()
+                            .expect("event type")
+                            .to_owned(),
+                    );
+                }
+                "reminders" => {
+                    events.count += 1;
+                    events
+                        .reminders_of
+                        .entry(task_of(payload))
+                        .or_default()
+                        .push(payload["offset_minutes"].as_i64().unwrap_or(-1));
+                }
+                _ => {}
+            }
+        }
+        events
+    }
+}
+
+/// Audit: one entry per task event (`audit` is (event id, task id, operation) in id order),
+/// each task's trail in the order of its events; every task created once, completed at most
+/// once, and has its events.
+pub fn check_audit(
+    audit: &[(String, String, String)],
+    events: &EventsByTask,
+    tasks: &BTreeMap<String, TaskRow>,
+) {
+    let mut audit_ids = BTreeSet::new();
+    let mut audit_ops: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (id, task, operation) in audit {
+        assert!(audit_ids.insert(id.clone()), "two audit entries for {id}");
+        audit_ops
+            .entry(task.clone())
+            .or_default()
+            .push(format!("task.{operation}"));
+    }
+    assert_eq!(
+        audit_ids, events.task_event_ids,
+        "one audit entry per task event"
+    );
+    assert_eq!(
+        audit_ops, events.ops_of,
+        "each task's audit trail follows its events"
+    );
+    for (id, ops) in &events.ops_of {
+        let created = ops.iter().filter(|o| *o == "task.created").count();
+        let completed = ops.iter().filter(|o| *o == "task.completed").count();
+        assert!(
+            created == 1 && completed <= 1 && ops[0] == "task.created",
+            "task {id}: events {ops:?}"
+        );
+        let task = tasks
+            .get(id)
+            .unwrap_or_else(|| panic!("an event of a missing task {id}"));
+        assert_eq!(
+            task.is_completed,
+            completed == 1,
+            "task {id}: events {ops:?}"
+        );
+    }
+    assert_eq!(
+        events.ops_of.len(),
+        tasks.len(),
+        "every task has its events in the outbox"
+    );
+}
+
+/// Recurrence: exactly one next instance per completed occurrence of a series, none otherwise.
+/// Returns (completed occurrences, next instances).
+pub fn check_recurrence(tasks: &BTreeMap<String, TaskRow>) -> (usize, usize) {
+    let mut next_count: BTreeMap<(String, i64), usize> = BTreeMap::new();
+    for t in tasks.values().filter(|t| t.occurrence > 1) {
+        let series = t.series_id.clone().expect("a next instance has a series");
+        *next_count.entry((series, t.occurrence - 1)).or_default() += 1;
+    }
+    let mut expected_next = BTreeMap::new();
+    for t in tasks.values().filter(|t| t.recurring && t.is_completed) {
+        let series = t.series_id.clone().unwrap_or_else(|| t.id.clone());
+        expected_next.insert((series, t.occurrence), 1);
+    }
+    assert_eq!(
+        next_count, expected_next,
+        "one next instance per completed recurring task ((series, occurrence completed) → instances)"
+    );
+    (expected_next.len(), next_count.values().sum())
+}
+
+/// How many of `task_ids` name each task.
+pub fn count_by_task(task_ids: impl IntoIterator<Item = String>) -> BTreeMap<String, usize> {
+    task_ids.into_iter().fold(BTreeMap::new(), |mut m, id| {
+        *m.entry(id).or_default() += 1;
+        m
+    })
+}
+
+/// Reminders: at most one message per job, one notification per message (`notifications`:
+/// how many each task got), and at least one reminder fell due.
+pub fn check_reminders(events: &EventsByTask, notifications: &BTreeMap<String, usize>) {
+    for (id, offsets) in &events.reminders_of {
+        let distinct: BTreeSet<&i64> = offsets.iter().collect();
+        assert_eq!(
+            distinct.len(),
+            offsets.len(),
+            "task {id}: reminder messages {offsets:?}"
+        );
+    }
+    let per_task: BTreeMap<String, usize> = events
+        .reminders_of
+        .iter()
+        .map(|(id, o)| (id.clone(), o.len()))
+        .collect();
+    assert_eq!(
+        *notifications, per_task,
+        "one notification per reminder message"
+    );
+    assert!(
+        per_task.values().sum::<usize>() > 0,
+        "no reminder fell due during the run: it must exercise the scheduler"
+    );
+}
+
+pub fn event_id(payload: &Value) -> String {
     payload["event_id"]
         .as_str()
         .unwrap_or_else(|| panic!("an outbox message without event_id: {payload}"))

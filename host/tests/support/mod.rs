@@ -18,10 +18,12 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset of the harness.
 
+pub mod in_process;
 pub mod ledger;
 pub mod python_backend;
 pub mod stack;
 pub mod stream;
+pub mod wasm_builds;
 
 use std::fmt::Debug;
 use std::fs::OpenOptions;
@@ -142,6 +144,42 @@ impl HostOptions {
         self.live_only = true;
         self
     }
+
+    /// taskhost in Dapr mode with no sidecar (`DAPR_HTTP_PORT` is a [`closed_port`]): it stays
+    /// live but not ready, and the test calls its callbacks as daprd would, with `app_token`
+    /// ([`Host::as_daprd`]). No Dapr endpoint, API token or pub/sub name is inherited from the
+    /// test's environment.
+    pub fn dapr_without_sidecar(app_token: &str) -> Self {
+        Self::new()
+            .env("TASKHOST_DELIVERY", "dapr")
+            .env("DAPR_HTTP_PORT", closed_port().to_string())
+            .env("APP_API_TOKEN", app_token)
+            .env_remove("DAPR_HTTP_ENDPOINT")
+            .env_remove("DAPR_API_TOKEN")
+            .env_remove("TASKHOST_DAPR_PUBSUB")
+            .live_only()
+    }
+}
+
+/// A number from the environment (a test's size or seed), `default` when unset or blank; a
+/// value that does not parse fails the test naming it.
+pub fn env_number<T: std::str::FromStr>(key: &str, default: T) -> T
+where
+    T::Err: std::fmt::Display,
+{
+    match std::env::var(key) {
+        Ok(v) if !v.trim().is_empty() => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{key}={v:?} is not a number: {e}")),
+        _ => default,
+    }
+}
+
+/// A TCP port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local address").port()
 }
 
 impl TestEnv {
@@ -461,6 +499,13 @@ impl Host {
     /// A client that sends `Authorization: Bearer <user's token>`.
     pub fn api(&self, user: &User) -> Api {
         self.api_with_authorization(Some(&format!("Bearer {}", user.token)))
+    }
+
+    /// A client that calls the host as daprd does: `dapr-api-token: <app_token>`, no user's
+    /// token.
+    pub fn as_daprd(&self, app_token: &str) -> Api {
+        self.api_with_authorization(None)
+            .with_header("dapr-api-token", app_token)
     }
 
     /// A client that sends the given `Authorization` header verbatim, or none.

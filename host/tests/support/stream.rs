@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,8 +30,9 @@ pub enum Kind {
     Plain,
     /// A daily series due in two days: completing it makes the next instance, with its jobs.
     Recurring,
-    /// Due in 65–80 s (63–70 s with `TASKHOST_FAULTS_SHORT`), reminded 1 minute before: the
-    /// reminder falls due 5–20 s (3–10 s) after the write.
+    /// Due within seconds ([`Profile::remind_soon_secs`]), reminded 1 minute before: the stream's
+    /// are due in 65–80 s (63–70 s with `TASKHOST_FAULTS_SHORT`), so the reminder falls due
+    /// 5–20 s (3–10 s) after the write.
     RemindSoon,
     /// No due date, no reminders.
     Undated,
@@ -43,14 +45,48 @@ pub enum Op {
     Complete { id: String },
 }
 
-/// One user's writer: its own RNG, the tasks it knows, and what the host acknowledged.
-pub struct Writer {
+/// How a writer picks and shapes its writes: the stream's and the crash loop's differ in the
+/// mix only, not in how a write is sent and acknowledged.
+#[derive(Clone, Debug)]
+pub struct Profile {
+    /// The kind of each create, by a roll of `0..10`.
+    pub kinds: [Kind; 10],
+    /// Seconds from the write to a [`Kind::RemindSoon`] task's due date.
+    pub remind_soon_secs: Range<i64>,
+    /// The most open tasks a writer keeps (`usize::MAX`: no bound).
+    pub max_open: usize,
+    /// Whether a 503 (a host that is starting) counts as no answer, sent again, rather than as
+    /// an unexpected answer.
+    pub retry_unavailable: bool,
+}
+
+impl Profile {
+    /// The stream's mix: reminders that fall due within seconds are frequent, and a long stream
+    /// leaves at most 40 tasks open per writer.
+    pub fn stream() -> Self {
+        use Kind::*;
+        Self {
+            kinds: [
+                Plain, Plain, Plain, Recurring, Recurring, Recurring, RemindSoon, RemindSoon,
+                Undated, Undated,
+            ],
+            remind_soon_secs: if short() { 63..70 } else { 65..80 },
+            max_open: 40,
+            retry_unavailable: true,
+        }
+    }
+}
+
+/// One user's writes: its own RNG, the tasks it knows, the write whose answer was lost, and
+/// what the host acknowledged. The stream's [`Writer`] and the crash loop's clients drive it,
+/// each with its own loop.
+pub struct Writes {
     pub user: User,
-    api: Api,
     rng: fastrand::Rng,
+    profile: Profile,
     /// Tasks this writer created and has not completed (as far as it knows).
     open: Vec<String>,
-    /// The write whose answer was lost, sent again until one comes.
+    /// The write whose answer was lost, to be sent again until one comes.
     pending: Option<Op>,
     /// Whether `pending` was sent at least once (so a 409 on a completion means it happened).
     pending_sent: bool,
@@ -58,34 +94,34 @@ pub struct Writer {
     pub acked_completed: Vec<String>,
     /// The last acknowledged title of each task (titles carry a version number).
     pub acked_titles: BTreeMap<String, String>,
-    /// Acknowledged writes.
-    pub acked: usize,
     seq: usize,
-    /// Attempts that got no answer (the host was down or was killed under them).
-    pub unanswered: usize,
-    /// The most open tasks this writer keeps.
-    max_open: usize,
 }
 
-impl Writer {
-    fn new(user: User, addr: SocketAddr, seed: u64) -> Self {
-        let api = Api::at(&format!("http://{addr}"))
-            .with_header("authorization", &format!("Bearer {}", user.token));
+impl Writes {
+    pub fn new(user: User, seed: u64, profile: Profile) -> Self {
         Self {
             user,
-            api,
             rng: fastrand::Rng::with_seed(seed),
+            profile,
             open: Vec::new(),
             pending: None,
             pending_sent: false,
             acked_created: Vec::new(),
             acked_completed: Vec::new(),
             acked_titles: BTreeMap::new(),
-            acked: 0,
             seq: 0,
-            unanswered: 0,
-            max_open: 40,
         }
+    }
+
+    /// The write whose answer was lost, if any: it is to be sent again.
+    pub fn pending(&self) -> Option<&Op> {
+        self.pending.as_ref()
+    }
+
+    /// A new write (none is pending).
+    pub fn fresh_op(&mut self) -> Op {
+        self.pending_sent = false;
+        self.next_op()
     }
 
     fn next_op(&mut self) -> Op {
@@ -93,18 +129,14 @@ impl Writer {
         let roll = self.rng.u32(0..100);
         // A writer with many open tasks completes one: the tasks (and their reminder jobs)
         // a long stream leaves open stay bounded.
-        let roll = if self.open.len() >= self.max_open {
+        let roll = if self.open.len() >= self.profile.max_open {
             99
         } else {
             roll
         };
         if self.open.len() < 3 || roll < 45 {
-            let kind = match self.rng.u32(0..10) {
-                0..=2 => Kind::Plain,
-                3..=5 => Kind::Recurring,
-                6..=7 => Kind::RemindSoon,
-                _ => Kind::Undated,
-            };
+            // `u32`, not `usize`: the same draw as before, so a seed replays the same writes.
+            let kind = self.profile.kinds[self.rng.u32(0..10) as usize];
             return Op::Create {
                 title: format!("{} task {} v0", self.user.id, self.seq),
                 kind,
@@ -123,8 +155,19 @@ impl Writer {
         }
     }
 
-    /// Sends `op`; `Err` when no answer came (the host is down).
-    async fn send(&mut self, op: &Op) -> Result<(), String> {
+    /// Sends `op` through `api` and records what was acknowledged; `Err` when no answer came
+    /// (the host is down or was killed), and `op` stays pending.
+    pub async fn attempt(&mut self, api: &Api, op: Op) -> Result<(), String> {
+        self.pending = Some(op.clone());
+        let sent = self.send(api, &op).await;
+        self.pending_sent = true;
+        if sent.is_ok() {
+            self.pending = None;
+        }
+        sent
+    }
+
+    async fn send(&mut self, api: &Api, op: &Op) -> Result<(), String> {
         let now = Utc::now();
         let reply = match op {
             Op::Create { title, kind } => {
@@ -136,26 +179,23 @@ impl Writer {
                         "due_date": at(now + chrono::Duration::days(2)),
                         "is_recurring": true, "recurrence_frequency": "daily"}),
                     Kind::RemindSoon => json!({"title": title,
-                        "due_date": at(now + chrono::Duration::seconds(if short() { self.rng.i64(63..70) } else { self.rng.i64(65..80) })),
+                        "due_date": at(now + chrono::Duration::seconds(self.rng.i64(self.profile.remind_soon_secs.clone()))),
                         "reminder_offsets_minutes": [1]}),
                     Kind::Undated => json!({"title": title}),
                 };
-                self.api
-                    .try_send(Method::POST, "/api/tasks", Some(&body))
+                api.try_send(Method::POST, "/api/tasks", Some(&body))
                     .await?
             }
             Op::Update { id, title } => {
-                self.api
-                    .try_send(
-                        Method::PATCH,
-                        &format!("/api/tasks/{id}"),
-                        Some(&json!({"title": title})),
-                    )
-                    .await?
+                api.try_send(
+                    Method::PATCH,
+                    &format!("/api/tasks/{id}"),
+                    Some(&json!({"title": title})),
+                )
+                .await?
             }
             Op::Complete { id } => {
-                self.api
-                    .try_send(Method::POST, &format!("/api/tasks/{id}/complete"), None)
+                api.try_send(Method::POST, &format!("/api/tasks/{id}/complete"), None)
                     .await?
             }
         };
@@ -175,7 +215,9 @@ impl Writer {
                 self.acked_completed.push(id.clone());
             }
             // A host that is starting may answer before it can take writes.
-            _ if status == 503 => return Err(format!("{}: 503 {}", reply.request, reply.text)),
+            _ if status == 503 && self.profile.retry_unavailable => {
+                return Err(format!("{}: 503 {}", reply.request, reply.text));
+            }
             _ => panic!(
                 "{} as {}: unexpected answer {status}: {}",
                 reply.request, self.user.id, reply.text
@@ -183,28 +225,44 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// One user's writer in the stream: its writes, sent to a fixed address at a steady pace.
+pub struct Writer {
+    pub writes: Writes,
+    api: Api,
+    /// Acknowledged writes.
+    pub acked: usize,
+    /// Attempts that got no answer (the host was down or was killed under them).
+    pub unanswered: usize,
+}
+
+impl Writer {
+    fn new(user: User, addr: SocketAddr, seed: u64) -> Self {
+        let api = Api::at(&format!("http://{addr}"))
+            .with_header("authorization", &format!("Bearer {}", user.token));
+        Self {
+            writes: Writes::new(user, seed, Profile::stream()),
+            api,
+            acked: 0,
+            unanswered: 0,
+        }
+    }
 
     /// Writes one op every `pace` (on a fixed schedule, so the rate does not depend on the
     /// answer times) until `stop` is set; then finishes the write in flight.
     async fn run(mut self, pace: Duration, stop: Arc<AtomicBool>, acked: Arc<AtomicUsize>) -> Self {
         // Writers start spread over one pace, not all at once.
-        let mut next = tokio::time::Instant::now() + pace.mul_f64(self.rng.f64());
+        let mut next = tokio::time::Instant::now() + pace.mul_f64(self.writes.rng.f64());
         tokio::time::sleep_until(next).await;
         loop {
-            let op = match self.pending.clone() {
+            let op = match self.writes.pending().cloned() {
                 Some(op) => op,
                 None if stop.load(Ordering::Relaxed) => return self,
-                None => {
-                    self.pending_sent = false;
-                    self.next_op()
-                }
+                None => self.writes.fresh_op(),
             };
-            self.pending = Some(op.clone());
-            let sent = self.send(&op).await;
-            self.pending_sent = true;
-            match sent {
+            match self.writes.attempt(&self.api, op).await {
                 Ok(()) => {
-                    self.pending = None;
                     self.acked += 1;
                     acked.fetch_add(1, Ordering::Relaxed);
                     next += pace;
@@ -254,7 +312,7 @@ impl Stream {
         let mut apis = Vec::new();
         for i in 0..users {
             let writer = Writer::new(User::new().await, addr, seed.wrapping_add(i as u64 + 1));
-            ids.push(writer.user.id.clone());
+            ids.push(writer.writes.user.id.clone());
             apis.push(writer.api.clone());
             workers.push(tokio::spawn(writer.run(pace, stop.clone(), acked.clone())));
         }
