@@ -672,18 +672,22 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
     let mut env = TestEnv::new();
     let host = start_without_sidecar(&mut env).await;
     let daprd = host.as_daprd(APP_TOKEN);
+    // A task event as daprd delivers it, answered SUCCESS once its effects are committed.
+    let deliver = async |event: Value| {
+        let reply = daprd
+            .post(
+                "/dapr/events/task-events",
+                &dapr_cloudevent("task-events", event),
+            )
+            .await
+            .expect(200);
+        assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+    };
     let user = User::new().await;
     let (_, task_id, mut event) = task_created(&user, "reminded once");
     let due = (Utc::now() + chrono::Duration::days(2)).to_rfc3339_opts(SecondsFormat::Millis, true);
     event["task"]["due_date"] = json!(due);
-    let reply = daprd
-        .post(
-            "/dapr/events/task-events",
-            &dapr_cloudevent("task-events", event),
-        )
-        .await
-        .expect(200);
-    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+    deliver(event).await;
 
     let db = taskhost::storage::Db::connect(env.database_url(), 2)
         .await
@@ -702,14 +706,30 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
                 .collect::<Vec<String>>()
         }
     };
+    // The payload of the job the host lists under `name`, if it lists one.
+    let listed = async |name: &String| {
+        query(
+            "SELECT payload FROM scheduled_jobs WHERE name = $1",
+            name.clone(),
+        )
+        .await
+        .pop()
+    };
+    // The Dapr scheduler firing job `name` with `payload`: daprd posts it, the host answers 204.
+    let trigger = async |name: &String, payload: String| {
+        daprd
+            .post_bytes(
+                &format!("/job/{name}"),
+                "application/json",
+                payload.into_bytes(),
+            )
+            .await
+            .expect(204);
+    };
     let name = format!("reminder-{task_id}-60");
-    let payload = query(
-        "SELECT payload FROM scheduled_jobs WHERE name = $1",
-        name.clone(),
-    )
-    .await
-    .pop()
-    .unwrap_or_else(|| panic!("the host lists job {name}"));
+    let payload = listed(&name)
+        .await
+        .unwrap_or_else(|| panic!("the host lists job {name}"));
     let reminders = async || {
         query(
             "SELECT payload FROM outbox WHERE topic = 'reminders' AND payload LIKE $1",
@@ -719,28 +739,16 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
         .len()
     };
 
-    for trigger in 1..=3 {
-        daprd
-            .post_bytes(
-                &format!("/job/{name}"),
-                "application/json",
-                payload.clone().into_bytes(),
-            )
-            .await
-            .expect(204);
+    for time in 1..=3 {
+        trigger(&name, payload.clone()).await;
         assert_eq!(
             reminders().await,
             1,
-            "after trigger {trigger}: one reminder queued"
+            "after trigger {time}: one reminder queued"
         );
     }
     assert!(
-        query(
-            "SELECT name FROM scheduled_jobs WHERE name = $1",
-            name.clone()
-        )
-        .await
-        .is_empty(),
+        listed(&name).await.is_none(),
         "the fired job is off the host's list"
     );
 
@@ -755,79 +763,39 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
     let mut before = renamed["task"].clone();
     before["title"] = json!("reminded once");
     renamed["previous"] = before;
-    let reply = daprd
-        .post(
-            "/dapr/events/task-events",
-            &dapr_cloudevent("task-events", renamed),
-        )
+    deliver(renamed).await;
+    let relisted = listed(&name)
         .await
-        .expect(200);
-    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
-    let relisted = query(
-        "SELECT payload FROM scheduled_jobs WHERE name = $1",
-        name.clone(),
-    )
-    .await
-    .pop()
-    .unwrap_or_else(|| panic!("the rename lists job {name} again"));
+        .unwrap_or_else(|| panic!("the rename lists job {name} again"));
     assert!(relisted.contains("renamed"), "{relisted}");
-    daprd
-        .post_bytes(
-            &format!("/job/{name}"),
-            "application/json",
-            relisted.into_bytes(),
-        )
-        .await
-        .expect(204);
+    trigger(&name, relisted).await;
     assert_eq!(
         reminders().await,
         1,
         "a reminder listed again after it fired is not queued twice"
     );
     assert!(
-        query(
-            "SELECT name FROM scheduled_jobs WHERE name = $1",
-            name.clone()
-        )
-        .await
-        .is_empty(),
+        listed(&name).await.is_none(),
         "and it is off the host's list"
     );
 
     // The other job of the task, cancelled (the task completed) before its trigger came.
     let other = format!("reminder-{task_id}-1440");
-    let payload = query(
-        "SELECT payload FROM scheduled_jobs WHERE name = $1",
-        other.clone(),
-    )
-    .await
-    .pop()
-    .unwrap_or_else(|| panic!("the host lists job {other}"));
+    let payload = listed(&other)
+        .await
+        .unwrap_or_else(|| panic!("the host lists job {other}"));
     let mut completed = task_created(&user, "reminded once").2;
     completed["event_id"] = json!(uuid::Uuid::new_v4().to_string());
     completed["event_type"] = json!("task.completed");
     completed["task"]["id"] = json!(task_id);
     completed["task"]["due_date"] = json!(due);
     completed["task"]["is_completed"] = json!(true);
-    let reply = daprd
-        .post(
-            "/dapr/events/task-events",
-            &dapr_cloudevent("task-events", completed),
-        )
-        .await
-        .expect(200);
-    assert_eq!(status_of(&reply), "SUCCESS", "{}", reply.text);
+    deliver(completed).await;
     wait_until(
         "the completion to cancel the job",
         EFFECT_TIMEOUT,
         async || {
-            if query(
-                "SELECT name FROM scheduled_jobs WHERE name = $1",
-                other.clone(),
-            )
-            .await
-            .is_empty()
-            {
+            if listed(&other).await.is_none() {
                 Ok(())
             } else {
                 Err(format!("{other} still listed"))
@@ -835,14 +803,7 @@ async fn a_repeated_job_trigger_queues_its_reminder_once() {
         },
     )
     .await;
-    daprd
-        .post_bytes(
-            &format!("/job/{other}"),
-            "application/json",
-            payload.into_bytes(),
-        )
-        .await
-        .expect(204);
+    trigger(&other, payload).await;
     assert_eq!(
         reminders().await,
         1,
