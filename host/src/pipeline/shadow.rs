@@ -19,9 +19,11 @@ pub(super) fn hand_over(
     versions: &[Arc<LoadedComponent>],
     calls: &[Called],
 ) {
-    let served = versions
+    // Only the versions with a shadow: what the others answered is not copied.
+    let served: Vec<Served> = versions
         .iter()
         .zip(calls)
+        .filter(|(version, _)| rollouts.shadows(&version.name))
         .map(|(version, called)| Served {
             version: version.clone(),
             effects: match called {
@@ -30,6 +32,9 @@ pub(super) fn hand_over(
             },
         })
         .collect();
+    if served.is_empty() {
+        return;
+    }
     rollouts.shadow(
         topic,
         message.event_id().as_str(),

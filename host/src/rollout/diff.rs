@@ -73,6 +73,22 @@ pub fn between(
         .collect()
 }
 
+/// Whether [`between`] would name any field, without building one: the effects differ, or they
+/// are equal and the versions differ in what the host adds from the version (an audit entry's
+/// `component_version`). `Effect`'s equality is that of its JSON (derived, no skipped field, no
+/// float), so this is exactly `!between(..).is_empty()`. The shadow counts every call with it
+/// and leaves the field-level diff to the few samples a report is asked for.
+pub fn differs(
+    serving: &[Effect],
+    serving_version: &str,
+    candidate: &[Effect],
+    candidate_version: &str,
+) -> bool {
+    serving != candidate
+        || (serving_version != candidate_version
+            && serving.iter().any(|e| matches!(e, Effect::AppendAudit(_))))
+}
+
 /// Every leaf where `serving` and `candidate` differ (object keys in JSON order, array items in
 /// order), at most `limit`
 /// (an effect list can be large; the first differences are what a person reads).
@@ -181,6 +197,24 @@ mod tests {
                 fields(&view(&ours, "0.1.0"), &view(theirs, v2), 32),
                 "{v2} {theirs:?}"
             );
+        }
+        let none: Vec<Effect> = Vec::new();
+        let cancel = vec![Effect::CancelReminder("job".into())];
+        for (a, b) in [
+            (&ours, &theirs_same),
+            (&ours, &theirs_other),
+            (&none, &none),
+            (&cancel, &cancel),
+            (&none, &ours),
+            (&cancel, &ours),
+        ] {
+            for (v1, v2) in [("0.1.0", "0.1.0"), ("0.1.0", "0.2.0")] {
+                assert_eq!(
+                    differs(a, v1, b, v2),
+                    !between(a, v1, b, v2, 32).is_empty(),
+                    "{a:?} {v1} / {b:?} {v2}"
+                );
+            }
         }
         let d = between(&ours, "0.1.0", &theirs_same, "0.2.0", 32);
         assert_eq!(d[0].path, "[1].append_audit.component_version");

@@ -150,7 +150,7 @@ impl Rollouts {
         let candidate = Arc::new(Candidate::new(
             Arc::new(loaded),
             mode,
-            Arc::new(report::Report::new(self.samples)),
+            Arc::new(report::Report::new(self.samples, shadow::FIELDS)),
         ));
         self.count(mode, 1);
         slot.store(Some(candidate.clone()));
@@ -264,6 +264,13 @@ impl Rollouts {
     /// [`Rollouts::shadow`] needs.
     pub fn shadowing(&self) -> bool {
         self.shadows.load(Ordering::Acquire) > 0
+    }
+
+    /// Whether `name` has a shadow now: only for those does the pipeline copy what the
+    /// serving version answered.
+    pub fn shadows(&self, name: &str) -> bool {
+        self.candidate(name)
+            .is_some_and(|candidate| candidate.mode == Mode::Shadow)
     }
 
     /// After the serving calls of one message: hands the message, with what each serving

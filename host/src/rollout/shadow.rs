@@ -10,10 +10,15 @@
 //! - a job that could not start within the candidate's call timeout of being queued missed
 //!   its deadline: it is counted as `skipped` and dropped, never retried;
 //! - nothing a shadow call produces is applied: the effects are compared and let go.
+//!
+//! What a shadow call costs beyond the candidate's own call is kept small, because on a machine
+//! short of cores it is CPU the serving path does not get: the effect lists are compared as
+//! values (`diff::differs`) and, when they differ, moved into the report as they are; the
+//! field-level diff is built only when the report's samples are read (`report.rs`).
 
 use super::candidate::Candidate;
 use super::diff;
-use super::report::{Outcome, Sample};
+use super::report::{Finding, Found, Outcome};
 use crate::domain::Effect;
 use crate::runtime::{LoadedComponent, Runtime, convert, wit};
 use std::sync::Arc;
@@ -23,8 +28,8 @@ use std::time::Instant;
 const QUEUE: usize = 1024;
 /// Shadow threads: at most one core's worth of candidate work per two cores.
 const THREADS: usize = 2;
-/// Differing fields kept per sample.
-const FIELDS: usize = 32;
+/// Differing fields shown per sample.
+pub(super) const FIELDS: usize = 32;
 
 /// What one serving version did with the message: its effects, or why it produced none.
 #[derive(Debug)]
@@ -60,11 +65,12 @@ impl ShadowThreads {
                     lower_priority();
                     let _entered = handle.as_ref().map(|h| h.enter());
                     while let Ok(job) = rx.recv() {
+                        let component = job.candidate.clone();
                         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(
-                            || run(&runtime, &job),
+                            || run(&runtime, job),
                         ));
                         if outcome.is_err() {
-                            tracing::error!(component = %job.candidate.version.name, "a shadow call panicked in the host");
+                            tracing::error!(component = %component.version.name, "a shadow call panicked in the host");
                         }
                     }
                 })
@@ -78,7 +84,7 @@ impl ShadowThreads {
         if let Err(e) = self.jobs.try_send(job) {
             let job = e.into_inner();
             tracing::debug!(component = %job.candidate.version.name, event_id = %job.event_id, "shadow queue full: skipped");
-            count(&job, Outcome::Skipped, None);
+            count(&job.candidate, Outcome::Skipped, None);
         }
     }
 }
@@ -98,11 +104,11 @@ fn lower_priority() {
 fn lower_priority() {}
 
 /// One shadow call and its comparison.
-fn run(runtime: &Runtime, job: &Job) {
+fn run(runtime: &Runtime, job: Job) {
     let candidate = &job.candidate.version;
     if job.queued.elapsed() > candidate.limits.call_timeout {
         tracing::debug!(component = %candidate.name, event_id = %job.event_id, "shadow call missed its deadline: skipped");
-        count(job, Outcome::Skipped, None);
+        count(&job.candidate, Outcome::Skipped, None);
         return;
     }
     let _span = tracing::info_span!("shadow", component = %candidate.name, version = %candidate.version, event_id = %job.event_id).entered();
@@ -113,55 +119,40 @@ fn run(runtime: &Runtime, job: &Job) {
         Ok(Vec::new())
     };
     let serving = &job.served.version;
-    let sample = |outcome, diff, error| Sample {
-        at: chrono::Utc::now(),
-        event_id: job.event_id.clone(),
-        topic: job.topic.clone(),
-        outcome,
-        serving_version: serving.version.clone(),
-        candidate_version: candidate.version.clone(),
-        diff,
-        error,
-    };
-    let (outcome, kept) = match (&job.served.effects, effects) {
-        (_, Err(e)) => (
-            Outcome::CandidateFailed,
-            Some(sample(Outcome::CandidateFailed, vec![], Some(e))),
-        ),
-        (Err(e), Ok(theirs)) => {
-            let diff = diff::fields(
-                &serde_json::Value::Null,
-                &diff::view(&theirs, &candidate.version),
-                FIELDS,
-            );
-            let error = format!("the serving version failed: {e}");
-            (
-                Outcome::Different,
-                Some(sample(Outcome::Different, diff, Some(error))),
-            )
-        }
+    let what = match (job.served.effects, effects) {
+        (_, Err(e)) => Found::CandidateFailed(e),
+        (Err(error), Ok(candidate)) => Found::ServingFailed { error, candidate },
         (Ok(ours), Ok(theirs)) => {
-            let diff = diff::between(ours, &serving.version, &theirs, &candidate.version, FIELDS);
-            if diff.is_empty() {
-                (Outcome::Same, None)
-            } else {
-                (
-                    Outcome::Different,
-                    Some(sample(Outcome::Different, diff, None)),
-                )
+            if !diff::differs(&ours, &serving.version, &theirs, &candidate.version) {
+                count(&job.candidate, Outcome::Same, None);
+                return;
+            }
+            Found::Differs {
+                serving: ours,
+                candidate: theirs,
             }
         }
     };
-    if outcome != Outcome::Same {
-        tracing::debug!(outcome = outcome.label(), "shadow call differs");
-    }
-    count(job, outcome, kept);
+    let finding = Finding {
+        event_id: job.event_id,
+        topic: job.topic,
+        serving_version: serving.version.clone(),
+        candidate_version: candidate.version.clone(),
+        what,
+    };
+    let outcome = finding.outcome();
+    tracing::debug!(outcome = outcome.label(), "shadow call differs");
+    count(&job.candidate, outcome, Some(finding));
 }
 
-fn count(job: &Job, outcome: Outcome, sample: Option<Sample>) {
-    let candidate = &job.candidate.version;
-    crate::metrics::shadow(&candidate.name, &candidate.version, outcome.label());
-    job.candidate.report.record(outcome, sample);
+/// Counts one call (metrics and report), keeping `finding` as the report's newest sample.
+fn count(candidate: &Candidate, outcome: Outcome, finding: Option<Finding>) {
+    let version = &candidate.version;
+    crate::metrics::shadow(&version.name, &version.version, outcome.label());
+    match finding {
+        Some(finding) => candidate.report.record(finding),
+        None => candidate.report.count(outcome),
+    }
 }
 
 /// The candidate's effects in host types, or why it has none.
