@@ -22,9 +22,13 @@ impl Backend {
     /// A new empty database; `label` names it.
     pub async fn fresh(&self, scratch: &Path, label: &str) -> anyhow::Result<String> {
         match self {
+            // Unique like the PostgreSQL name: row 6 measures two builds with one label, and a
+            // build must not open a file another (newer) build migrated.
             Backend::Sqlite => Ok(format!(
                 "sqlite://{}?mode=rwc",
-                scratch.join(format!("{label}.db")).display()
+                scratch
+                    .join(format!("{label}-{}.db", uuid::Uuid::new_v4().simple()))
+                    .display()
             )),
             Backend::Postgres(url) => {
                 sqlx::any::install_default_drivers();
