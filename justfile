@@ -231,11 +231,12 @@ soak: setup build-components
     bench_rate=$(python3 -c 'import json; rows = {r["id"]: r for r in json.load(open("docs/benchmarks.json"))["rows"]}; print(round(rows["stack.bulk"]["taskhost"]["rate_per_s"]))')
     export TASKHOST_SOAK_RATE=${TASKHOST_SOAK_RATE:-150}
     export TASKHOST_SOAK_MINUTES=${TASKHOST_SOAK_MINUTES:-30}
+    export TASKHOST_SOAK_RETENTION_MINUTES=${TASKHOST_SOAK_RETENTION_MINUTES:-10}
     export TASKHOST_SOAK_OUT={{ quote(join(root, env("CARGO_TARGET_DIR", "target")) / "soak/samples.csv") }}
     echo "soak: ${TASKHOST_SOAK_MINUTES} min at ${TASKHOST_SOAK_RATE} writes/s (for reference: the bench's daprd + Kafka row delivered ${bench_rate} events/s in docs/benchmarks.json)"
     deploy/local-stack/e2e.sh --release --down --suite soak
     scripts/soak-report.py "$TASKHOST_SOAK_OUT" --md docs/soak.md --svg docs/soak.svg \
-        --note "just soak: ${TASKHOST_SOAK_MINUTES} min, target ${TASKHOST_SOAK_RATE} writes/s (half of the ~300 writes/s the whole path sustained here), $(nproc) CPUs"
+        --retention-min "$TASKHOST_SOAK_RETENTION_MINUTES" --note "just soak: ${TASKHOST_SOAK_MINUTES} min, target ${TASKHOST_SOAK_RATE} writes/s (half of the ~300 writes/s the whole path sustained here), $(nproc) CPUs"
 
 # The benchmark runner (bench/) and the wasmtime floor it compares against.
 bench_bin := join(root, env("CARGO_TARGET_DIR", "target")) / "release/taskhost-bench"

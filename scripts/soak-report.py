@@ -2,12 +2,13 @@
 """Turn the soak's samples (host/tests/soak.rs, a CSV) into a table and a plot.
 
 Usage: scripts/soak-report.py SAMPLES.csv [--md docs/soak.md] [--svg docs/soak.svg]
-                              [--title TEXT] [--warmup-min 5]
+                              [--title TEXT] [--warmup-min 5] [--retention-min 10]
 
 Writes a Markdown page (run, slopes after warm-up, a table every few minutes) and an SVG with
 four panels (RSS, open fds, outbox and ledger rows, delivery lag) drawn by hand: no plotting
 library, nothing downloaded. The slopes are least-squares fits over the samples after the
-warm-up, per hour.
+warm-up, per hour; the tables' slopes are fitted once retention has had time to act (its window
+plus two pruning passes), which is when they should level off.
 """
 
 import argparse
@@ -79,6 +80,8 @@ def main():
     ap.add_argument("--title", default="taskhost soak through daprd + Kafka + PostgreSQL")
     ap.add_argument("--note", default="", help="a line about the run (command, rate, machine)")
     ap.add_argument("--warmup-min", type=float, default=5.0)
+    ap.add_argument("--retention-min", type=float, default=None,
+                    help="the host's retention in the run (minutes): the tables' slopes are fitted after it")
     a = ap.parse_args()
 
     rows = read(a.samples)
@@ -95,6 +98,25 @@ def main():
     s_lag = slope_per_hour(ta, [r["lag_p99_ms"] for r in after])
     s_pending = slope_per_hour(ta, [r["outbox_pending"] for r in after])
     rate = (rows[-1]["writes"] - rows[0]["writes"]) / max(t[-1] - t[0], 1)
+    tables_line = "- Tables: no retention window given (`--retention-min`), so no level-off fitted."
+    if a.retention_min is not None:
+        settle = (a.retention_min + 2) * 60
+        level = [r for r in rows if r["t_s"] >= settle]
+        if len(level) >= 3:
+            tl = [r["t_s"] for r in level]
+            s_out = slope_per_hour(tl, [r["outbox_rows"] for r in level])
+            s_led = slope_per_hour(tl, [r["ledger_rows"] for r in level])
+            peak_before = lambda k: max(r[k] for r in rows if r["t_s"] < settle)  # noqa: E731
+            tables_line = (
+                f"- Tables, with retention at {a.retention_min:g} min (fitted from {settle / 60:.0f} min: "
+                f"the window plus two pruning passes): outbox rows {fmt_slope(s_out, 'rows')} "
+                f"({min(r['outbox_rows'] for r in level):,.0f}–{max(r['outbox_rows'] for r in level):,.0f}; "
+                f"{peak_before('outbox_rows'):,.0f} at most before); ledger rows {fmt_slope(s_led, 'rows')} "
+                f"({min(r['ledger_rows'] for r in level):,.0f}–{max(r['ledger_rows'] for r in level):,.0f}; "
+                f"{peak_before('ledger_rows'):,.0f} at most before)."
+            )
+        else:
+            tables_line = f"- Tables: the run ended before retention ({a.retention_min:g} min) could level them off."
 
     svg_w, pw, ph = 900, 360, 200
     parts = [
@@ -140,6 +162,7 @@ def main():
         f"- Lag (write → audit entry) after the warm-up: p50 at most {max(r['lag_p50_ms'] for r in after):.0f} ms, "
         f"p99 at most {max(r['lag_p99_ms'] for r in after):.0f} ms, max {max(r['lag_max_ms'] for r in after):.0f} ms; "
         f"oldest pending outbox row at most {max(r['oldest_pending_ms'] for r in after):.0f} ms old.",
+        tables_line,
         "",
         "| t (min) | writes/s | RSS (MiB) | fds | outbox rows | pending | oldest pending (ms) | ledger rows | lag p50 (ms) | lag p99 (ms) | lag max (ms) |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",

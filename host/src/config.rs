@@ -84,19 +84,24 @@ pub struct ServeArgs {
 }
 
 /// How long delivered outbox rows and exactly-once records are kept (storage/retention.rs).
+///
+/// Hours, fractions allowed (`0.25` is 15 minutes): production keeps days, a soak or a test
+/// that wants to watch the tables level off keeps minutes.
 #[derive(Debug, Clone, Args)]
 pub struct RetentionArgs {
-    /// Hours a delivered outbox event is kept before it is deleted; 0 keeps them forever.
-    #[arg(long, env = "TASKHOST_OUTBOX_RETENTION_HOURS", default_value_t = 168)]
-    pub outbox_retention_hours: u64,
-    /// Hours an exactly-once record is kept; it must outlive every redelivery of its event
-    /// (topic and dead-letter topic retention, replays). 0 keeps them forever.
+    /// Hours a delivered outbox event is kept before it is deleted (fractions allowed, at least
+    /// one minute); 0 keeps them forever.
+    #[arg(long, env = "TASKHOST_OUTBOX_RETENTION_HOURS", default_value_t = 168.0)]
+    pub outbox_retention_hours: f64,
+    /// Hours an exactly-once record is kept (fractions allowed, at least one minute); it must
+    /// outlive every redelivery of its event (topic and dead-letter topic retention, replays).
+    /// 0 keeps them forever.
     #[arg(
         long,
         env = "TASKHOST_PROCESSED_RETENTION_HOURS",
-        default_value_t = 840
+        default_value_t = 840.0
     )]
-    pub processed_retention_hours: u64,
+    pub processed_retention_hours: f64,
     /// Minutes between two retention passes.
     #[arg(
         long,
@@ -108,34 +113,43 @@ pub struct RetentionArgs {
 
 impl RetentionArgs {
     pub fn policy(&self) -> anyhow::Result<crate::storage::retention::RetentionPolicy> {
-        const MAX_HOURS: u64 = 24 * 365 * 10;
-        for (name, v) in [
-            (
-                "TASKHOST_OUTBOX_RETENTION_HOURS",
-                self.outbox_retention_hours,
-            ),
-            (
-                "TASKHOST_PROCESSED_RETENTION_HOURS",
-                self.processed_retention_hours,
-            ),
-        ] {
-            if v > MAX_HOURS {
-                bail!("{name} must be 0 (keep forever) ..= {MAX_HOURS} (ten years), not {v}");
-            }
-        }
+        let outbox = retention_hours(
+            "TASKHOST_OUTBOX_RETENTION_HOURS",
+            self.outbox_retention_hours,
+        )?;
+        let processed = retention_hours(
+            "TASKHOST_PROCESSED_RETENTION_HOURS",
+            self.processed_retention_hours,
+        )?;
         if !(1..=24 * 60).contains(&self.retention_interval_minutes) {
             bail!(
                 "TASKHOST_RETENTION_INTERVAL_MINUTES must be 1..=1440, not {}",
                 self.retention_interval_minutes
             );
         }
-        let hours = |h: u64| (h > 0).then(|| Duration::from_secs(h * 3600));
         Ok(crate::storage::retention::RetentionPolicy {
-            outbox_delivered: hours(self.outbox_retention_hours),
-            processed: hours(self.processed_retention_hours),
+            outbox_delivered: outbox,
+            processed,
             every: Duration::from_secs(self.retention_interval_minutes * 60),
         })
     }
+}
+
+/// A retention in hours: `0` keeps forever (`None`), otherwise one minute ..= ten years.
+fn retention_hours(name: &str, hours: f64) -> anyhow::Result<Option<Duration>> {
+    const MAX_HOURS: f64 = 24.0 * 365.0 * 10.0;
+    const MIN_HOURS: f64 = 1.0 / 60.0;
+    if hours == 0.0 {
+        return Ok(None);
+    }
+    // A rounding of one minute (0.0167) is accepted as one minute.
+    if !hours.is_finite() || !(MIN_HOURS - 1e-3..=MAX_HOURS).contains(&hours) {
+        bail!(
+            "{name} must be 0 (keep forever) or hours from one minute (0.0167) to ten years \
+             ({MAX_HOURS}), not {hours}"
+        );
+    }
+    Ok(Some(Duration::from_secs_f64((hours * 3600.0).max(60.0))))
 }
 
 /// Where components come from and what each call may use.
@@ -387,5 +401,28 @@ impl ServeArgs {
         self.dapr.validate()?;
         self.traces.endpoint()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retention_takes_fractions_of_an_hour_and_names_a_bad_value() {
+        let minutes = |h| retention_hours("X", h).unwrap().map(|d| d.as_secs() / 60);
+        assert_eq!(minutes(0.0), None, "0 keeps forever");
+        assert_eq!(minutes(0.25), Some(15));
+        assert_eq!(minutes(0.0167), Some(1), "a rounded minute is a minute");
+        assert_eq!(minutes(168.0), Some(168 * 60));
+        for bad in [0.001, -1.0, f64::NAN, f64::INFINITY, 1e9] {
+            let e = retention_hours("TASKHOST_OUTBOX_RETENTION_HOURS", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("TASKHOST_OUTBOX_RETENTION_HOURS") && e.contains("one minute"),
+                "{e}"
+            );
+        }
     }
 }

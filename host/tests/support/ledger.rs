@@ -11,6 +11,11 @@
 //!   by now fired, and every pending job held by the Dapr scheduler with its due time (and no job
 //!   of a completed task left there);
 //! - no dead letter that names one of the users; the outbox delivered.
+//!
+//! A run long enough for retention to prune (the soak) installs an [`Archive`] first: the rows
+//! retention deletes from `outbox` and `processed_messages` are copied aside by a trigger, and the
+//! check reads the live table and its archive together, so the host's tables can shrink while the
+//! check still sees every event.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -56,6 +61,83 @@ pub struct Figures {
 pub struct Ledger {
     pool: PgPool,
     users: Vec<String>,
+    /// Read `outbox` and `processed_messages` together with their [`Archive`].
+    archived: bool,
+}
+
+/// The tables retention prunes, and where their deleted rows are copied by a trigger.
+const ARCHIVED: [(&str, &str); 2] = [
+    ("outbox", "soak_archive_outbox"),
+    ("processed_messages", "soak_archive_processed"),
+];
+
+/// A trigger on the stack's database that copies every row deleted from the pruned tables into
+/// an archive table, for as long as it is installed. Test instrumentation only: the host knows
+/// nothing of it, and its own tables shrink as they would in production.
+pub struct Archive {
+    pool: PgPool,
+}
+
+impl Archive {
+    /// Installs the triggers on fresh archive tables (a previous run's are dropped).
+    pub async fn install(url: &str) -> Self {
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
+        let archive = Self { pool };
+        archive.remove().await;
+        for (table, copy) in ARCHIVED {
+            for sql in [
+                format!("CREATE TABLE {copy} (LIKE {table})"),
+                format!(
+                    "CREATE FUNCTION {copy}_keep() RETURNS trigger LANGUAGE plpgsql AS \
+                     $$ BEGIN INSERT INTO {copy} SELECT OLD.*; RETURN OLD; END $$"
+                ),
+                format!(
+                    "CREATE TRIGGER {copy}_keep BEFORE DELETE ON {table} \
+                     FOR EACH ROW EXECUTE FUNCTION {copy}_keep()"
+                ),
+            ] {
+                archive.execute(&sql).await;
+            }
+        }
+        archive
+    }
+
+    /// Drops the triggers and the archive tables.
+    pub async fn remove(&self) {
+        for (table, copy) in ARCHIVED {
+            self.execute(&format!("DROP TRIGGER IF EXISTS {copy}_keep ON {table}"))
+                .await;
+            self.execute(&format!("DROP FUNCTION IF EXISTS {copy}_keep()"))
+                .await;
+            self.execute(&format!("DROP TABLE IF EXISTS {copy}")).await;
+        }
+    }
+
+    /// Rows copied aside so far, per pruned table.
+    pub async fn counts(&self) -> [(&'static str, i64); 2] {
+        let mut out = [("", 0); 2];
+        for (slot, (table, copy)) in out.iter_mut().zip(ARCHIVED) {
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {copy}")))
+                    .fetch_one(&self.pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("count {copy}: {e}"));
+            *slot = (table, n);
+        }
+        out
+    }
+
+    async fn execute(&self, sql: &str) {
+        // Table names from ARCHIVED, no input.
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&self.pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
 }
 
 impl Ledger {
@@ -65,11 +147,38 @@ impl Ledger {
             .connect(url)
             .await
             .unwrap_or_else(|e| panic!("connect to {url}: {e}"));
-        Self { pool, users }
+        Self {
+            pool,
+            users,
+            archived: false,
+        }
+    }
+
+    /// Reads the pruned tables together with the rows `archive` copied aside.
+    pub fn with_archive(mut self, _archive: &Archive) -> Self {
+        self.archived = true;
+        self
+    }
+
+    /// `sql` with each pruned table read together with its archive when there is one (the
+    /// statements are this file's constants and the table names ARCHIVED's: no input).
+    fn source(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+        let mut sql = sql.to_owned();
+        if self.archived {
+            for (table, copy) in ARCHIVED {
+                sql = sql.replace(
+                    &format!("FROM {table} "),
+                    &format!(
+                        "FROM (SELECT * FROM {table} UNION ALL SELECT * FROM {copy}) {table} "
+                    ),
+                );
+            }
+        }
+        sqlx::AssertSqlSafe(sql)
     }
 
     async fn rows(&self, sql: &'static str) -> Vec<sqlx::postgres::PgRow> {
-        sqlx::query(sql)
+        sqlx::query(self.source(sql))
             .bind(&self.users)
             .fetch_all(&self.pool)
             .await
@@ -77,7 +186,7 @@ impl Ledger {
     }
 
     async fn scalar(&self, sql: &'static str) -> i64 {
-        sqlx::query(sql)
+        sqlx::query(self.source(sql))
             .bind(&self.users)
             .fetch_one(&self.pool)
             .await
@@ -156,16 +265,17 @@ impl Ledger {
             }
             ids.push(event);
         }
-        let processed = sqlx::query(
-            "SELECT component, event_id FROM processed_messages WHERE event_id = ANY($1)",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .expect("read processed_messages")
-        .iter()
-        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
-        .collect();
+        let processed =
+            sqlx::query(self.source(
+                "SELECT component, event_id FROM processed_messages WHERE event_id = ANY($1)",
+            ))
+            .bind(&ids)
+            .fetch_all(&self.pool)
+            .await
+            .expect("read processed_messages")
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+            .collect();
         (expected, processed, undelivered)
     }
 
