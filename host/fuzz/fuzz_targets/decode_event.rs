@@ -10,7 +10,9 @@
 //! - what taskhost publishes round-trips: encoding a decoded message and decoding that again
 //!   gives the same message, and encoding it again the same JSON (a withdrawn reminder, which
 //!   taskhost never publishes, in the Python backend's shape it came in);
-//! - a topic nobody decodes is refused, never guessed.
+//! - a topic nobody decodes is refused, never guessed;
+//! - the fast task-event decoding (no `Value` tree) agrees with the `Value` path whenever it
+//!   takes a payload.
 
 #![no_main]
 
@@ -29,6 +31,17 @@ fuzz_target!(|data: &[u8]| {
         DateTime::<Utc>::from_timestamp_millis(1_767_225_600_000).expect("an instant");
     let peeked = wire::peek_event_id(data);
     let json: Option<Value> = serde_json::from_slice(data).ok();
+
+    // The fast way for taskhost's own task events (straight from the bytes) decides exactly
+    // as the `Value` path whenever it takes a payload.
+    if let Some(fast) = event_json::decode_task_event_fast(data, received_at) {
+        let value = json.clone().expect("the fast path took a payload that is not JSON");
+        assert_eq!(
+            fast,
+            event_json::decode_task_event(value, received_at),
+            "the fast task-event decoding disagrees with the Value path"
+        );
+    }
 
     for topic in TOPICS {
         let Ok(message) = wire::decode(topic, data, received_at) else {

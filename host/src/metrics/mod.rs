@@ -154,6 +154,94 @@ pub fn render() -> String {
     install().render()
 }
 
+/// One component version's metric handles, each registered at its first use and then kept.
+///
+/// Why: `counter!`/`histogram!` with owned labels build a key (an allocation per label) and look
+/// it up in the recorder's registry on every call — three metrics per component per message,
+/// twelve per task event, ~2 % of the host's CPU on the Dapr route. A kept handle records with
+/// one atomic operation. Keeping handles is sound because the exporter never expires a metric
+/// (no idle timeout is set in [`install`]). Registered lazily, so `/metrics` shows only the
+/// series that happened, as before.
+pub struct VersionMetrics {
+    component: String,
+    version: String,
+    call_seconds: OnceLock<metrics::Histogram>,
+    /// One per topic the version consumes.
+    topics: Vec<TopicMetrics>,
+}
+
+struct TopicMetrics {
+    topic: String,
+    /// By outcome, in the order of [`OUTCOMES`].
+    messages: [OnceLock<metrics::Counter>; OUTCOMES.len()],
+    lag: OnceLock<metrics::Histogram>,
+}
+
+/// The `outcome` label's values (`pipeline::Verdict::label`).
+pub const OUTCOMES: [&str; 4] = ["applied", "duplicate", "drop", "retry"];
+
+impl VersionMetrics {
+    pub fn new(component: &str, version: &str, topics: &[String]) -> Self {
+        Self {
+            component: component.to_string(),
+            version: version.to_string(),
+            call_seconds: OnceLock::new(),
+            topics: topics
+                .iter()
+                .map(|topic| TopicMetrics {
+                    topic: topic.clone(),
+                    messages: Default::default(),
+                    lag: OnceLock::new(),
+                })
+                .collect(),
+        }
+    }
+
+    /// How long one call of this version took.
+    pub fn call_duration(&self, seconds: f64) {
+        self.call_seconds
+            .get_or_init(|| {
+                histogram!(CALL_SECONDS, "component" => self.component.clone(), "version" => self.version.clone())
+            })
+            .record(seconds);
+    }
+
+    /// One message of `topic` handled by this version with `outcome`.
+    pub fn message(&self, topic: &str, outcome: &'static str) {
+        let slot = self.topic(topic).and_then(|t| {
+            let i = OUTCOMES.iter().position(|o| *o == outcome)?;
+            Some((t, i))
+        });
+        match slot {
+            Some((t, i)) => t.messages[i]
+                .get_or_init(|| {
+                    counter!(MESSAGES, "topic" => t.topic.clone(), "component" => self.component.clone(),
+                             "version" => self.version.clone(), "outcome" => outcome)
+                })
+                .increment(1),
+            // A topic it does not consume (a replay naming it) or a new outcome: the slow way.
+            None => message(topic, &self.component, &self.version, outcome),
+        }
+    }
+
+    /// Event time → applied by this version, for one message of `topic`.
+    pub fn lag(&self, topic: &str, seconds: f64) {
+        match self.topic(topic) {
+            Some(t) => t
+                .lag
+                .get_or_init(|| {
+                    histogram!(LAG_SECONDS, "topic" => t.topic.clone(), "component" => self.component.clone())
+                })
+                .record(seconds.max(0.0)),
+            None => lag(topic, &self.component, seconds),
+        }
+    }
+
+    fn topic(&self, topic: &str) -> Option<&TopicMetrics> {
+        self.topics.iter().find(|t| t.topic == topic)
+    }
+}
+
 pub fn message(topic: &str, component: &str, version: &str, outcome: &'static str) {
     counter!(MESSAGES, "topic" => topic.to_string(), "component" => component.to_string(),
              "version" => version.to_string(), "outcome" => outcome)
@@ -162,10 +250,6 @@ pub fn message(topic: &str, component: &str, version: &str, outcome: &'static st
 
 pub fn undecodable(topic: &str) {
     counter!(UNDECODABLE, "topic" => topic.to_string()).increment(1);
-}
-
-pub fn call_duration(component: &str, version: &str, seconds: f64) {
-    histogram!(CALL_SECONDS, "component" => component.to_string(), "version" => version.to_string()).record(seconds);
 }
 
 pub fn lag(topic: &str, component: &str, seconds: f64) {

@@ -4,7 +4,6 @@
 
 use super::verdict::Failure;
 use crate::domain::Effect;
-use crate::metrics;
 use crate::runtime::{LoadedComponent, Runtime, convert, wit};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -41,11 +40,9 @@ pub(super) async fn call_all(
                 let _call = tracing::info_span!(target: crate::telemetry::SPANS, "component.call", component = %component.name, version = %component.version).entered();
                 let started = std::time::Instant::now();
                 let answer = runtime.call(component, &topic, &message, now.timestamp_millis());
-                metrics::call_duration(
-                    &component.name,
-                    &component.version,
-                    started.elapsed().as_secs_f64(),
-                );
+                component
+                    .metrics
+                    .call_duration(started.elapsed().as_secs_f64());
                 effects_of(answer)
             })
             .collect::<Vec<Called>>()

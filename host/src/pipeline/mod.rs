@@ -433,14 +433,25 @@ fn observe(
     });
     let reason = verdict.failure().map(|f| f.to_string());
     crate::telemetry::record_outcome(span, verdict.label(), reason.as_deref());
-    metrics::message(
-        topic,
-        component.name(),
-        component.version(),
-        verdict.label(),
-    );
-    if matches!(verdict, Verdict::Applied { .. }) {
-        let lag = Utc::now() - message.occurred_at();
-        metrics::lag(topic, component.name(), lag.as_seconds_f64());
+    let applied = matches!(verdict, Verdict::Applied { .. });
+    let lag = || (Utc::now() - message.occurred_at()).as_seconds_f64();
+    match component {
+        Handler::Component(c) => {
+            c.metrics.message(topic, verdict.label());
+            if applied {
+                c.metrics.lag(topic, lag());
+            }
+        }
+        Handler::Host => {
+            metrics::message(
+                topic,
+                component.name(),
+                component.version(),
+                verdict.label(),
+            );
+            if applied {
+                metrics::lag(topic, component.name(), lag());
+            }
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct LoadedComponent {
     pub origin: String,
     /// What this version did with its messages (counted per version, see `stats.rs`).
     pub stats: VersionStats,
+    /// Its Prometheus series, kept as handles.
+    pub metrics: crate::metrics::VersionMetrics,
     /// Its memory and time limits (the host's defaults unless it was given its own).
     pub limits: ComponentLimits,
     /// Linear memory an instance holds before it runs any code: its memory image.

@@ -119,6 +119,11 @@ impl Runtime {
             .check_image_fits(&manifest.name, described.start_memory)
             .map_err(limits_error)?;
         Ok(LoadedComponent {
+            metrics: crate::metrics::VersionMetrics::new(
+                &manifest.name,
+                &manifest.version,
+                &manifest.topics,
+            ),
             name: manifest.name,
             version: manifest.version,
             topics: manifest.topics,

@@ -68,6 +68,14 @@ pub fn decode(
         topic: topic.to_string(),
         reason,
     };
+    // taskhost's own task events (snake_case) straight from the bytes: no `Value` tree.
+    if matches!(topic, topics::TASK_EVENTS | topics::TASK_UPDATES)
+        && let Some(decoded) = event_json::decode_task_event_fast(payload, received_at)
+    {
+        return decoded
+            .map(|e| Message::Task(without_empty_previous(e)))
+            .map_err(err);
+    }
     let v: Value =
         serde_json::from_slice(payload).map_err(|e| err(format!("invalid JSON: {e}")))?;
     if !v.is_object() {

@@ -278,3 +278,41 @@ fn taskhosts_own_events_carry_no_delivery_method() {
             .is_none()
     );
 }
+
+#[test]
+fn the_fast_task_event_path_leaves_what_it_cannot_read_to_the_value_path() {
+    let event = r#"{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+        "task": {"id": "t1", "title": "A", "is_completed": false, "priority": "low",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}}"#;
+    let fast = event_json::decode_task_event_fast(event.as_bytes(), now()).expect("taken");
+    let slow = event_json::decode_task_event(serde_json::from_str(event).unwrap(), now());
+    assert_eq!(fast, slow);
+    // A duplicated key: the `Value` path takes the last one; the fast path declines.
+    let twice = event.replacen(r#""user_id": "u1""#, r#""user_id": "u0", "user_id": "u1""#, 1);
+    assert!(event_json::decode_task_event_fast(twice.as_bytes(), now()).is_none());
+    let Message::Task(e) = decode("task-events", twice.as_bytes(), now()).unwrap() else {
+        panic!("not a task event")
+    };
+    assert_eq!(e.user_id.as_str(), "u1");
+    // The fields in an array: a derived struct would read them; the host takes objects only.
+    let array = r#"["e1", "task.created", null, "u1", {"id": "t1"}]"#;
+    assert!(event_json::decode_task_event_fast(array.as_bytes(), now()).is_none());
+    assert!(decode_err("task-events", array).contains("expected a JSON object"));
+    // The Python producer's camelCase: declined, decoded by its own reader.
+    let camel = r#"{"eventId": "e1", "eventType": "created", "userId": "u1", "taskData": {}}"#;
+    assert!(event_json::decode_task_event_fast(camel.as_bytes(), now()).is_none());
+}
+
+#[test]
+fn invalid_utf8_in_an_ignored_field_is_refused_both_ways() {
+    let mut payload = br#"{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+        "task": {"id": "t1", "title": "A", "is_completed": false, "priority": "low",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+        "extra": "x"}"#
+        .to_vec();
+    let at = payload.iter().rposition(|b| *b == b'x').unwrap();
+    payload[at] = 0xbe;
+    assert!(event_json::decode_task_event_fast(&payload, now()).is_none());
+    let e = decode("task-events", &payload, now()).unwrap_err().to_string();
+    assert!(e.contains("invalid JSON"), "{e}");
+}
