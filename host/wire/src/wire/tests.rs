@@ -288,7 +288,11 @@ fn the_fast_task_event_path_leaves_what_it_cannot_read_to_the_value_path() {
     let slow = event_json::decode_task_event(serde_json::from_str(event).unwrap(), now());
     assert_eq!(fast, slow);
     // A duplicated key: the `Value` path takes the last one; the fast path declines.
-    let twice = event.replacen(r#""user_id": "u1""#, r#""user_id": "u0", "user_id": "u1""#, 1);
+    let twice = event.replacen(
+        r#""user_id": "u1""#,
+        r#""user_id": "u0", "user_id": "u1""#,
+        1,
+    );
     assert!(event_json::decode_task_event_fast(twice.as_bytes(), now()).is_none());
     let Message::Task(e) = decode("task-events", twice.as_bytes(), now()).unwrap() else {
         panic!("not a task event")
@@ -313,6 +317,8 @@ fn invalid_utf8_in_an_ignored_field_is_refused_both_ways() {
     let at = payload.iter().rposition(|b| *b == b'x').unwrap();
     payload[at] = 0xbe;
     assert!(event_json::decode_task_event_fast(&payload, now()).is_none());
-    let e = decode("task-events", &payload, now()).unwrap_err().to_string();
+    let e = decode("task-events", &payload, now())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("invalid JSON"), "{e}");
 }
