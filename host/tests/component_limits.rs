@@ -157,17 +157,19 @@ fn limits_above_the_ceilings_or_below_the_image_are_refused_at_load() {
         "{err}"
     );
 
-    // audit's image is about 1 MiB: a 1 MiB limit cannot even start it.
+    // memory-hog's image is a little over 1 MiB (wasm-ld's default 1 MiB stack; the shipped
+    // consumers link a 64 KiB one): a 1 MiB limit cannot even start it.
+    let hog = misbehaving().join("memory_hog.wasm");
     let under = components(
-        &[(&audit(), "audit.wasm")],
-        Some("[audit]\nmemory_mib = 1\n"),
+        &[(&hog, "memory_hog.wasm")],
+        Some("[memory-hog]\nmemory_mib = 1\n"),
     );
     let err = Registry::load_dir(&runtime, under.path())
         .err()
         .unwrap()
         .to_string();
     assert!(
-        err.contains("component `audit` needs") && err.contains("to start (its memory image)"),
+        err.contains("component `memory-hog` needs") && err.contains("to start (its memory image)"),
         "{err}"
     );
 

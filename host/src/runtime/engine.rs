@@ -23,6 +23,11 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// Bytes of each freed table zeroed in place instead of decommitted (see `Flavour::new`).
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
+/// Bytes at the start of each freed linear memory reset in place instead of decommitted (see
+/// `Flavour::new`): a Rust consumer's 64 KiB stack (its `build.rs`), its data and the
+/// start of its heap.
+const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
+
 /// Instance slots freed per batched decommit (see `Runtime::new`).
 const DECOMMIT_BATCH: usize = 16;
 
@@ -120,10 +125,18 @@ impl Flavour {
             // Freeing an instance's slot is an madvise + TLB shootdown; one per message was
             // ~6 % of the per-message host cost (docs/benchmarks.md). Batch them: a slot waits
             // in the queue until its batch is flushed, which the pool's size absorbs.
-            // (Keeping freed pages resident instead — `linear_memory_keep_resident` with
-            // `pagemap_scan` — cost more than it saved: 445 → 464 µs per delivery at 64 KiB,
-            // 708 µs at 1 MiB, where resetting resident pages took a quarter of the CPU.)
             .decommit_batch_size(DECOMMIT_BATCH)
+            // The first 256 KiB of a freed memory are reset in place (only the pages the
+            // instance wrote, found with PAGEMAP_SCAN where the kernel has it) rather than
+            // decommitted: every fresh instance writes its stack, data and first heap pages,
+            // and decommitting them meant a zero-fill fault, an madvise and a cross-core TLB
+            // flush per page per message. Route CPU per delivery 305/340/397/393 →
+            // 246/275/310/285 µs (docs/benchmarks.md). It pays only together with the
+            // consumers' 64 KiB stack: with wasm-ld's 1 MiB stack first in memory, the window
+            // held untouched stack and every written page lay above it (445 → 464 µs at
+            // 64 KiB, 708 µs at 1 MiB, measured before the stack was cut).
+            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+            .pagemap_scan(wasmtime::Enabled::Auto)
             // A freed instance's tables are zeroed in place rather than decommitted: a Rust
             // consumer's tables are a page or two, and decommitting them meant that the next
             // instance's first lazy-init write to a table faulted on the zero page, each fault
