@@ -24,7 +24,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 /// Bytes at the start of each freed linear memory reset in place instead of decommitted (see
-/// `Flavour::new`): a Rust consumer's 64 KiB stack (its `build.rs`), its data and the
+/// `Flavour::new`): a Rust consumer's 64 KiB stack (`components/guest-stack.rs`), its data and the
 /// start of its heap.
 const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 

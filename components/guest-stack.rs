@@ -1,4 +1,5 @@
-//! The guest stack: 64 KiB instead of wasm-ld's 1 MiB. Rust puts the stack first in linear
+//! The build script of the shipped consumers and the empty component (each `Cargo.toml` names
+//! it as `build`): the guest stack, 64 KiB instead of wasm-ld's 1 MiB. Rust puts the stack first in linear
 //! memory, so with 1 MiB every page a fresh instance writes (the top of the stack, the data,
 //! the heap) lay above 1 MiB, out of the host pool's keep-resident window
 //! (`host/src/runtime/engine.rs`, `MEMORY_KEEP_RESIDENT`), and was faulted in and decommitted
