@@ -88,13 +88,27 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
             .is_some_and(|v| !v.is_empty())
     );
 
-    // Every line logged inside a component's handling of a message has all four.
+    // Every line about a component's part of a message (the component's own span is in the
+    // trace only, so the line names the component itself) has all four.
     let lines: Vec<Value> = host
         .stderr()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
-    let about_components: Vec<&Value> = lines.iter().filter(|l| in_span(l, "component")).collect();
+    let about_components: Vec<&Value> = lines
+        .iter()
+        .filter(|l| in_span(l, "message") && field(l, "component").is_some())
+        .collect();
+    // What only a component's part logs (its stderr, its effects) must name it.
+    for line in lines.iter().filter(|l| in_span(l, "message")) {
+        let target = line["target"].as_str().unwrap_or("");
+        if target == "taskhost::component" || target.starts_with("taskhost::effects") {
+            assert!(
+                field(line, "component").is_some(),
+                "a line of a component's part without `component`: {line}"
+            );
+        }
+    }
     assert!(
         about_components.len() >= 8,
         "two events × four components: at least 8 lines, got {}",

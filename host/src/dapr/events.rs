@@ -239,7 +239,10 @@ fn chains_by_user(entries: &[Entry]) -> Vec<Vec<usize>> {
 
 /// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
 async fn one(state: &DaprState, topic: &str, route: Route, event: &Unwrapped) -> Answer {
+    // For the trace only: on a log line the message span gives the event id (a log line
+    // about an entry that never reached it names the CloudEvent id itself, see `refuse`).
     let span = tracing::info_span!(
+        target: crate::telemetry::SPANS,
         "cloudevent",
         id = event.id.as_deref().unwrap_or(""),
         traceparent = event.trace.as_ref().map_or("", |t| t.traceparent.as_str())

@@ -2,6 +2,7 @@
 //! configured Dapr output binding, also sent there (queued in the same transaction), with the
 //! delivery method its producer asked for when there is one.
 
+use super::Origin;
 use crate::domain::Notification;
 use crate::storage::sidecar_calls::{BINDING_TOPIC, BindingCall};
 use crate::storage::{Conn, Result, notifications, outbox};
@@ -14,10 +15,11 @@ pub async fn notify(
     conn: &mut Conn,
     n: &Notification,
     binding: Option<&str>,
+    origin: Origin<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool> {
     if !notifications::insert(conn, n).await? {
-        tracing::debug!(key = %n.idempotency_key, "notification already delivered");
+        tracing::debug!(component = origin.component, version = origin.version, key = %n.idempotency_key, "notification already delivered");
         return Ok(false);
     }
     let Some(binding) = binding else {

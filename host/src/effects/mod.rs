@@ -98,6 +98,7 @@ pub async fn apply(
         tracing::debug!(
             kind = effect.kind(),
             component = origin.component,
+            version = origin.version,
             "applying effect"
         );
         // A span per effect for traces only: never logged, free when traces are off.
@@ -106,7 +107,7 @@ pub async fn apply(
         async {
             match effect {
                 Effect::CreateTask(t) => {
-                    applied.outbox_written |= tasks::create(conn, t, now).await?
+                    applied.outbox_written |= tasks::create(conn, t, origin, now).await?
                 }
                 Effect::ScheduleReminder(job) => {
                     reminders::schedule(conn, deferred, &job, now, config.dapr_jobs).await?;
@@ -120,13 +121,20 @@ pub async fn apply(
                 }
                 Effect::CancelRemindersAt(at) => {
                     let cancelled =
-                        reminders::cancel_at(conn, deferred, &at, now, config.dapr_jobs).await?;
+                        reminders::cancel_at(conn, deferred, &at, origin, now, config.dapr_jobs)
+                            .await?;
                     applied.jobs_changed |= cancelled;
                     applied.outbox_written |= cancelled && config.dapr_jobs;
                 }
                 Effect::Notify(n) => {
-                    applied.outbox_written |=
-                        inbox::notify(conn, &n, config.notification_binding.as_deref(), now).await?
+                    applied.outbox_written |= inbox::notify(
+                        conn,
+                        &n,
+                        config.notification_binding.as_deref(),
+                        origin,
+                        now,
+                    )
+                    .await?
                 }
                 Effect::AppendAudit(entry) => audit::append(deferred, entry, origin, now),
                 Effect::Broadcast(m) => match config.sockets {

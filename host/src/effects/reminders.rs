@@ -2,7 +2,7 @@
 //! source of truth (and what `GET /api/reminders` lists); with Dapr, each change is also queued
 //! for the Jobs API in the same transaction, and the Dapr scheduler fires the job.
 
-use super::Deferred;
+use super::{Deferred, Origin};
 use crate::domain::{ReminderJob, RemindersAt};
 use crate::storage::sidecar_calls::{JOBS_TOPIC, JobCall};
 use crate::storage::{Conn, Result, jobs, outbox};
@@ -67,6 +67,7 @@ pub async fn cancel_at(
     conn: &mut Conn,
     deferred: &mut Deferred,
     at: &RemindersAt,
+    origin: Origin<'_>,
     now: DateTime<Utc>,
     dapr: bool,
 ) -> Result<bool> {
@@ -78,7 +79,7 @@ pub async fn cancel_at(
         at.due_at.timestamp_millis(),
     )
     .await?;
-    tracing::info!(task_id = %at.task_id, due_at = %time::format(&at.due_at), jobs = ?names, "reminder withdrawn by its producer");
+    tracing::info!(component = origin.component, version = origin.version, task_id = %at.task_id, due_at = %time::format(&at.due_at), jobs = ?names, "reminder withdrawn by its producer");
     if dapr {
         for name in &names {
             let payload =

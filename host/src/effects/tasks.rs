@@ -1,5 +1,6 @@
 //! `create-task`: a task created by a component (the next occurrence of a recurring task).
 
+use super::Origin;
 use crate::domain::{EventId, NewTask, Task, TaskEvent, TaskId, TaskOperation, topics};
 use crate::storage::{Conn, Result, outbox, tasks};
 use crate::wire::event_json::encode_task_event;
@@ -7,7 +8,12 @@ use chrono::{DateTime, Utc};
 
 /// Inserts the task unless one was already created under its idempotency key, and publishes
 /// its `task.created` event like any API write. Returns whether anything was written.
-pub async fn create(conn: &mut Conn, t: NewTask, now: DateTime<Utc>) -> Result<bool> {
+pub async fn create(
+    conn: &mut Conn,
+    t: NewTask,
+    origin: Origin<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool> {
     let task = Task {
         id: TaskId::generate(),
         user_id: t.user_id,
@@ -26,7 +32,7 @@ pub async fn create(conn: &mut Conn, t: NewTask, now: DateTime<Utc>) -> Result<b
         completed_at: None,
     };
     if !tasks::insert(conn, &task, Some(&t.idempotency_key)).await? {
-        tracing::debug!(key = %t.idempotency_key, "task already created under this key");
+        tracing::debug!(component = origin.component, version = origin.version, key = %t.idempotency_key, "task already created under this key");
         return Ok(false);
     }
     let event = TaskEvent {
@@ -47,6 +53,6 @@ pub async fn create(conn: &mut Conn, t: NewTask, now: DateTime<Utc>) -> Result<b
         now.timestamp_millis(),
     )
     .await?;
-    tracing::info!(task_id = %event.task.id, user_id = %event.user_id, "created task from component effect");
+    tracing::info!(component = origin.component, version = origin.version, task_id = %event.task.id, user_id = %event.user_id, "created task from component effect");
     Ok(true)
 }

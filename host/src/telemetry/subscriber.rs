@@ -46,7 +46,7 @@ pub fn init(log_format: &str, traces: &TraceArgs) -> anyhow::Result<Telemetry> {
         .transpose()?;
     tracing_subscriber::registry()
         .with(fmt_layer(log_format))
-        .with(provider.as_ref().map(otel_layer))
+        .with(trace_layer(provider.as_ref()))
         .try_init()?;
     if let Some(endpoint) = traces.endpoint()? {
         tracing::info!(%endpoint, service = %traces.service_name, "exporting traces with OTLP");
@@ -86,6 +86,24 @@ where
             .boxed()
     } else {
         layer.with_filter(log_filter()).boxed()
+    }
+}
+
+/// The trace layer when spans are exported, and otherwise a layer that wants nothing.
+///
+/// Not an `Option` layer: `None` counts as a layer interested in *everything*, so every
+/// trace-only span ([`SPANS`]: a request's, each component call's, each effect's) would still
+/// be created, entered and closed in the registry with traces off. With this one saying
+/// "never", those spans are disabled at their call site and cost nothing.
+fn trace_layer<S>(provider: Option<&SdkTracerProvider>) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: Subscriber + for<'a> LookupSpan<'a> + Send + Sync,
+{
+    match provider {
+        Some(provider) => otel_layer(provider).boxed(),
+        None => tracing_subscriber::layer::Identity::new()
+            .with_filter(LevelFilter::OFF)
+            .boxed(),
     }
 }
 
