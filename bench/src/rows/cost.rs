@@ -167,7 +167,7 @@ async fn database_alone(ctx: &Ctx, entry: taskhost::domain::AuditEntry) -> anyho
                             let mut entry = entry.clone();
                             entry.event_id = EventId::new(id.clone()).expect("an id");
                             audit::NewAudit {
-                                entry,
+                                entry: std::borrow::Cow::Owned(entry),
                                 version: "0.1.0".into(),
                                 now_ms: 1,
                             }

@@ -6,11 +6,18 @@ use super::{Deferred, Origin};
 use crate::domain::AuditEntry;
 use crate::storage::audit::NewAudit;
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
 
-pub fn append(deferred: &mut Deferred, e: AuditEntry, origin: Origin<'_>, now: DateTime<Utc>) {
+/// Borrows the entry from the effect it came in: the batch's statement reads it in place.
+pub fn append<'a>(
+    deferred: &mut Deferred<'a>,
+    e: &'a AuditEntry,
+    origin: Origin<'a>,
+    now: DateTime<Utc>,
+) {
     deferred.audit.push(NewAudit {
-        entry: e,
-        version: origin.version.to_string(),
+        entry: Cow::Borrowed(e),
+        version: Cow::Borrowed(origin.version),
         now_ms: now.timestamp_millis(),
     });
 }

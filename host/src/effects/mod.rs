@@ -40,12 +40,12 @@ pub struct EffectsConfig {
 /// reads them) and reminder-job upserts (written before anything reads or deletes a job, see
 /// `reminders::cancel`). [`Deferred::flush`] must run before the commit.
 #[derive(Debug, Default)]
-pub struct Deferred {
-    audit: Vec<crate::storage::audit::NewAudit>,
+pub struct Deferred<'a> {
+    audit: Vec<crate::storage::audit::NewAudit<'a>>,
     jobs: Vec<(crate::domain::ReminderJob, i64)>,
 }
 
-impl Deferred {
+impl Deferred<'_> {
     /// Writes the deferred job upserts (in order; the last of one name wins).
     pub async fn flush_jobs(&mut self, conn: &mut Conn) -> Result<()> {
         if !self.jobs.is_empty() {
@@ -85,13 +85,16 @@ pub struct Applied {
     pub jobs_changed: bool,
 }
 
-pub async fn apply(
+/// Applies `effects` in `conn`'s transaction, leaving some writes in `deferred`. The effects
+/// are borrowed, not consumed: a group commit that fails is retried part by part with the same
+/// effects, and an audit entry is written from the effect itself (no copy of its task states).
+pub async fn apply<'a>(
     conn: &mut Conn,
     config: &EffectsConfig,
-    origin: Origin<'_>,
-    effects: Vec<Effect>,
+    origin: Origin<'a>,
+    effects: &'a [Effect],
     now: DateTime<Utc>,
-    deferred: &mut Deferred,
+    deferred: &mut Deferred<'a>,
 ) -> Result<Applied> {
     let mut applied = Applied::default();
     for effect in effects {
@@ -107,46 +110,41 @@ pub async fn apply(
         async {
             match effect {
                 Effect::CreateTask(t) => {
-                    applied.outbox_written |= tasks::create(conn, t, origin, now).await?
+                    applied.outbox_written |= tasks::create(conn, t.clone(), origin, now).await?
                 }
                 Effect::ScheduleReminder(job) => {
-                    reminders::schedule(conn, deferred, &job, now, config.dapr_jobs).await?;
+                    reminders::schedule(conn, deferred, job, now, config.dapr_jobs).await?;
                     applied.jobs_changed = true;
                     applied.outbox_written |= config.dapr_jobs;
                 }
                 Effect::CancelReminder(name) => {
-                    reminders::cancel(conn, deferred, &name, now, config.dapr_jobs).await?;
+                    reminders::cancel(conn, deferred, name, now, config.dapr_jobs).await?;
                     applied.jobs_changed = true;
                     applied.outbox_written |= config.dapr_jobs;
                 }
                 Effect::CancelRemindersAt(at) => {
                     let cancelled =
-                        reminders::cancel_at(conn, deferred, &at, origin, now, config.dapr_jobs)
+                        reminders::cancel_at(conn, deferred, at, origin, now, config.dapr_jobs)
                             .await?;
                     applied.jobs_changed |= cancelled;
                     applied.outbox_written |= cancelled && config.dapr_jobs;
                 }
                 Effect::Notify(n) => {
-                    applied.outbox_written |= inbox::notify(
-                        conn,
-                        &n,
-                        config.notification_binding.as_deref(),
-                        origin,
-                        now,
-                    )
-                    .await?
+                    applied.outbox_written |=
+                        inbox::notify(conn, n, config.notification_binding.as_deref(), origin, now)
+                            .await?
                 }
                 Effect::AppendAudit(entry) => audit::append(deferred, entry, origin, now),
                 Effect::Broadcast(m) => match config.sockets {
-                    SocketFanout::Local => applied.broadcasts.push(m),
-                    SocketFanout::Postgres => broadcast::notify(conn, &m, now).await?,
+                    SocketFanout::Local => applied.broadcasts.push(m.clone()),
+                    SocketFanout::Postgres => broadcast::notify(conn, m, now).await?,
                     SocketFanout::Dapr => {
-                        broadcast::publish(conn, &m, now).await?;
+                        broadcast::publish(conn, m, now).await?;
                         applied.outbox_written = true;
                     }
                 },
                 Effect::Publish(e) => {
-                    publish::publish(conn, &e, now).await?;
+                    publish::publish(conn, e, now).await?;
                     applied.outbox_written = true;
                 }
             }
@@ -169,7 +167,7 @@ mod tests {
         version: "0.1.0",
     };
 
-    async fn apply_all(conn: &mut Conn, d: &mut Deferred, effects: Vec<Effect>) {
+    async fn apply_all<'a>(conn: &mut Conn, d: &mut Deferred<'a>, effects: &'a [Effect]) {
         let now = Utc::now();
         apply(conn, &EffectsConfig::default(), ORIGIN, effects, now, d)
             .await
@@ -180,22 +178,17 @@ mod tests {
     async fn deferred_job_upserts_keep_their_order_with_cancels_in_one_batch() {
         let db = Db::connect("sqlite::memory:", 1).await.unwrap();
         let mut conn = db.pool().acquire().await.unwrap();
-        let mut d = Deferred::default();
         // Two deliveries of one batch: x scheduled then cancelled; y cancelled then scheduled.
-        apply_all(
-            &mut conn,
-            &mut d,
+        let deliveries = [
             vec![Effect::ScheduleReminder(job("x", 1_000))],
-        )
-        .await;
-        apply_all(&mut conn, &mut d, vec![Effect::CancelReminder("y".into())]).await;
-        apply_all(&mut conn, &mut d, vec![Effect::CancelReminder("x".into())]).await;
-        apply_all(
-            &mut conn,
-            &mut d,
+            vec![Effect::CancelReminder("y".into())],
+            vec![Effect::CancelReminder("x".into())],
             vec![Effect::ScheduleReminder(job("y", 2_000))],
-        )
-        .await;
+        ];
+        let mut d = Deferred::default();
+        for effects in &deliveries {
+            apply_all(&mut conn, &mut d, effects).await;
+        }
         d.flush(&mut conn).await.unwrap();
         assert_eq!(
             due_of(&mut conn, "x").await,

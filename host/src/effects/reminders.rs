@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 /// is queued now, in order with the user's other outbox rows.
 pub async fn schedule(
     conn: &mut Conn,
-    deferred: &mut Deferred,
+    deferred: &mut Deferred<'_>,
     job: &ReminderJob,
     now: DateTime<Utc>,
     dapr: bool,
@@ -40,7 +40,7 @@ pub async fn schedule(
 
 pub async fn cancel(
     conn: &mut Conn,
-    deferred: &mut Deferred,
+    deferred: &mut Deferred<'_>,
     name: &str,
     now: DateTime<Utc>,
     dapr: bool,
@@ -65,7 +65,7 @@ pub async fn cancel(
 /// withdrew the reminder it asked for). Returns whether there was one.
 pub async fn cancel_at(
     conn: &mut Conn,
-    deferred: &mut Deferred,
+    deferred: &mut Deferred<'_>,
     at: &RemindersAt,
     origin: Origin<'_>,
     now: DateTime<Utc>,

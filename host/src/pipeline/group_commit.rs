@@ -218,7 +218,7 @@ async fn together(
             &mut tx,
             config,
             origin,
-            unit.part.effects.clone(),
+            &unit.part.effects,
             unit.now,
             &mut deferred,
         )

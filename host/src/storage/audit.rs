@@ -6,6 +6,7 @@ use crate::wire::task_json::TaskJson;
 use crate::wire::time::{self, from_millis};
 use serde::Serialize;
 use sqlx::Row;
+use std::borrow::Cow;
 
 /// One stored entry, in the API's JSON shape.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -32,7 +33,7 @@ pub struct ChangeJson {
 
 /// Appends many entries, in order, in as few statements as the bind limit allows (a group
 /// commit's batch); an entry whose event has one already is skipped. Returns how many were added.
-pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit]) -> Result<u64> {
+pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit<'_>]) -> Result<u64> {
     const COLUMNS: usize = 10;
     let mut added = 0;
     for chunk in entries.chunks(super::rows_per_statement(COLUMNS)) {
@@ -53,7 +54,7 @@ pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit]) -> Result<u64> {
                 .bind(e.previous.as_ref().map(|t| to_json(&TaskJson::from(t))))
                 .bind(e.current.as_ref().map(|t| to_json(&TaskJson::from(t))))
                 .bind(to_json(&changes_json(e)))
-                .bind(n.version.as_str())
+                .bind(n.version.as_ref())
                 .bind(n.now_ms);
         }
         added += query.execute(&mut *conn).await?.rows_affected();
@@ -61,12 +62,14 @@ pub async fn insert_many(conn: &mut Conn, entries: &[NewAudit]) -> Result<u64> {
     Ok(added)
 }
 
-/// An entry to append with [`insert_many`].
+/// An entry to append with [`insert_many`]. Borrowed when it can be: a group commit appends
+/// the entries of the effects it applies without copying them (tasks' previous and current
+/// states are the bulk of an event).
 #[derive(Debug, Clone)]
-pub struct NewAudit {
-    pub entry: AuditEntry,
+pub struct NewAudit<'a> {
+    pub entry: Cow<'a, AuditEntry>,
     /// The version of the component that produced it.
-    pub version: String,
+    pub version: Cow<'a, str>,
     pub now_ms: i64,
 }
 
@@ -215,9 +218,9 @@ mod tests {
     use crate::domain::{EventId, FieldChange, TaskOperation};
     use crate::storage::Db;
 
-    fn new_audit(event: &str, task: &str, user: &str) -> NewAudit {
+    fn new_audit(event: &str, task: &str, user: &str) -> NewAudit<'static> {
         NewAudit {
-            entry: AuditEntry {
+            entry: Cow::Owned(AuditEntry {
                 event_id: EventId::new(event).unwrap(),
                 task_id: TaskId::new(task).unwrap(),
                 actor: UserId::new(user).unwrap(),
@@ -230,7 +233,7 @@ mod tests {
                     old: Some("a".into()),
                     new: Some(event.into()),
                 }],
-            },
+            }),
             version: "0.1.0".into(),
             now_ms: 1,
         }
