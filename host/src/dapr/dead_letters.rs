@@ -15,9 +15,10 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use bytes::Bytes;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub async fn arrived(
-    State(state): State<DaprState>,
+    State(state): State<Arc<DaprState>>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Bytes,

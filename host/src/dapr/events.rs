@@ -24,6 +24,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use tracing::Instrument;
 
 /// Dapr's word for an answer: the one place an [`Answer`] becomes `SUCCESS`/`RETRY`/`DROP`.
@@ -65,7 +66,7 @@ enum Route {
 
 /// `POST /dapr/events/{topic}`.
 pub async fn events(
-    State(state): State<DaprState>,
+    State(state): State<Arc<DaprState>>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -75,7 +76,7 @@ pub async fn events(
 
 /// `POST /dapr/sockets/{topic}`.
 pub async fn sockets(
-    State(state): State<DaprState>,
+    State(state): State<Arc<DaprState>>,
     Path(topic): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -84,7 +85,7 @@ pub async fn sockets(
 }
 
 async fn receive(
-    state: DaprState,
+    state: Arc<DaprState>,
     topic: String,
     route: Route,
     headers: HeaderMap,

@@ -17,9 +17,10 @@ use crate::wire;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use bytes::Bytes;
+use std::sync::Arc;
 
 pub async fn fire(
-    State(state): State<DaprState>,
+    State(state): State<Arc<DaprState>>,
     Path(name): Path<String>,
     body: Bytes,
 ) -> ApiResult<StatusCode> {

@@ -103,8 +103,8 @@ impl DaprEdge {
     }
 }
 
-/// What the sidecar's callbacks use.
-#[derive(Clone)]
+/// What the sidecar's callbacks use, shared behind one `Arc` by the routes (each request's
+/// extractors clone the state: one reference count, not one per field).
 pub struct DaprState {
     /// `None` outside Dapr mode: every callback then answers 404.
     pub edge: Option<Arc<DaprEdge>>,
@@ -117,6 +117,7 @@ pub struct DaprState {
 
 /// The routes daprd calls, guarded by `APP_API_TOKEN` when it is set.
 pub fn routes(state: DaprState) -> Router {
+    let state = Arc::new(state);
     Router::new()
         .route(at("/dapr/subscribe"), get(subscribe_handler))
         .route(at("/dapr/events/{topic}"), post(events::events))
@@ -133,7 +134,7 @@ pub fn routes(state: DaprState) -> Router {
         .with_state(state)
 }
 
-async fn subscribe_handler(State(state): State<DaprState>) -> Response {
+async fn subscribe_handler(State(state): State<Arc<DaprState>>) -> Response {
     match &state.edge {
         Some(edge) => {
             axum::Json(subscribe::subscriptions(edge, &state.registry.topics())).into_response()
@@ -144,7 +145,7 @@ async fn subscribe_handler(State(state): State<DaprState>) -> Response {
 }
 
 async fn require_app_token(
-    State(state): State<DaprState>,
+    State(state): State<Arc<DaprState>>,
     request: Request,
     next: Next,
 ) -> Response {
