@@ -350,9 +350,11 @@ async fn shadow_row(
         return;
     };
     match shadow::run(ctx, wasm).await {
-        Ok(r) => {
-            eprintln!("   {} vs {}", r.taskhost.text, r.reference.text);
-            rows.push(r)
+        Ok(measured) => {
+            for r in measured {
+                eprintln!("   {}: {} vs {}", r.id, r.taskhost.text, r.reference.text);
+                rows.push(r)
+            }
         }
         Err(e) => fail(rows, "shadow", WHAT, e),
     }

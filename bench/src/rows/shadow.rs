@@ -9,6 +9,13 @@
 //! What the issue asks of it: the serving path's latency grows by at most the candidate's own
 //! call cost. The row prints that call cost beside it (a `Runtime::call` of the candidate on
 //! one thread, as row 1 measures a component).
+//!
+//! Two loads, two rows. At saturation (each stream sends its next message when the last is
+//! answered) the two cores are the limit, so any CPU the shadow takes lowers the rate and
+//! raises every latency: that row shows what a shadow costs the process. At a steady rate (half
+//! of what the no-shadow rounds reached; each stream sends on a clock, and a message's latency
+//! counts from when it was due, so a late send is not hidden) there is CPU to spare, as in a
+//! deployment not run flat out: that row shows what a shadow does to a real delivery.
 
 use crate::Ctx;
 use crate::cpu;
@@ -37,7 +44,7 @@ struct Round {
     elapsed: Duration,
 }
 
-pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Row> {
+pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Vec<Row>> {
     let candidate = std::fs::read(shadow_wasm)
         .with_context(|| format!("reading the shadow candidate {}", shadow_wasm.display()))?;
     let dir = ctx.scratch.join("shadow-row");
@@ -74,28 +81,29 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Row> {
         ctx.duration / 2
     };
     // Warm-up: the database file, the compile of both builds.
-    measure(&pipeline, "warm", Duration::from_millis(300)).await?;
+    measure(&pipeline, "warm", Duration::from_millis(300), None).await?;
     let (mut without, mut with) = (Vec::new(), Vec::new());
     for r in 0..rounds {
-        without.push(measure(&pipeline, &format!("off{r}"), round_time).await?);
-        rollouts
-            .start(
-                "audit",
-                candidate.clone(),
-                "bench",
-                None,
-                Mode::Shadow,
-                &actor,
-            )
-            .await
-            .context("starting the shadow")?;
-        with.push(measure(&pipeline, &format!("on{r}"), round_time).await?);
-        let ended = rollouts.end("audit", "end-shadow", &actor)?;
-        let counts = ended.report.counts();
-        if counts.same + counts.different + counts.candidate_failed == 0 {
-            bail!("the shadow made no call: {counts:?}");
-        }
-        eprintln!("   round {r}: shadow {counts:?}");
+        without.push(measure(&pipeline, &format!("off{r}"), round_time, None).await?);
+        start_shadow(&rollouts, &candidate, &actor).await?;
+        with.push(measure(&pipeline, &format!("on{r}"), round_time, None).await?);
+        end_shadow(&rollouts, &actor, &format!("round {r}"))?;
+    }
+    // The steady rate: half of what the rounds without a shadow reached, spread over the streams.
+    let saturated: f64 = without
+        .iter()
+        .map(|r| r.messages as f64 / r.elapsed.as_secs_f64())
+        .sum::<f64>()
+        / without.len() as f64;
+    let steady_rate = saturated / 2.0;
+    let pace = Duration::from_secs_f64(STREAMS as f64 / steady_rate);
+    let (mut steady_without, mut steady_with) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        steady_without
+            .push(measure(&pipeline, &format!("s-off{r}"), round_time, Some(pace)).await?);
+        start_shadow(&rollouts, &candidate, &actor).await?;
+        steady_with.push(measure(&pipeline, &format!("s-on{r}"), round_time, Some(pace)).await?);
+        end_shadow(&rollouts, &actor, &format!("steady round {r}"))?;
     }
     let call = candidate_call_cost(&runtime, &candidate)?;
     let sum = |rounds: &[Round]| {
@@ -123,7 +131,7 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Row> {
         )
     };
     let grew = on.p50_us - off.p50_us;
-    Ok(Row {
+    let saturated_row = Row {
         id: "shadow".into(),
         what: format!(
             "serving path per message (Pipeline::handle, audit, SQLite, {STREAMS} streams) with a candidate in shadow"
@@ -153,11 +161,89 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Row> {
             "candidate_call": call,
             "rounds": rounds, "round_seconds": round_time.as_secs_f64(),
         }),
-    })
+    };
+    let (on, on_n, on_cpu, on_rate) = sum(&steady_with);
+    let (off, off_n, off_cpu, off_rate) = sum(&steady_without);
+    let grew = on.p50_us - off.p50_us;
+    let steady_row = Row {
+        id: "shadow.steady".into(),
+        what: format!(
+            "serving path per message at a steady {steady_rate:.0} msg/s (half the no-shadow saturation; audit, SQLite, {STREAMS} streams) with a candidate in shadow"
+        ),
+        taskhost: Value {
+            text: text(&on, on_cpu, on_rate),
+            summary: Some(on),
+            rate_per_s: Some(on_rate),
+        },
+        reference: Value {
+            text: text(&off, off_cpu, off_rate),
+            summary: Some(off),
+            rate_per_s: Some(off_rate),
+        },
+        reference_what: "the same rate, no candidate (rounds interleaved)".into(),
+        ratio: Some(on.p50_us / off.p50_us),
+        ratio_what: "p50 with shadow ÷ without".into(),
+        target: Some(format!(
+            "p50 grows ≤ the candidate's call cost ({:.0} µs vs {:.1} µs p50: {})",
+            grew,
+            call.p50_us,
+            if grew <= call.p50_us { "met" } else { "missed" }
+        )),
+        raw: json!({
+            "with": { "summary": on, "messages": on_n, "cpu_us_per_message": on_cpu, "rate": on_rate },
+            "without": { "summary": off, "messages": off_n, "cpu_us_per_message": off_cpu, "rate": off_rate },
+            "candidate_call": call,
+            "offered_rate": steady_rate,
+            "rounds": rounds, "round_seconds": round_time.as_secs_f64(),
+        }),
+    };
+    Ok(vec![saturated_row, steady_row])
 }
 
-/// `STREAMS` ordered streams through `pipeline` for `time`.
-async fn measure(pipeline: &Pipeline, label: &str, time: Duration) -> anyhow::Result<Round> {
+/// Puts `candidate` in shadow of the serving audit.
+async fn start_shadow(
+    rollouts: &taskhost::rollout::Rollouts,
+    candidate: &[u8],
+    actor: &Actor,
+) -> anyhow::Result<()> {
+    rollouts
+        .start(
+            "audit",
+            candidate.to_vec(),
+            "bench",
+            None,
+            Mode::Shadow,
+            actor,
+        )
+        .await
+        .context("starting the shadow")?;
+    Ok(())
+}
+
+/// Ends the shadow, checking that it made calls.
+fn end_shadow(
+    rollouts: &taskhost::rollout::Rollouts,
+    actor: &Actor,
+    round: &str,
+) -> anyhow::Result<()> {
+    let ended = rollouts.end("audit", "end-shadow", actor)?;
+    let counts = ended.report.counts();
+    if counts.same + counts.different + counts.candidate_failed == 0 {
+        bail!("the shadow made no call: {counts:?}");
+    }
+    eprintln!("   {round}: shadow {counts:?}");
+    Ok(())
+}
+
+/// `STREAMS` ordered streams through `pipeline` for `time`: each sends its next message when
+/// the last is answered, or, with `pace`, every `pace` (latency then counts from when the
+/// message was due, so a stream that falls behind shows it).
+async fn measure(
+    pipeline: &Pipeline,
+    label: &str,
+    time: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<Round> {
     let stop = Arc::new(AtomicBool::new(false));
     let cpu0 = cpu::own_seconds()?;
     let started = Instant::now();
@@ -168,10 +254,18 @@ async fn measure(pipeline: &Pipeline, label: &str, time: Duration) -> anyhow::Re
             tokio::spawn(async move {
                 let mut l = Latencies::default();
                 let mut n = 0u64;
+                let mut clock = pace.map(|p| {
+                    // Streams start spread over one period, not all at once.
+                    let offset = p.mul_f64(s as f64 / STREAMS as f64);
+                    tokio::time::interval_at(tokio::time::Instant::now() + offset, p)
+                });
                 while !stop.load(Ordering::Relaxed) {
                     n += 1;
                     let payload = events::created(&format!("{user}-{n}"), &user);
-                    let t = Instant::now();
+                    let t = match clock.as_mut() {
+                        Some(clock) => clock.tick().await.into_std(),
+                        None => Instant::now(),
+                    };
                     let fate = pipeline
                         .handle(
                             Received {
