@@ -60,8 +60,26 @@ pub fn decode_task_event_fast(
     // ignored field's invalid bytes would pass here though the `Value` path refuses them
     // (found by the fuzz target).
     let text = std::str::from_utf8(payload).ok()?;
+    // Likewise a `\uD800`–`\uDFFF` escape: serde_json checks surrogate pairing only in the
+    // strings it keeps, so a lone surrogate in an ignored field would pass here though the
+    // `Value` path refuses it (found by the fuzz target). A payload with any surrogate escape
+    // (a Python producer's `ensure_ascii` emoji, say) is left to the `Value` path.
+    if has_surrogate_escape(payload) {
+        return None;
+    }
     let raw: TaskEventJson = serde_json::from_str(text).ok()?;
     Some(task_event_from(raw, received_at))
+}
+
+/// Whether `payload` has `\u` followed by a surrogate (`D800`–`DFFF`), escaped or not (a
+/// `\\u` also counts: declining costs only speed).
+fn has_surrogate_escape(payload: &[u8]) -> bool {
+    payload.windows(4).any(|w| {
+        w[0] == b'\\'
+            && w[1] == b'u'
+            && matches!(w[2], b'd' | b'D')
+            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
+    })
 }
 
 fn task_event_from(raw: TaskEventJson, received_at: DateTime<Utc>) -> Result<TaskEvent, String> {

@@ -322,3 +322,20 @@ fn invalid_utf8_in_an_ignored_field_is_refused_both_ways() {
         .to_string();
     assert!(e.contains("invalid JSON"), "{e}");
 }
+
+#[test]
+fn a_lone_surrogate_in_an_ignored_field_is_refused_both_ways() {
+    let event = r#"{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+        "task": {"id": "t1", "title": "A", "is_completed": false, "priority": "low",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+        "extra": "\udcAe"}"#;
+    assert!(event_json::decode_task_event_fast(event.as_bytes(), now()).is_none());
+    let e = decode("task-events", event.as_bytes(), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("invalid JSON"), "{e}");
+    // A surrogate pair (an escaped emoji) is read by the `Value` path, as before.
+    let emoji = event.replace("\\udcAe", "\\ud83d\\ude00");
+    assert!(event_json::decode_task_event_fast(emoji.as_bytes(), now()).is_none());
+    assert!(decode("task-events", emoji.as_bytes(), now()).is_ok());
+}
