@@ -106,6 +106,42 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Vec<Row>> {
         end_shadow(&rollouts, &actor, &format!("steady round {r}"))?;
     }
     let call = candidate_call_cost(&runtime, &candidate)?;
+    let raw = json!({ "rounds": rounds, "round_seconds": round_time.as_secs_f64() });
+    let saturated_row = comparison(
+        "shadow",
+        format!(
+            "serving path per message (Pipeline::handle, audit, SQLite, {STREAMS} streams) with a candidate in shadow"
+        ),
+        "the same, no candidate (rounds interleaved)",
+        (&with, &without),
+        &call,
+        raw.clone(),
+    );
+    let mut raw = raw;
+    raw["offered_rate"] = json!(steady_rate);
+    let steady_row = comparison(
+        "shadow.steady",
+        format!(
+            "serving path per message at a steady {steady_rate:.0} msg/s (half the no-shadow saturation; audit, SQLite, {STREAMS} streams) with a candidate in shadow"
+        ),
+        "the same rate, no candidate (rounds interleaved)",
+        (&steady_with, &steady_without),
+        &call,
+        raw,
+    );
+    Ok(vec![saturated_row, steady_row])
+}
+
+/// A row of rounds with the shadow beside rounds without it, judged against the candidate's
+/// own call cost; `raw` gets both sides' figures and the call added.
+fn comparison(
+    id: &str,
+    what: String,
+    reference_what: &str,
+    (with, without): (&[Round], &[Round]),
+    call: &Summary,
+    mut raw: serde_json::Value,
+) -> Row {
     let sum = |rounds: &[Round]| {
         let mut l = Latencies::default();
         let (mut n, mut cpu, mut t) = (0, 0.0, Duration::ZERO);
@@ -122,31 +158,32 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Vec<Row>> {
             n as f64 / t.as_secs_f64(),
         )
     };
-    let (on, on_n, on_cpu, on_rate) = sum(&with);
-    let (off, off_n, off_cpu, off_rate) = sum(&without);
-    let text = |s: &Summary, cpu: f64, rate: f64| {
-        format!(
-            "handle p50 {:.0} µs · p99 {:.0} µs · CPU {cpu:.0} µs/msg · {rate:.0} msg/s",
-            s.p50_us, s.p99_us
-        )
+    let side = |rounds: &[Round]| {
+        let (summary, n, cpu, rate) = sum(rounds);
+        let value = Value {
+            text: format!(
+                "handle p50 {:.0} µs · p99 {:.0} µs · CPU {cpu:.0} µs/msg · {rate:.0} msg/s",
+                summary.p50_us, summary.p99_us
+            ),
+            summary: Some(summary),
+            rate_per_s: Some(rate),
+        };
+        let raw =
+            json!({ "summary": summary, "messages": n, "cpu_us_per_message": cpu, "rate": rate });
+        (summary, value, raw)
     };
+    let (on, taskhost, on_raw) = side(with);
+    let (off, reference, off_raw) = side(without);
+    raw["with"] = on_raw;
+    raw["without"] = off_raw;
+    raw["candidate_call"] = json!(call);
     let grew = on.p50_us - off.p50_us;
-    let saturated_row = Row {
-        id: "shadow".into(),
-        what: format!(
-            "serving path per message (Pipeline::handle, audit, SQLite, {STREAMS} streams) with a candidate in shadow"
-        ),
-        taskhost: Value {
-            text: text(&on, on_cpu, on_rate),
-            summary: Some(on),
-            rate_per_s: Some(on_rate),
-        },
-        reference: Value {
-            text: text(&off, off_cpu, off_rate),
-            summary: Some(off),
-            rate_per_s: Some(off_rate),
-        },
-        reference_what: "the same, no candidate (rounds interleaved)".into(),
+    Row {
+        id: id.into(),
+        what,
+        taskhost,
+        reference,
+        reference_what: reference_what.into(),
         ratio: Some(on.p50_us / off.p50_us),
         ratio_what: "p50 with shadow ÷ without".into(),
         target: Some(format!(
@@ -155,49 +192,8 @@ pub async fn run(ctx: &Ctx, shadow_wasm: &Path) -> anyhow::Result<Vec<Row>> {
             call.p50_us,
             if grew <= call.p50_us { "met" } else { "missed" }
         )),
-        raw: json!({
-            "with": { "summary": on, "messages": on_n, "cpu_us_per_message": on_cpu, "rate": on_rate },
-            "without": { "summary": off, "messages": off_n, "cpu_us_per_message": off_cpu, "rate": off_rate },
-            "candidate_call": call,
-            "rounds": rounds, "round_seconds": round_time.as_secs_f64(),
-        }),
-    };
-    let (on, on_n, on_cpu, on_rate) = sum(&steady_with);
-    let (off, off_n, off_cpu, off_rate) = sum(&steady_without);
-    let grew = on.p50_us - off.p50_us;
-    let steady_row = Row {
-        id: "shadow.steady".into(),
-        what: format!(
-            "serving path per message at a steady {steady_rate:.0} msg/s (half the no-shadow saturation; audit, SQLite, {STREAMS} streams) with a candidate in shadow"
-        ),
-        taskhost: Value {
-            text: text(&on, on_cpu, on_rate),
-            summary: Some(on),
-            rate_per_s: Some(on_rate),
-        },
-        reference: Value {
-            text: text(&off, off_cpu, off_rate),
-            summary: Some(off),
-            rate_per_s: Some(off_rate),
-        },
-        reference_what: "the same rate, no candidate (rounds interleaved)".into(),
-        ratio: Some(on.p50_us / off.p50_us),
-        ratio_what: "p50 with shadow ÷ without".into(),
-        target: Some(format!(
-            "p50 grows ≤ the candidate's call cost ({:.0} µs vs {:.1} µs p50: {})",
-            grew,
-            call.p50_us,
-            if grew <= call.p50_us { "met" } else { "missed" }
-        )),
-        raw: json!({
-            "with": { "summary": on, "messages": on_n, "cpu_us_per_message": on_cpu, "rate": on_rate },
-            "without": { "summary": off, "messages": off_n, "cpu_us_per_message": off_cpu, "rate": off_rate },
-            "candidate_call": call,
-            "offered_rate": steady_rate,
-            "rounds": rounds, "round_seconds": round_time.as_secs_f64(),
-        }),
-    };
-    Ok(vec![saturated_row, steady_row])
+        raw,
+    }
 }
 
 /// Puts `candidate` in shadow of the serving audit.
