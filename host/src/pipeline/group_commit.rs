@@ -14,6 +14,12 @@
 //! beforehand; one component's failing effects fail only that component (the batch is rolled
 //! back and its parts committed one by one, each answered with its own result); and nothing is
 //! answered before the transaction holding it has committed.
+//!
+//! How the insert decides cheaply: a batch is first committed on the bet that none of its
+//! records existed (a plain insert whose row count is checked); a batch holding a redelivery
+//! loses the bet, is rolled back and runs again with an insert that names each row it added
+//! (`RETURNING`). On the Dapr route that bet spared ~70 rows sent back per commit, each a
+//! hand-off from SQLite's thread, while the one writer is the bottleneck.
 
 use super::handler::Handler;
 use crate::domain::Effect;
@@ -155,7 +161,17 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     // statements per part). If any part's effects fail, nothing of the batch is kept and each
     // part runs again in a transaction of its own, so the failure stays that part's.
     let started = std::time::Instant::now();
-    let together_result = together(db, config, &units).await;
+    let together_result = match optimistic(db, config, &units).await {
+        Ok(Some(applied)) => Ok(applied),
+        Ok(None) => {
+            tracing::debug!(
+                parts = size,
+                "some parts of a group commit were recorded before (a redelivery); committing it again, told which"
+            );
+            exact(db, config, &units).await
+        }
+        Err(e) => Err(e),
+    };
     crate::metrics::group_commit(size, started.elapsed().as_secs_f64());
     let mut results: Vec<PartResult> = match together_result {
         Ok(applied) => applied.into_iter().map(Ok).collect(),
@@ -166,7 +182,7 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
             let mut results = Vec::with_capacity(size);
             for unit in &units {
                 results.push(
-                    together(db, config, std::slice::from_ref(unit))
+                    exact(db, config, std::slice::from_ref(unit))
                         .await
                         .map(|mut r| r.pop().expect("one result per part")),
                 );
@@ -183,17 +199,42 @@ async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     }
 }
 
-/// Applies `units` in one transaction: every unit's effects and record, or (on any error)
-/// nothing. A unit whose record exists already applies nothing and gets `None`.
-async fn together(
+/// Applies `units` in one transaction on the bet that none was recorded before (a batch of
+/// first deliveries: nearly every batch): their records in one plain insert whose count is
+/// checked (`processed::record_if_all_new`). `None`: the bet failed — some unit was recorded
+/// before, which one the count cannot say — and nothing was kept; [`exact`] then runs them.
+async fn optimistic(
+    db: &Db,
+    config: &EffectsConfig,
+    units: &[Unit<'_>],
+) -> Result<Option<Vec<Option<Applied>>>, StorageError> {
+    let mut tx = db.begin().await?;
+    match processed::record_if_all_new(&mut tx, &records(units)).await? {
+        Some(inserted) => apply_and_commit(tx, config, units, inserted)
+            .await
+            .map(Some),
+        // Dropping the transaction rolls it back.
+        None => Ok(None),
+    }
+}
+
+/// Applies `units` in one transaction, told which units were recorded before by the record
+/// insert itself (`processed::record_many`, one row back per new unit): a unit whose record
+/// existed already (or an earlier unit of this batch holds the same pair) applies nothing and
+/// gets `None`.
+async fn exact(
     db: &Db,
     config: &EffectsConfig,
     units: &[Unit<'_>],
 ) -> Result<Vec<Option<Applied>>, StorageError> {
     let mut tx = db.begin().await?;
-    // Every unit's exactly-once record in one statement; a unit whose record existed already
-    // (or an earlier unit of this batch holds the same pair) applies nothing.
-    let records: Vec<processed::Record> = units
+    let inserted = processed::record_many(&mut tx, &records(units)).await?;
+    apply_and_commit(tx, config, units, inserted).await
+}
+
+/// Every unit's exactly-once record.
+fn records<'a>(units: &'a [Unit<'_>]) -> Vec<processed::Record<'a>> {
+    units
         .iter()
         .map(|u| processed::Record {
             component: u.part.component.name(),
@@ -201,8 +242,17 @@ async fn together(
             version: u.part.component.version(),
             now_ms: u.now.timestamp_millis(),
         })
-        .collect();
-    let inserted = processed::record_many(&mut tx, &records).await?;
+        .collect()
+}
+
+/// Applies the effects of the units whose record `inserted` says is new, and commits: all of
+/// it, or (on any error) nothing.
+async fn apply_and_commit(
+    mut tx: crate::storage::Tx,
+    config: &EffectsConfig,
+    units: &[Unit<'_>],
+    inserted: Vec<bool>,
+) -> Result<Vec<Option<Applied>>, StorageError> {
     let mut results = Vec::with_capacity(units.len());
     let mut deferred = effects::Deferred::default();
     for (unit, inserted) in units.iter().zip(inserted) {
@@ -229,4 +279,53 @@ async fn together(
     deferred.flush(&mut tx).await?;
     tx.commit().await?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::Db;
+
+    fn part() -> Part {
+        Part {
+            component: Handler::Host,
+            effects: Vec::new(),
+            span: tracing::Span::none(),
+        }
+    }
+
+    fn applied(results: &[PartResult]) -> Vec<bool> {
+        results
+            .iter()
+            .map(|r| r.as_ref().expect("committed").is_some())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_batch_holding_a_redelivery_applies_only_the_new_parts() {
+        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
+        let commit = GroupCommit::start(db.clone(), Arc::default());
+        let now = Utc::now();
+        assert_eq!(
+            applied(&commit.commit("e1", now, vec![part()]).await),
+            [true]
+        );
+        // Both jobs are queued before a committer runs (one thread): one batch, whose first
+        // insert finds e1 recorded and must be told which part is new.
+        let (again, fresh) = tokio::join!(
+            commit.commit("e1", now, vec![part()]),
+            commit.commit("e2", now, vec![part(), part()]),
+        );
+        assert_eq!(applied(&again), [false]);
+        assert_eq!(
+            applied(&fresh),
+            [true, false],
+            "the same pair twice applies once"
+        );
+        let mut conn = db.pool().acquire().await.unwrap();
+        let done = processed::done_by(&mut conn, &[crate::pipeline::HOST], "e2")
+            .await
+            .unwrap();
+        assert_eq!(done.len(), 1);
+    }
 }
