@@ -71,6 +71,9 @@ struct Args {
     /// Run only row 7 (audit in three languages); nothing is written unless --out-dir.
     #[arg(long)]
     only_languages: bool,
+    /// Run only row 3 (embedded end to end); nothing is written unless --out-dir.
+    #[arg(long)]
+    only_embedded: bool,
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
@@ -158,19 +161,21 @@ async fn main() -> anyhow::Result<()> {
         duration: Duration::from_secs(if args.quick { 3 } else { 10 }),
     };
     let load_before = machine::load_average();
-    let only = match (
-        args.only_real_stack,
-        args.only_baseline,
-        args.only_languages,
-        args.only_shadow,
-    ) {
-        (false, false, false, false) => rows::Only::All,
-        (true, false, false, false) => rows::Only::RealStack,
-        (false, true, false, false) => rows::Only::Baseline,
-        (false, false, true, false) => rows::Only::Languages,
-        (false, false, false, true) => rows::Only::Shadow,
+    let chosen: Vec<rows::Only> = [
+        (args.only_real_stack, rows::Only::RealStack),
+        (args.only_baseline, rows::Only::Baseline),
+        (args.only_languages, rows::Only::Languages),
+        (args.only_shadow, rows::Only::Shadow),
+        (args.only_embedded, rows::Only::Embedded),
+    ]
+    .into_iter()
+    .filter_map(|(given, only)| given.then_some(only))
+    .collect();
+    let only = match chosen[..] {
+        [] => rows::Only::All,
+        [only] => only,
         _ => anyhow::bail!(
-            "--only-real-stack, --only-baseline, --only-languages and --only-shadow exclude each other"
+            "--only-real-stack, --only-baseline, --only-languages, --only-shadow and --only-embedded exclude each other"
         ),
     };
     let inputs = rows::Inputs {

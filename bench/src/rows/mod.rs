@@ -30,6 +30,8 @@ pub enum Only {
     Languages,
     /// Row 8, the serving path with a candidate in shadow (`--only-shadow`, `just bench-shadow`).
     Shadow,
+    /// Row 3, embedded end to end (`--only-embedded`): SQLite, and PostgreSQL given --pg-url.
+    Embedded,
 }
 
 /// What the rows measure besides the host and its components: each optional input, when
@@ -87,6 +89,10 @@ pub async fn run_all(
             shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
             return Ok((rows, failures));
         }
+        Only::Embedded => {
+            embedded_rows(ctx, &backends(ctx, pg_url), &mut 0.0, &mut rows, &mut fail).await;
+            return Ok((rows, failures));
+        }
     }
     let mut peak_rss = 0.0f64;
     if only == Only::Baseline {
@@ -112,11 +118,7 @@ pub async fn run_all(
 
     shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
 
-    let mut backends = vec![Backend::Sqlite];
-    match pg_url {
-        Some(url) if !ctx.quick => backends.push(Backend::Postgres(url.to_string())),
-        _ => {}
-    }
+    let backends = backends(ctx, pg_url);
     // The host's and the no-op app's CPU per delivery on the SQLite single route.
     let mut route_cpu: Option<(f64, f64)> = None;
     eprintln!("== row 2: Dapr delivery route ==");
@@ -185,19 +187,7 @@ pub async fn run_all(
         ),
     }
 
-    eprintln!("== row 3: embedded end-to-end ==");
-    for backend in &backends {
-        eprintln!("   {}", backend.name());
-        match embedded::run(ctx, backend, &mut peak_rss).await {
-            Ok(r) => rows.push(r),
-            Err(e) => fail(
-                &mut rows,
-                &format!("embedded.{}", backend.name()),
-                "embedded end-to-end",
-                e,
-            ),
-        }
-    }
+    embedded_rows(ctx, &backends, &mut peak_rss, &mut rows, &mut fail).await;
 
     eprintln!("== row 4: start-up, RSS, hot swap ==");
     match footprint::startup_and_idle(ctx).await {
@@ -357,5 +347,38 @@ async fn shadow_row(
             }
         }
         Err(e) => fail(rows, "shadow", WHAT, e),
+    }
+}
+
+/// SQLite always; PostgreSQL when a URL is given, except in quick runs.
+fn backends(ctx: &Ctx, pg_url: Option<&str>) -> Vec<Backend> {
+    let mut backends = vec![Backend::Sqlite];
+    match pg_url {
+        Some(url) if !ctx.quick => backends.push(Backend::Postgres(url.to_string())),
+        _ => {}
+    }
+    backends
+}
+
+/// Row 3 on each backend.
+async fn embedded_rows(
+    ctx: &Ctx,
+    backends: &[Backend],
+    peak_rss: &mut f64,
+    rows: &mut Vec<Row>,
+    fail: &mut impl FnMut(&mut Vec<Row>, &str, &str, anyhow::Error),
+) {
+    eprintln!("== row 3: embedded end-to-end ==");
+    for backend in backends {
+        eprintln!("   {}", backend.name());
+        match embedded::run(ctx, backend, peak_rss).await {
+            Ok(r) => rows.push(r),
+            Err(e) => fail(
+                rows,
+                &format!("embedded.{}", backend.name()),
+                "embedded end-to-end",
+                e,
+            ),
+        }
     }
 }
