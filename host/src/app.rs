@@ -215,6 +215,10 @@ async fn build(args: &ServeArgs) -> anyhow::Result<App> {
         db.clone(),
         shutdown.child_token(),
     )));
+    background.push(tokio::spawn(crate::storage::checkpoint::run(
+        db.clone(),
+        shutdown.child_token(),
+    )));
     match &dapr {
         None => {
             let scheduler =

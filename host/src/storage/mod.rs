@@ -5,6 +5,7 @@
 //! Knows nothing about HTTP or wasm: each file is one table's queries.
 
 pub mod audit;
+pub mod checkpoint;
 pub mod dead_letters;
 pub mod gauges;
 pub mod jobs;
@@ -98,6 +99,9 @@ pub struct Db {
     /// whole group commit); otherwise `pool` itself.
     reads: AnyPool,
     backend: Backend,
+    /// A SQLite database in a file (not in memory): it has a WAL to checkpoint
+    /// (`checkpoint.rs`) and reader connections of its own.
+    sqlite_file: bool,
 }
 
 /// Reader connections beside SQLite's one writer.
@@ -170,6 +174,7 @@ impl Db {
             pool,
             reads,
             backend,
+            sqlite_file: backend == Backend::Sqlite && !in_memory,
         })
     }
 
@@ -182,6 +187,11 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// Whether this is a SQLite database in a file, with a WAL to checkpoint.
+    pub fn is_sqlite_file(&self) -> bool {
+        self.sqlite_file
     }
 
     pub fn pool(&self) -> &AnyPool {
