@@ -23,10 +23,10 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
     if let Some(max) = rule.max_occurrences
         && task.occurrence >= max
     {
-        eprintln!(
+        log(format_args!(
             "series {series_id} ended: occurrence {} of at most {max}",
             task.occurrence
-        );
+        ));
         return Ok(None);
     }
     let occurrence = task.occurrence.checked_add(1).ok_or_else(|| {
@@ -37,17 +37,17 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
     if let Some(ends_on) = rule.ends_on
         && due > ends_on
     {
-        eprintln!(
+        log(format_args!(
             "series {series_id} ended: next due {} is after {}",
             rfc3339(due),
             rfc3339(ends_on)
-        );
+        ));
         return Ok(None);
     }
-    eprintln!(
+    log(format_args!(
         "series {series_id}: occurrence {occurrence} due {}",
         rfc3339(due)
-    );
+    ));
     Ok(Some(NewTask {
         idempotency_key: format!("recurrence:{series_id}:{occurrence}"),
         user_id: event.user_id.clone(),
@@ -65,4 +65,15 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
         occurrence,
         series_id: Some(series_id),
     }))
+}
+
+/// One line to stderr, which the host puts in its log under this component's name. Written in
+/// one piece: `eprintln!` writes each formatted part on its own (stderr is unbuffered), and on
+/// wasip2 every write is a call into the host.
+fn log(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut text = line.to_string();
+    text.push('\n');
+    // Nothing to do if the host's stderr refuses it: the line is for people, not for the host.
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
