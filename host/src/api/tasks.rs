@@ -226,7 +226,7 @@ pub async fn create(
         completed_at: None,
     };
     validate(&task)?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_producer().await?;
     tasks::insert(&mut tx, &task, None).await?;
     emit(&mut tx, TaskOperation::Created, &task, None, now).await?;
     tx.commit().await?;
@@ -265,7 +265,7 @@ pub async fn patch(
 ) -> ApiResult<Json<TaskJson>> {
     let id = task_id(id)?;
     let now = time::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_producer().await?;
     let previous = load(&mut tx, &user, &id).await?;
     let mut task = previous.clone();
     if let Some(t) = body.title {
@@ -358,7 +358,7 @@ pub async fn complete(
 ) -> ApiResult<Json<TaskJson>> {
     let id = task_id(id)?;
     let now = time::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_producer().await?;
     let previous = load(&mut tx, &user, &id).await?;
     if previous.is_completed {
         return Err(ApiError::conflict(format!(
@@ -391,7 +391,7 @@ pub async fn delete(
 ) -> ApiResult<StatusCode> {
     let id = task_id(id)?;
     let now = time::now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.db.begin_producer().await?;
     let task = load(&mut tx, &user, &id).await?;
     tasks::delete(&mut tx, &user, &id).await?;
     emit(&mut tx, TaskOperation::Deleted, &task, None, now).await?;
