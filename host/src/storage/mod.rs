@@ -103,16 +103,16 @@ pub struct Db {
     /// A SQLite database in a file (not in memory): it has a WAL to checkpoint
     /// (`checkpoint.rs`) and reader connections of its own.
     sqlite_file: bool,
-    /// On SQLite: room for the producer transactions that may wait for the one writer
+    /// Room for the producer transactions that may wait for a connection at once
     /// ([`Db::begin_producer`]).
-    producer_turn: Option<Arc<tokio::sync::Semaphore>>,
+    producer_turn: Arc<tokio::sync::Semaphore>,
 }
 
 /// A transaction of a producer of new work (the Task API's writes), holding its turn at the
 /// writer until it commits or is dropped. Derefs to the transaction.
 pub struct ProducerTx {
     tx: Tx,
-    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+    _turn: tokio::sync::OwnedSemaphorePermit,
 }
 
 impl ProducerTx {
@@ -147,6 +147,16 @@ impl std::ops::DerefMut for ProducerTx {
 /// writes/s end to end; 16: p99 75/81 ms, 2,490/2,302 writes/s (no fewer than unbounded);
 /// 32: p99 490/549 ms; 1: p99 ~70 ms but 1,178/1,495 writes/s.
 const PRODUCERS_AT_WRITER: usize = 16;
+
+/// How many producer transactions may wait for a connection at once: on SQLite
+/// [`PRODUCERS_AT_WRITER`]; on PostgreSQL half the pool, the other half left to the consumers'
+/// committers (`pipeline::group_commit`, one per two connections) and the relay.
+fn producer_turns(backend: Backend, max_connections: u32) -> usize {
+    match backend {
+        Backend::Sqlite => PRODUCERS_AT_WRITER,
+        Backend::Postgres => (max_connections as usize / 2).max(1),
+    }
+}
 
 /// Reader connections beside SQLite's one writer.
 const SQLITE_READERS: u32 = 4;
@@ -219,8 +229,10 @@ impl Db {
             reads,
             backend,
             sqlite_file: backend == Backend::Sqlite && !in_memory,
-            producer_turn: (backend == Backend::Sqlite)
-                .then(|| Arc::new(tokio::sync::Semaphore::new(PRODUCERS_AT_WRITER))),
+            producer_turn: Arc::new(tokio::sync::Semaphore::new(producer_turns(
+                backend,
+                max_connections,
+            ))),
         })
     }
 
@@ -255,17 +267,18 @@ impl Db {
     /// benchmark): the consumers keep up with what the producers gave them before the
     /// producers add much more, and the lag between a write and its consumers stays bounded
     /// (p99 ~80 ms there) instead of growing with the backlog (p99 1.7 s after 3 s of writes,
-    /// growing). Unchanged on PostgreSQL, whose writers do not queue for one connection.
+    /// growing). On PostgreSQL at most half the pool's connections ([`producer_turns`]): the
+    /// embedded benchmark's 64 writers otherwise held all ten, every consumer commit and
+    /// exactly-once read queued behind them, and the lag grew to p99 9.7–10.8 s over 10 s of
+    /// writes; bounded, 447/498 ms (`taskhost-bench --only-embedded`, two alternating pairs,
+    /// end to end 1,722/1,501 → 1,588/1,690 writes/s: the consumers' own rate, unchanged).
     pub async fn begin_producer(&self) -> Result<ProducerTx> {
-        let turn = match &self.producer_turn {
-            Some(turn) => Some(
-                turn.clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the producers' semaphore is never closed"),
-            ),
-            None => None,
-        };
+        let turn = self
+            .producer_turn
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the producers' semaphore is never closed");
         Ok(ProducerTx {
             tx: self.pool.begin().await?,
             _turn: turn,
@@ -376,6 +389,42 @@ mod tests {
             "postgres://u:***@h:5432/db"
         );
         assert_eq!(redact("sqlite://data/x.db"), "sqlite://data/x.db");
+    }
+
+    /// On PostgreSQL the Task API's transactions hold at most half the pool, so the consumers'
+    /// commits find a connection while every API write in flight holds or waits (the embedded
+    /// benchmark's lag grew to seconds when 64 API writes queued ahead of each commit). Runs
+    /// when `TASKHOST_TEST_DATABASE_URL` is a PostgreSQL URL (`just test-pg`).
+    #[tokio::test]
+    async fn producers_leave_half_the_postgres_pool_to_the_consumers() {
+        let url = match std::env::var("TASKHOST_TEST_DATABASE_URL") {
+            Ok(url) if url.starts_with("postgres") => url,
+            _ => {
+                eprintln!("skipped: TASKHOST_TEST_DATABASE_URL is not a PostgreSQL URL");
+                return;
+            }
+        };
+        let db = Db::connect(&url, 4).await.unwrap();
+        let go = Arc::new(tokio::sync::Semaphore::new(0));
+        let mut producers = Vec::new();
+        for _ in 0..8 {
+            let (db, go) = (db.clone(), go.clone());
+            producers.push(tokio::spawn(async move {
+                let tx = db.begin_producer().await.unwrap();
+                let _go = go.acquire().await.unwrap();
+                tx.commit().await.unwrap();
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let consumer = tokio::time::timeout(Duration::from_secs(2), db.begin())
+            .await
+            .expect("the consumers' commit waited for a connection behind the producers")
+            .unwrap();
+        consumer.commit().await.unwrap();
+        go.add_permits(8);
+        for p in producers {
+            p.await.unwrap();
+        }
     }
 
     #[tokio::test]
