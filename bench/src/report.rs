@@ -137,3 +137,8 @@ impl Report {
         Ok(())
     }
 }
+
+/// How a target cell says whether this run met it.
+pub fn met(ok: bool) -> &'static str {
+    if ok { "met" } else { "missed" }
+}

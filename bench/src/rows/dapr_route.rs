@@ -10,7 +10,7 @@ use crate::events;
 use crate::host_proc::{Host, HostSpec, RssSampler};
 use crate::loadgen::{self, Load, Outcome};
 use crate::noop;
-use crate::report::{Row, Value};
+use crate::report::{Row, Value, met};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use serde_json::{Value as Json, json};
@@ -221,9 +221,10 @@ fn row(
         ratio: Some(rate / r.items_per_s()),
         ratio_what: "deliveries/s ÷ no-op".into(),
         target: Some(format!(
-            "≥ 25,000/s ({}), p99 ≤ 15 ms ({})",
-            if rate >= 25_000.0 { "met" } else { "missed" },
-            if ms.p99_ms() <= 15.0 { "met" } else { "missed" }
+            "≥ 0.35 × the no-op app ({}), p99 ≤ 15 ms ({}); first wave: ≥ 25,000/s ({})",
+            met(rate >= 0.35 * r.items_per_s()),
+            met(ms.p99_ms() <= 15.0),
+            met(rate >= 25_000.0)
         )),
         raw: json!({"label": label, "taskhost": {"deliveries": m.items, "requests": m.requests, "seconds": m.elapsed.as_secs_f64(), "latency": ms, "cpu_seconds": m.cpu_seconds},
                     "reference": {"deliveries": r.items, "requests": r.requests, "seconds": r.elapsed.as_secs_f64(), "latency": rs, "cpu_seconds": r.cpu_seconds},

@@ -9,7 +9,7 @@ use crate::Ctx;
 use crate::db::Backend;
 use crate::events;
 use crate::host_proc::{Host, HostSpec, RssSampler, dev_token};
-use crate::report::{Row, Value};
+use crate::report::{Row, Value, met};
 use crate::stats::Latencies;
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -74,12 +74,10 @@ pub async fn run(ctx: &Ctx, backend: &Backend, peak_rss: &mut f64) -> anyhow::Re
         ratio: Some(m.end_to_end_rate / ref_rate),
         ratio_what: "writes/s ÷ database alone".into(),
         target: Some(format!(
-            "≥ 5,000 writes/s ({})",
-            if m.end_to_end_rate >= 5000.0 {
-                "met"
-            } else {
-                "missed"
-            }
+            "≥ 0.8 × the database alone ({}), lag p99 ≤ 1 s ({}); first wave: ≥ 5,000 writes/s ({})",
+            met(m.end_to_end_rate >= 0.8 * ref_rate),
+            met(lag.p99_ms() <= 1000.0),
+            met(m.end_to_end_rate >= 5000.0)
         )),
         raw: json!({"writes": m.writes, "write_seconds": m.write_phase.as_secs_f64(), "drain_seconds": m.total.as_secs_f64(),
                     "api_latency": m.api_latency.summary(), "lag": lag,

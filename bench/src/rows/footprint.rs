@@ -4,7 +4,7 @@
 
 use crate::Ctx;
 use crate::host_proc::{Host, HostSpec};
-use crate::report::{Row, Value};
+use crate::report::{Row, Value, met};
 use anyhow::bail;
 use serde_json::json;
 use std::path::Path;
@@ -54,14 +54,7 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
         reference_what: "cold start of the same run (compiles the four components)".into(),
         ratio: Some(median.as_secs_f64() / cold.as_secs_f64()),
         ratio_what: "warm ÷ cold".into(),
-        target: Some(format!(
-            "≤ 1 s ({})",
-            if median <= Duration::from_secs(1) {
-                "met"
-            } else {
-                "missed"
-            }
-        )),
+        target: Some(format!("≤ 1 s ({})", met(median <= Duration::from_secs(1)))),
         raw: json!({"warm_ms": warm.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>(), "cold_ms": cold.as_secs_f64() * 1e3}),
     };
     let rss = Row {
@@ -72,10 +65,7 @@ pub async fn startup_and_idle(ctx: &Ctx) -> anyhow::Result<(Row, Row)> {
         reference_what: String::new(),
         ratio: None,
         ratio_what: String::new(),
-        target: Some(format!(
-            "≤ 64 MiB ({})",
-            if idle <= 64.0 { "met" } else { "missed" }
-        )),
+        target: Some(format!("≤ 64 MiB ({})", met(idle <= 64.0))),
         raw: json!({"idle_mib": idle}),
     };
     Ok((startup, rss))

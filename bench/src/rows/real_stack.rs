@@ -23,7 +23,7 @@ use crate::db::Backend;
 use crate::events;
 use crate::host_proc::{Host, HostSpec};
 use crate::noop;
-use crate::report::{Row, Value};
+use crate::report::{Row, Value, met};
 use crate::stats::{Latencies, Summary};
 use anyhow::{Context, bail};
 use serde_json::{Value as Json, json};
@@ -450,14 +450,15 @@ pub async fn run(ctx: &Ctx, stack: &Stack, bulk: bool) -> anyhow::Result<Row> {
         ratio_what: "events/s ÷ no-op".into(),
         target: Some(if bulk {
             format!(
-                "≥ 80 % of the no-op ceiling ({}), p99 ≤ 250 ms ({})",
-                if ratio >= 0.8 { "met" } else { "missed" },
-                if p99 <= 250.0 { "met" } else { "missed" }
+                "≥ 50 % of the no-op ceiling ({}), p99 ≤ 250 ms ({}); first wave: ≥ 80 % ({})",
+                met(ratio >= 0.5),
+                met(p99 <= 250.0),
+                met(ratio >= 0.8)
             )
         } else {
             format!(
-                "p99 ≤ 250 ms ({}); the 80 % target is for bulk",
-                if p99 <= 250.0 { "met" } else { "missed" }
+                "p99 ≤ 250 ms ({}); the events/s target is for bulk",
+                met(p99 <= 250.0)
             )
         }),
         raw: json!({"taskhost": {"burst": raw_phase(&burst), "paced": raw_phase(&paced), "backlog_drained": backlog},

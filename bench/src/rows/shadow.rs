@@ -20,7 +20,7 @@
 use crate::Ctx;
 use crate::cpu;
 use crate::events;
-use crate::report::{Row, Value};
+use crate::report::{Row, Value, met};
 use crate::stats::{Latencies, Nanos, Summary};
 use anyhow::{Context, bail};
 use serde_json::json;
@@ -190,7 +190,7 @@ fn comparison(
             "p50 grows ≤ the candidate's call cost ({:.0} µs vs {:.1} µs p50: {})",
             grew,
             call.p50_us,
-            if grew <= call.p50_us { "met" } else { "missed" }
+            met(grew <= call.p50_us)
         )),
         raw,
     }
