@@ -55,11 +55,23 @@ pub struct Record<'a> {
     pub now_ms: i64,
 }
 
+/// Columns of a [`Record`] row.
+const COLUMNS: usize = 4;
+
+/// The insert of `rows` records that skips pairs recorded before, then `tail` (`RETURNING …`
+/// or nothing).
+fn insert_sql(conn: &Conn, rows: usize, tail: &str) -> String {
+    format!(
+        "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
+         VALUES {} ON CONFLICT DO NOTHING{tail}",
+        super::values_rows(conn, rows, COLUMNS)
+    )
+}
+
 /// Records many pairs in one statement (a group commit's batch); returns, per pair in order,
 /// whether this call inserted it. `false`: it was already there, or an earlier pair of the
 /// same call was the same (component, event) — exactly one of equal pairs wins, the first.
 pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<bool>> {
-    const COLUMNS: usize = 4;
     // The first record naming each pair is the one an insert of that pair counts for.
     let mut first: HashMap<(&str, &str), usize> = HashMap::new();
     for (i, r) in records.iter().enumerate() {
@@ -67,11 +79,7 @@ pub async fn record_many(conn: &mut Conn, records: &[Record<'_>]) -> Result<Vec<
     }
     let mut inserted = vec![false; records.len()];
     for chunk in records.chunks(super::rows_per_statement(COLUMNS)) {
-        let sql = format!(
-            "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
-             VALUES {} ON CONFLICT DO NOTHING RETURNING component, event_id",
-            super::values_rows(conn, chunk.len(), COLUMNS)
-        );
+        let sql = insert_sql(conn, chunk.len(), " RETURNING component, event_id");
         let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
         for r in chunk {
             query = query
@@ -102,7 +110,6 @@ pub async fn record_if_all_new(
     conn: &mut Conn,
     records: &[Record<'_>],
 ) -> Result<Option<Vec<bool>>> {
-    const COLUMNS: usize = 4;
     let mut seen = std::collections::HashSet::with_capacity(records.len());
     let firsts: Vec<bool> = records
         .iter()
@@ -115,12 +122,7 @@ pub async fn record_if_all_new(
         .collect();
     let mut inserted = 0;
     for chunk in distinct.chunks(super::rows_per_statement(COLUMNS)) {
-        let sql = format!(
-            "INSERT INTO processed_messages (component, event_id, component_version, processed_at) \
-             VALUES {} ON CONFLICT DO NOTHING",
-            super::values_rows(conn, chunk.len(), COLUMNS)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert_sql(conn, chunk.len(), "")));
         for r in chunk {
             query = query
                 .bind(r.component)
