@@ -6,54 +6,103 @@
 use crate::json::{self, Json};
 use crate::todo::events::types::{Failure, FieldChange, Frequency, Priority, Recurrence, Task};
 
+/// A field the audit trail tracks: its name, its value as JSON text (`None` where the task has
+/// none), and whether two states hold the same value.
+///
+/// `same` compares the typed values, so that an update formats only the fields it changed —
+/// formatting every field of both states (two RFC 3339 dates, a recurrence object, …) was most
+/// of this component's work per message. It must never call two values the same when their
+/// JSON differs; the reverse is allowed (the recurrence's anchor is not shown), because
+/// `between` compares the JSON of the fields it does format.
+struct Field {
+    name: &'static str,
+    value: fn(&Task) -> Result<Option<Json>, Failure>,
+    same: fn(&Task, &Task) -> bool,
+}
+
 /// The fields the audit trail tracks, in the order changes are listed.
-const TRACKED: [&str; 9] = [
-    "title",
-    "description",
-    "is_completed",
-    "priority",
-    "due_date",
-    "recurrence",
-    "tags",
-    "reminder_offsets_minutes",
-    "completed_at",
+const TRACKED: [Field; 9] = [
+    Field {
+        name: "title",
+        value: |t| Ok(Some(json::string(&t.title))),
+        same: |a, b| a.title == b.title,
+    },
+    Field {
+        name: "description",
+        value: |t| Ok(t.description.as_deref().map(json::string)),
+        same: |a, b| a.description == b.description,
+    },
+    Field {
+        name: "is_completed",
+        value: |t| Ok(Some(t.is_completed.to_string())),
+        same: |a, b| a.is_completed == b.is_completed,
+    },
+    Field {
+        name: "priority",
+        value: |t| Ok(Some(json::string(priority(t.priority)))),
+        same: |a, b| a.priority == b.priority,
+    },
+    Field {
+        name: "due_date",
+        value: |t| t.due_date.map(json::timestamp).transpose(),
+        same: |a, b| a.due_date == b.due_date,
+    },
+    Field {
+        name: "recurrence",
+        value: |t| t.recurrence.as_ref().map(recurrence).transpose(),
+        same: |a, b| match (&a.recurrence, &b.recurrence) {
+            (Some(a), Some(b)) => {
+                a.frequency == b.frequency
+                    && a.interval == b.interval
+                    && a.ends_on == b.ends_on
+                    && a.max_occurrences == b.max_occurrences
+            }
+            (a, b) => a.is_none() && b.is_none(),
+        },
+    },
+    Field {
+        name: "tags",
+        value: |t| Ok(Some(json::array(t.tags.iter().map(|tag| json::string(tag))))),
+        same: |a, b| a.tags == b.tags,
+    },
+    Field {
+        name: "reminder_offsets_minutes",
+        value: |t| {
+            Ok(t.reminder_offsets
+                .as_ref()
+                .map(|offsets| json::array(offsets.iter().map(u32::to_string))))
+        },
+        same: |a, b| a.reminder_offsets == b.reminder_offsets,
+    },
+    Field {
+        name: "completed_at",
+        value: |t| t.completed_at.map(json::timestamp).transpose(),
+        same: |a, b| a.completed_at == b.completed_at,
+    },
 ];
 
 /// The tracked fields whose values differ from `previous` to `current`. Without a previous
 /// state, every field that has a value, with no old value.
 pub fn between(previous: Option<&Task>, current: &Task) -> Result<Vec<FieldChange>, Failure> {
-    let old = match previous {
-        Some(task) => values(task)?,
-        None => [const { None }; TRACKED.len()],
-    };
-    let new = values(current)?;
-    Ok(TRACKED
-        .iter()
-        .zip(old.into_iter().zip(new))
-        .filter(|(_, (old, new))| old != new)
-        .map(|(field, (old, new))| FieldChange {
-            field: (*field).into(),
-            old,
-            new,
-        })
-        .collect())
-}
-
-/// The value of each field of [`TRACKED`] as JSON text; `None` where the task has none.
-fn values(task: &Task) -> Result<[Option<String>; TRACKED.len()], Failure> {
-    Ok([
-        Some(json::string(&task.title)),
-        task.description.as_deref().map(json::string),
-        Some(task.is_completed.to_string()),
-        Some(json::string(priority(task.priority))),
-        task.due_date.map(json::timestamp).transpose()?,
-        task.recurrence.as_ref().map(recurrence).transpose()?,
-        Some(json::array(task.tags.iter().map(|tag| json::string(tag)))),
-        task.reminder_offsets
-            .as_ref()
-            .map(|offsets| json::array(offsets.iter().map(u32::to_string))),
-        task.completed_at.map(json::timestamp).transpose()?,
-    ])
+    let mut changes = Vec::new();
+    for field in &TRACKED {
+        if previous.is_some_and(|previous| (field.same)(previous, current)) {
+            continue;
+        }
+        let old = match previous {
+            Some(task) => (field.value)(task)?,
+            None => None,
+        };
+        let new = (field.value)(current)?;
+        if old != new {
+            changes.push(FieldChange {
+                field: field.name.into(),
+                old,
+                new,
+            });
+        }
+    }
+    Ok(changes)
 }
 
 fn priority(priority: Priority) -> &'static str {

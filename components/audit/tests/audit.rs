@@ -164,6 +164,52 @@ fn an_update_records_only_what_changed() {
     );
 }
 
+/// Each tracked field changed on its own is listed with both values: an update formats only the
+/// fields whose typed values differ, so a field wrongly taken for unchanged would go missing here.
+#[test]
+fn a_change_to_any_one_tracked_field_is_listed() {
+    let before = Task {
+        recurrence: Some(recurrence(Frequency::Monthly, 1)),
+        reminder_offsets: Some(vec![60]),
+        ..rent()
+    };
+    let edits: [(&str, fn(&mut Task)); 13] = [
+        ("title", |t| t.title = "Pay the rent".into()),
+        ("description", |t| t.description = Some("flat 4".into())),
+        ("is_completed", |t| t.is_completed = true),
+        ("priority", |t| t.priority = Priority::Low),
+        ("due_date", |t| t.due_date = Some(ts("2026-02-01T09:00:01Z"))),
+        ("due_date", |t| t.due_date = None),
+        ("recurrence", |t| t.recurrence = None),
+        ("recurrence", |t| t.recurrence.as_mut().unwrap().frequency = Frequency::Weekly),
+        ("recurrence", |t| t.recurrence.as_mut().unwrap().interval = 2),
+        ("recurrence", |t| t.recurrence.as_mut().unwrap().max_occurrences = Some(3)),
+        ("tags", |t| t.tags = vec!["home".into()]),
+        ("reminder_offsets_minutes", |t| t.reminder_offsets = Some(vec![60, 15])),
+        ("completed_at", |t| t.completed_at = Some(ts("2026-01-31T18:00:00Z"))),
+    ];
+    for (field, edit) in edits {
+        let mut after = before.clone();
+        edit(&mut after);
+        let entry = entry(updated(before.clone(), after));
+        let listed: Vec<&str> = entry.changes.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(listed, [field], "{field}");
+        assert_ne!(entry.changes[0].old, entry.changes[0].new, "{field}");
+    }
+}
+
+/// The anchor is the series' bookkeeping, which the trail does not show (`changes::recurrence`).
+#[test]
+fn an_update_that_moves_only_the_series_anchor_has_no_changes() {
+    let before = Task {
+        recurrence: Some(recurrence(Frequency::Monthly, 1)),
+        ..rent()
+    };
+    let mut after = before.clone();
+    after.recurrence.as_mut().unwrap().anchor = Some(ts("2026-01-31T09:00:00Z"));
+    assert_eq!(entry(updated(before, after)).changes, []);
+}
+
 #[test]
 fn an_update_that_changes_no_tracked_field_has_no_changes() {
     let after = Task {
