@@ -24,8 +24,8 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 
 /// Bytes at the start of each freed linear memory reset in place instead of decommitted (see
-/// `Flavour::new`): a Rust consumer's 64 KiB stack (`components/guest-stack.rs`), its data and the
-/// start of its heap.
+/// `Flavour::new`): a Rust consumer's whole initial memory (its 32 KiB stack, data and heap in
+/// one 64 KiB wasm page, `components/guest-stack.rs`), with room for one that grows.
 const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 
 /// Instance slots freed per batched decommit (see `Runtime::new`).
