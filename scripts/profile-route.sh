@@ -8,7 +8,8 @@
 #
 # Usage: scripts/profile-route.sh OUT_DIR [SECONDS]   (after `just bench-build`)
 # Environment: TASKHOST_PROFILE_CALLGRAPH (default: dwarf,16384), TASKHOST_PROFILE_ENV
-# ("KEY=VALUE …" more environment for the host, e.g. to compare one setting).
+# ("KEY=VALUE …" more environment for the host, e.g. to compare one setting;
+# TASKHOST_WASM_PERFMAP=1 names the guests' own functions in the report).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 out=${1:?usage: scripts/profile-route.sh OUT_DIR [SECONDS]}

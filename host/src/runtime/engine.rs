@@ -149,6 +149,12 @@ impl Flavour {
             // Sync, instance-per-message host: the component-model-async machinery would
             // cost ~1.3 µs per message for nothing.
             .concurrency_support(false);
+        // For profiling only: `perf` then names the guests' functions (`wasm[0]::function[N]`)
+        // from /tmp/perf-<pid>.map instead of showing bare JIT addresses
+        // (scripts/profile-route.sh).
+        if std::env::var_os("TASKHOST_WASM_PERFMAP").is_some_and(|v| v == "1") {
+            cfg.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&cfg)?;
 
         let mut linker = Linker::new(&engine);
