@@ -62,7 +62,11 @@ const TRACKED: [Field; 9] = [
     },
     Field {
         name: "tags",
-        value: |t| Ok(Some(json::array(t.tags.iter().map(|tag| json::string(tag))))),
+        value: |t| {
+            Ok(Some(json::array(
+                t.tags.iter().map(|tag| json::string(tag)),
+            )))
+        },
         same: |a, b| a.tags == b.tags,
     },
     Field {

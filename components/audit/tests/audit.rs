@@ -173,20 +173,33 @@ fn a_change_to_any_one_tracked_field_is_listed() {
         reminder_offsets: Some(vec![60]),
         ..rent()
     };
-    let edits: [(&str, fn(&mut Task)); 13] = [
+    type Edit = fn(&mut Task);
+    let edits: [(&str, Edit); 13] = [
         ("title", |t| t.title = "Pay the rent".into()),
         ("description", |t| t.description = Some("flat 4".into())),
         ("is_completed", |t| t.is_completed = true),
         ("priority", |t| t.priority = Priority::Low),
-        ("due_date", |t| t.due_date = Some(ts("2026-02-01T09:00:01Z"))),
+        ("due_date", |t| {
+            t.due_date = Some(ts("2026-02-01T09:00:01Z"))
+        }),
         ("due_date", |t| t.due_date = None),
         ("recurrence", |t| t.recurrence = None),
-        ("recurrence", |t| t.recurrence.as_mut().unwrap().frequency = Frequency::Weekly),
-        ("recurrence", |t| t.recurrence.as_mut().unwrap().interval = 2),
-        ("recurrence", |t| t.recurrence.as_mut().unwrap().max_occurrences = Some(3)),
+        ("recurrence", |t| {
+            t.recurrence.as_mut().unwrap().frequency = Frequency::Weekly
+        }),
+        ("recurrence", |t| {
+            t.recurrence.as_mut().unwrap().interval = 2
+        }),
+        ("recurrence", |t| {
+            t.recurrence.as_mut().unwrap().max_occurrences = Some(3)
+        }),
         ("tags", |t| t.tags = vec!["home".into()]),
-        ("reminder_offsets_minutes", |t| t.reminder_offsets = Some(vec![60, 15])),
-        ("completed_at", |t| t.completed_at = Some(ts("2026-01-31T18:00:00Z"))),
+        ("reminder_offsets_minutes", |t| {
+            t.reminder_offsets = Some(vec![60, 15])
+        }),
+        ("completed_at", |t| {
+            t.completed_at = Some(ts("2026-01-31T18:00:00Z"))
+        }),
     ];
     for (field, edit) in edits {
         let mut after = before.clone();
