@@ -112,7 +112,12 @@ fn offsets(task: &Task) -> Vec<u32> {
 
 /// The name of `task_id`'s job for `offset`: one job per task and offset.
 pub fn job(task_id: &str, offset: u32) -> String {
-    format!("reminder-{task_id}-{offset}")
+    let mut name = String::with_capacity(task_id.len() + 20);
+    name.push_str("reminder-");
+    name.push_str(task_id);
+    name.push('-');
+    push_decimal(&mut name, i64::from(offset));
+    name
 }
 
 fn job_name(effect: &Effect) -> Option<&str> {
@@ -126,5 +131,65 @@ fn job_name(effect: &Effect) -> Option<&str> {
 /// the notification it becomes, so a user is notified once per (task, offset, due date) however
 /// often the job fires or is rescheduled to the same time.
 pub fn reminder_key(task_id: &str, offset: u32, due: Timestamp) -> String {
-    format!("reminder:{task_id}:{offset}:{due}")
+    let mut key = String::with_capacity(task_id.len() + 40);
+    key.push_str("reminder:");
+    key.push_str(task_id);
+    key.push(':');
+    push_decimal(&mut key, i64::from(offset));
+    key.push(':');
+    push_decimal(&mut key, due);
+    key
+}
+
+/// Appends `n` in decimal, as `format!("{n}")` would: the names and keys above are built once
+/// or twice per reminder on every task event, and `format!`'s machinery cost more than the
+/// rest of building them.
+fn push_decimal(out: &mut String, n: i64) {
+    if n < 0 {
+        out.push('-');
+    }
+    let mut digits = [0u8; 20];
+    let mut rest = n.unsigned_abs();
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &d in &digits[start..] {
+        out.push(char::from(d));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_read_as_format_writes_them() {
+        for n in [
+            0,
+            7,
+            10,
+            60,
+            1440,
+            -1,
+            -60,
+            1_769_850_000_000,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            let mut out = String::from("x");
+            push_decimal(&mut out, n);
+            assert_eq!(out, format!("x{n}"));
+        }
+        assert_eq!(job("t1", 1440), "reminder-t1-1440");
+        assert_eq!(
+            reminder_key("t1", 60, -5),
+            format!("reminder:{}:{}:{}", "t1", 60, -5)
+        );
+    }
 }
