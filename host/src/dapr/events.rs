@@ -163,10 +163,7 @@ async fn bulk(state: &DaprState, topic: &str, route: Route, body: &[u8]) -> Resu
     // one after another, each after the previous one's commit, so the longest chain bounds the
     // delivery's time however many users run side by side (docs/benchmarks.md, item 24).
     let started = std::time::Instant::now();
-    let (users, longest_chain) = (
-        chains.len(),
-        chains.iter().map(Vec::len).max().unwrap_or(0),
-    );
+    let (users, longest_chain) = (chains.len(), chains.iter().map(Vec::len).max().unwrap_or(0));
     let answered = futures::future::join_all(chains.into_iter().map(|chain| {
         let entries = &entries;
         async move {
