@@ -24,7 +24,7 @@
 use super::handler::Handler;
 use crate::domain::Effect;
 use crate::effects::{self, Applied, EffectsConfig, Origin};
-use crate::storage::{Backend, Db, StorageError, processed};
+use crate::storage::{Backend, Db, StorageError, half_the_pool, processed};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -78,7 +78,7 @@ impl GroupCommit {
         let rx = Arc::new(Mutex::new(rx));
         let committers = match db.backend() {
             Backend::Sqlite => 1,
-            Backend::Postgres => (db.pool().options().get_max_connections() as usize / 2).max(1),
+            Backend::Postgres => half_the_pool(db.pool().options().get_max_connections()),
         };
         for _ in 0..committers {
             tokio::spawn(committer(db.clone(), config.clone(), rx.clone()));

@@ -154,8 +154,15 @@ const PRODUCERS_AT_WRITER: usize = 16;
 fn producer_turns(backend: Backend, max_connections: u32) -> usize {
     match backend {
         Backend::Sqlite => PRODUCERS_AT_WRITER,
-        Backend::Postgres => (max_connections as usize / 2).max(1),
+        Backend::Postgres => half_the_pool(max_connections),
     }
+}
+
+/// Half of a PostgreSQL pool of `max_connections` (at least one): the Task API's transactions
+/// may hold this many ([`producer_turns`]), and the consumers' group committers are this many
+/// (`pipeline::group_commit`), so the two split the pool between them.
+pub fn half_the_pool(max_connections: u32) -> usize {
+    (max_connections as usize / 2).max(1)
 }
 
 /// Reader connections beside SQLite's one writer.
