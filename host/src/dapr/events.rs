@@ -13,7 +13,7 @@
 
 use super::DaprState;
 use super::cloudevent::{self, Unwrapped};
-use crate::pipeline::{Answer, Attempt, Received, Undelivered, dlq_topic};
+use crate::pipeline::{Answer, Attempt, Received, Seat, Undelivered, dlq_topic};
 use crate::sockets::Push;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -114,7 +114,7 @@ async fn receive(
         }
         // Nearly every delivery: a structured CloudEvent with JSON data, read in one pass.
         if let Some(event) = cloudevent::unwrap_plain(&body) {
-            return single(one(&state, &topic, route, &event).await);
+            return single(one(&state, &topic, route, &event, None).await);
         }
         let value: Value = match serde_json::from_slice(&body) {
             Ok(v) => v,
@@ -131,7 +131,7 @@ async fn receive(
             };
         }
         let answer = match cloudevent::unwrap(value, &content_type) {
-            Ok(event) => one(&state, &topic, route, &event).await,
+            Ok(event) => one(&state, &topic, route, &event, None).await,
             Err(reason) => refuse(&state, &topic, None, &body, reason).await,
         };
         single(answer)
@@ -141,8 +141,9 @@ async fn receive(
 }
 
 /// A bulk delivery: each user's entries in the order daprd gave them, different users' side by
-/// side (so that their commits meet in the pipeline's group commit instead of each waiting for
-/// the previous one's; a bulk delivery is up to 100 entries of one partition).
+/// side in waves — each user's next entry — whose commits share one transaction
+/// (`pipeline/wave.rs`) instead of each reaching a committer on its own; a bulk delivery is up
+/// to 100 entries of one partition.
 ///
 /// Once one of a user's entries is to be retried, that user's later entries are not handled
 /// now but answered `RETRY` too: handling them would apply them before the one retried, and
@@ -164,31 +165,41 @@ async fn bulk(state: &DaprState, topic: &str, route: Route, body: &[u8]) -> Resu
     // delivery's time however many users run side by side (docs/benchmarks.md, item 24).
     let started = std::time::Instant::now();
     let (users, longest_chain) = (chains.len(), chains.iter().map(Vec::len).max().unwrap_or(0));
-    let answered = futures::future::join_all(chains.into_iter().map(|chain| {
-        let entries = &entries;
-        async move {
-            let mut answered = Vec::with_capacity(chain.len());
-            let mut held_behind: Option<&str> = None;
-            for i in chain {
-                let answer = match held_behind {
-                    Some(earlier) => {
-                        let reason = format!(
-                            "held behind entry {earlier} of the same user, which is to be retried"
-                        );
-                        tracing::debug!(%topic, entry = %entries[i].entry_id, %reason, "RETRY");
-                        Answer::Retry(reason)
-                    }
-                    None => entries[i].handle(state, topic, route).await,
-                };
-                if matches!(answer, Answer::Retry(_) | Answer::Hold(_)) && held_behind.is_none() {
-                    held_behind = Some(&entries[i].entry_id);
+    let mut answers: Vec<Option<Answer>> = entries.iter().map(|_| None).collect();
+    // Per chain, the entry to be retried that holds the user's later entries back.
+    let mut held_behind: Vec<Option<usize>> = vec![None; chains.len()];
+    // In waves: each user's next entry, side by side, committing together (pipeline/wave.rs);
+    // the next wave starts when this one is answered, so each user's entries stay in order.
+    for depth in 0..longest_chain {
+        let mut wave = Vec::with_capacity(chains.len());
+        for (c, chain) in chains.iter().enumerate() {
+            let Some(&i) = chain.get(depth) else { continue };
+            match held_behind[c] {
+                Some(earlier) => {
+                    let reason = format!(
+                        "held behind entry {} of the same user, which is to be retried",
+                        entries[earlier].entry_id
+                    );
+                    tracing::debug!(%topic, entry = %entries[i].entry_id, %reason, "RETRY");
+                    answers[i] = Some(Answer::Retry(reason));
                 }
-                answered.push((i, answer));
+                None => wave.push((c, i)),
             }
-            answered
         }
-    }))
-    .await;
+        let seats = state.pipeline.wave(wave.len());
+        let answered = futures::future::join_all(
+            wave.iter()
+                .zip(seats)
+                .map(|(&(_, i), seat)| entries[i].handle(state, topic, route, Some(seat))),
+        )
+        .await;
+        for (&(c, i), answer) in wave.iter().zip(answered) {
+            if matches!(answer, Answer::Retry(_) | Answer::Hold(_)) {
+                held_behind[c] = Some(i);
+            }
+            answers[i] = Some(answer);
+        }
+    }
     tracing::debug!(
         %topic,
         entries = entries.len(),
@@ -197,10 +208,14 @@ async fn bulk(state: &DaprState, topic: &str, route: Route, body: &[u8]) -> Resu
         elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
         "bulk delivery handled"
     );
-    let mut statuses = vec![Value::Null; entries.len()];
-    for (i, answer) in answered.into_iter().flatten() {
-        statuses[i] = json!({ "entryId": entries[i].entry_id, "status": status(&answer) });
-    }
+    let statuses: Vec<Value> = entries
+        .iter()
+        .zip(answers)
+        .map(|(entry, answer)| {
+            let answer = answer.expect("every entry is in one chain, answered at its depth");
+            json!({ "entryId": entry.entry_id, "status": status(&answer) })
+        })
+        .collect();
     Ok(json!({ "statuses": statuses }))
 }
 
@@ -237,10 +252,20 @@ impl Entry {
             .and_then(|d| crate::wire::peek_user_id(&d.payload))
     }
 
-    async fn handle(&self, state: &DaprState, topic: &str, route: Route) -> Answer {
+    async fn handle(
+        &self,
+        state: &DaprState,
+        topic: &str,
+        route: Route,
+        seat: Option<Seat>,
+    ) -> Answer {
         match &self.event {
-            Ok(event) => one(state, topic, route, event).await,
-            Err(reason) => refuse(state, topic, None, &self.raw, reason.clone()).await,
+            Ok(event) => one(state, topic, route, event, seat).await,
+            Err(reason) => {
+                // Nothing to commit: the rest of the wave need not wait for the dead letter.
+                drop(seat);
+                refuse(state, topic, None, &self.raw, reason.clone()).await
+            }
         }
     }
 }
@@ -252,7 +277,14 @@ fn chains_by_user(entries: &[Entry]) -> Vec<Vec<usize>> {
 }
 
 /// One unwrapped message: a socket push to the sockets, anything else through the pipeline.
-async fn one(state: &DaprState, topic: &str, route: Route, event: &Unwrapped) -> Answer {
+/// With a `seat`, its effects commit with the rest of a bulk delivery's wave.
+async fn one(
+    state: &DaprState,
+    topic: &str,
+    route: Route,
+    event: &Unwrapped,
+    seat: Option<Seat>,
+) -> Answer {
     // For the trace only: on a log line the message span gives the event id (a log line
     // about an entry that never reached it names the CloudEvent id itself, see `refuse`).
     let span = tracing::info_span!(
@@ -268,6 +300,7 @@ async fn one(state: &DaprState, topic: &str, route: Route, event: &Unwrapped) ->
     async {
         match (Push::parse(&event.payload), route) {
             (Err(reason), _) => {
+                drop(seat);
                 return refuse(state, topic, event.id.as_deref(), &event.payload, reason).await;
             }
             (Ok(Some(push)), Route::Sockets) => {
@@ -293,7 +326,10 @@ async fn one(state: &DaprState, topic: &str, route: Route, event: &Unwrapped) ->
             payload: &event.payload,
             id: event.id.as_deref(),
         };
-        let fate = state.pipeline.handle(received, Attempt::UNCOUNTED).await;
+        let fate = state
+            .pipeline
+            .handle_seated(received, Attempt::UNCOUNTED, seat)
+            .await;
         let event_id = fate.handled.event_id().map(|e| e.as_str()).or(event.id.as_deref());
         log(topic, event_id, &fate.answer);
         fate.answer

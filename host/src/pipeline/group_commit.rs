@@ -49,7 +49,7 @@ pub(super) struct Part {
 pub(super) type PartResult = Result<Option<Applied>, StorageError>;
 
 /// One message's parts, queued for a committer.
-struct Job {
+pub(super) struct Job {
     event_id: String,
     now: DateTime<Utc>,
     parts: Vec<Part>,
@@ -58,9 +58,12 @@ struct Job {
 
 /// The queue in front of the committers. Cheap to clone; the committers stop when the last
 /// clone is dropped.
+///
+/// An item of the queue is one message's job, or a wave's jobs (`wave.rs`): a committer takes
+/// an item whole, so the messages of a wave share a transaction.
 #[derive(Clone)]
 pub(super) struct GroupCommit {
-    queue: mpsc::UnboundedSender<Job>,
+    queue: mpsc::UnboundedSender<Vec<Job>>,
 }
 
 impl GroupCommit {
@@ -94,6 +97,42 @@ impl GroupCommit {
         now: DateTime<Utc>,
         parts: Vec<Part>,
     ) -> Vec<PartResult> {
+        let (job, pending) = Job::new(event_id, now, parts);
+        self.send(vec![job]);
+        pending.results().await
+    }
+
+    /// A queue no committer reads, for tests that look at what is queued.
+    #[cfg(test)]
+    pub(super) fn unattended() -> (Self, mpsc::UnboundedReceiver<Vec<Job>>) {
+        let (queue, rx) = mpsc::unbounded_channel();
+        (Self { queue }, rx)
+    }
+
+    /// Queues `jobs` for the committers, in items of at most [`MAX_BATCH`] parts (a lone job
+    /// larger than that is an item of its own), so no transaction grows past the bound
+    /// however large a wave.
+    pub(super) fn send(&self, jobs: Vec<Job>) {
+        let mut item = Vec::new();
+        let mut parts = 0;
+        for job in jobs {
+            if !item.is_empty() && parts + job.parts.len() > MAX_BATCH {
+                // Dropped with its replies if the committers have stopped.
+                let _ = self.queue.send(std::mem::take(&mut item));
+                parts = 0;
+            }
+            parts += job.parts.len();
+            item.push(job);
+        }
+        if !item.is_empty() {
+            let _ = self.queue.send(item);
+        }
+    }
+}
+
+impl Job {
+    /// A job, and where its results will come once a committer has run it.
+    pub(super) fn new(event_id: &str, now: DateTime<Utc>, parts: Vec<Part>) -> (Self, Pending) {
         let count = parts.len();
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -102,10 +141,50 @@ impl GroupCommit {
             parts,
             reply,
         };
-        if self.queue.send(job).is_err() {
-            return stopped(count);
+        (job, Pending { count, answer })
+    }
+
+    /// A job of `parts` empty parts, for tests that look at what is queued.
+    #[cfg(test)]
+    pub(super) fn for_test(event_id: &str, parts: usize) -> Self {
+        let (reply, _) = oneshot::channel();
+        Job {
+            event_id: event_id.to_string(),
+            now: Utc::now(),
+            parts: (0..parts)
+                .map(|_| Part {
+                    component: Handler::Host,
+                    effects: Vec::new(),
+                    span: tracing::Span::none(),
+                })
+                .collect(),
+            reply,
         }
-        answer.await.unwrap_or_else(|_| stopped(count))
+    }
+
+    #[cfg(test)]
+    pub(super) fn event_id(&self) -> &str {
+        &self.event_id
+    }
+
+    #[cfg(test)]
+    pub(super) fn part_count(&self) -> usize {
+        self.parts.len()
+    }
+}
+
+/// A queued job's results, to wait for.
+pub(super) struct Pending {
+    count: usize,
+    answer: oneshot::Receiver<Vec<PartResult>>,
+}
+
+impl Pending {
+    /// One result per part, in order, once the transaction holding them has ended.
+    pub async fn results(self) -> Vec<PartResult> {
+        // A job the committers never took (they stopped) drops its reply: the message is
+        // kept for another delivery.
+        self.answer.await.unwrap_or_else(|_| stopped(self.count))
     }
 }
 
@@ -119,22 +198,22 @@ fn stopped(count: usize) -> Vec<PartResult> {
 async fn committer(
     db: Db,
     config: Arc<EffectsConfig>,
-    rx: Arc<Mutex<mpsc::UnboundedReceiver<Job>>>,
+    rx: Arc<Mutex<mpsc::UnboundedReceiver<Vec<Job>>>>,
 ) {
     loop {
-        let mut batch = Vec::new();
+        let mut batch;
         {
             let mut rx = rx.lock().await;
             match rx.recv().await {
-                Some(job) => batch.push(job),
+                Some(item) => batch = item,
                 None => return,
             }
-            let mut parts = batch[0].parts.len();
+            let mut parts: usize = batch.iter().map(|job| job.parts.len()).sum();
             while parts < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => {
-                        parts += job.parts.len();
-                        batch.push(job);
+                    Ok(item) => {
+                        parts += item.iter().map(|job| job.parts.len()).sum::<usize>();
+                        batch.extend(item);
                     }
                     Err(_) => break,
                 }
@@ -305,6 +384,32 @@ mod tests {
             .iter()
             .map(|r| r.as_ref().expect("committed").is_some())
             .collect()
+    }
+
+    #[test]
+    fn jobs_sent_together_are_queued_in_items_of_at_most_max_batch_parts() {
+        let (commit, mut queued) = GroupCommit::unattended();
+        let half = MAX_BATCH / 2;
+        commit.send(vec![
+            Job::for_test("a", half),
+            Job::for_test("b", half),
+            Job::for_test("c", 1),
+            Job::for_test("huge", MAX_BATCH + 1),
+            Job::for_test("d", 1),
+        ]);
+        let mut items = Vec::new();
+        while let Ok(item) = queued.try_recv() {
+            items.push(
+                item.iter()
+                    .map(|j| j.event_id().to_owned())
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(
+            items,
+            [vec!["a", "b"], vec!["c"], vec!["huge"], vec!["d"]],
+            "in order, each item within the bound unless one job alone exceeds it"
+        );
     }
 
     #[tokio::test]

@@ -10,6 +10,8 @@
 //! Where to look:
 //! - a message is dead-lettered in `dead_letter.rs` — the only writer of dead letters;
 //! - the exactly-once record is written in `group_commit.rs`, with the effects it guards;
+//!   the messages of a bulk delivery handled side by side (one per user) share its
+//!   transaction through `wave.rs`;
 //! - a verdict becomes an answer in `answer.rs` ([`Handled::answer`]); each transport turns an
 //!   [`Answer`] into its words in one small function (named there);
 //! - what the host adds to a message before its components see it (the previous state a
@@ -29,12 +31,14 @@ mod handler;
 mod in_host;
 mod shadow;
 mod verdict;
+mod wave;
 
 pub use answer::Answer;
 pub use dead_letter::{DeadLetters, Undelivered, dlq_topic, message_key, origin_topic};
 pub use handler::Handler;
 pub use in_host::HOST;
 pub use verdict::{ComponentVerdict, Failure, Handled, Verdict};
+pub use wave::Seat;
 
 use crate::domain::Message;
 use crate::effects::{Applied, EffectsConfig};
@@ -158,7 +162,24 @@ impl Pipeline {
     /// Handles one message with every component subscribed to its topic, records what failed
     /// for good on this `attempt`, and says what the transport answers.
     pub async fn handle(&self, received: Received<'_>, attempt: Attempt) -> Fate {
-        let handled = self.run(&received, None).await;
+        self.handle_seated(received, attempt, None).await
+    }
+
+    /// Places for `messages` messages of different users to be handled side by side, each
+    /// with [`Pipeline::handle_seated`], whose effects commit together (`wave.rs`): a bulk
+    /// delivery's next entry of each user.
+    pub fn wave(&self, messages: usize) -> Vec<Seat> {
+        wave::seats(&self.commit, messages)
+    }
+
+    /// [`Pipeline::handle`], committing with the rest of `seat`'s wave when given one.
+    pub async fn handle_seated(
+        &self,
+        received: Received<'_>,
+        attempt: Attempt,
+        seat: Option<Seat>,
+    ) -> Fate {
+        let handled = self.run(&received, None, seat).await;
         let answer = self.dead_letters.settle(&received, &handled, attempt).await;
         Fate { handled, answer }
     }
@@ -167,10 +188,18 @@ impl Pipeline {
     /// that component could not handle; the others handled it already). Records no dead
     /// letter: the replay keeps its own. No verdict when the component does not consume it.
     pub async fn handle_for(&self, received: Received<'_>, component: &str) -> Handled {
-        self.run(&received, Some(component)).await
+        self.run(&received, Some(component), None).await
     }
 
-    async fn run(&self, received: &Received<'_>, only: Option<&str>) -> Handled {
+    /// Everything but the dead letters and the answer. A `seat` not used for a commit is
+    /// dropped as soon as it is known none will be made, so its wave does not wait for this
+    /// message's remaining work.
+    async fn run(
+        &self,
+        received: &Received<'_>,
+        only: Option<&str>,
+        seat: Option<Seat>,
+    ) -> Handled {
         let now = time::now();
         let message = match wire::decode(received.topic, received.payload, now) {
             Ok(m) => m,
@@ -181,7 +210,7 @@ impl Pipeline {
             }
         };
         let span = tracing::info_span!("message", topic = received.topic, event_id = %message.event_id(), user_id = %message.user_id());
-        self.run_decoded(received.topic, message, now, only)
+        self.run_decoded(received.topic, message, now, only, seat)
             .instrument(span)
             .await
     }
@@ -192,11 +221,12 @@ impl Pipeline {
         message: Message,
         now: DateTime<Utc>,
         only: Option<&str>,
+        seat: Option<Seat>,
     ) -> Handled {
         let event_id = message.event_id().clone();
         // A message no component can be handed: the host carries it out itself (in_host.rs).
         let Some(wit_message) = convert::message_to(&message) else {
-            return self.run_in_host(topic, message, now, only).await;
+            return self.run_in_host(topic, message, now, only, seat).await;
         };
         // One version per component for the whole message, pinned here: a swap meanwhile
         // changes what the next message gets, never this one.
@@ -231,7 +261,17 @@ impl Pipeline {
                     .map(|_| Err(Failure::History(e.clone())))
                     .collect();
                 return self
-                    .judge(topic, &message, now, handlers, spans, calls)
+                    .judge(
+                        topic,
+                        &message,
+                        now,
+                        Answered {
+                            handlers,
+                            spans,
+                            calls,
+                        },
+                        seat,
+                    )
                     .await;
             }
         };
@@ -269,8 +309,12 @@ impl Pipeline {
         for effects in calls.iter_mut().flatten() {
             context.complete(&message, effects);
         }
-        self.judge(topic, &message, now, handlers, spans, calls)
-            .await
+        let answered = Answered {
+            handlers,
+            spans,
+            calls,
+        };
+        self.judge(topic, &message, now, answered, seat).await
     }
 
     /// A message the host carries out itself (in_host.rs): from the commit on, the same path
@@ -281,6 +325,7 @@ impl Pipeline {
         message: Message,
         now: DateTime<Utc>,
         only: Option<&str>,
+        seat: Option<Seat>,
     ) -> Handled {
         if only.is_some_and(|name| name != in_host::HOST) {
             return Handled::Decoded {
@@ -290,8 +335,12 @@ impl Pipeline {
         }
         let span = component_span(in_host::HOST, in_host::VERSION);
         let calls = vec![Ok(in_host::effects(&message))];
-        self.judge(topic, &message, now, vec![Handler::Host], vec![span], calls)
-            .await
+        let answered = Answered {
+            handlers: vec![Handler::Host],
+            spans: vec![span],
+            calls,
+        };
+        self.judge(topic, &message, now, answered, seat).await
     }
 
     /// Commits what the handlers answered with effects (together, with the exactly-once
@@ -301,10 +350,14 @@ impl Pipeline {
         topic: &str,
         message: &Message,
         now: DateTime<Utc>,
-        handlers: Vec<Handler>,
-        spans: Vec<tracing::Span>,
-        calls: Vec<call::Called>,
+        answered: Answered,
+        seat: Option<Seat>,
     ) -> Handled {
+        let Answered {
+            handlers,
+            spans,
+            calls,
+        } = answered;
         let event_id = message.event_id().clone();
         // What the handlers answered with effects is committed together; the rest failed.
         let mut verdicts: Vec<Option<verdict::Verdict>> = Vec::with_capacity(handlers.len());
@@ -327,7 +380,10 @@ impl Pipeline {
                 .iter()
                 .map(|p| (p.effects.len(), p.span.clone()))
                 .collect();
-            let results = self.commit.commit(event_id.as_str(), now, parts).await;
+            let results = match seat {
+                Some(seat) => seat.commit(event_id.as_str(), now, parts).await,
+                None => self.commit.commit(event_id.as_str(), now, parts).await,
+            };
             let mut results = results.into_iter().zip(counts);
             for (handler, slot) in handlers
                 .iter()
@@ -345,6 +401,9 @@ impl Pipeline {
                     Err(e) => Verdict::Failed(Failure::Storage(e)),
                 });
             }
+        } else {
+            // Nothing to commit: the rest of the wave need not wait for the look below.
+            drop(seat);
         }
         let mut verdicts: Vec<Verdict> = verdicts
             .into_iter()
@@ -415,6 +474,13 @@ impl Pipeline {
             self.wakers.scheduler.notify_one();
         }
     }
+}
+
+/// A message's handlers, each with its span and what its call returned, in one order.
+struct Answered {
+    handlers: Vec<Handler>,
+    spans: Vec<tracing::Span>,
+    calls: Vec<call::Called>,
 }
 
 /// The span of one component's part of a message: its call, its effects, its verdict.
