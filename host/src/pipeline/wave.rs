@@ -25,7 +25,6 @@ pub struct Seat {
 }
 
 struct Wave {
-    created: std::time::Instant,
     commit: GroupCommit,
     gathering: Mutex<Gathering>,
 }
@@ -39,7 +38,6 @@ struct Gathering {
 /// `seats` places of one wave, whose jobs go to `commit`'s committers together.
 pub(super) fn seats(commit: &GroupCommit, seats: usize) -> Vec<Seat> {
     let wave = Arc::new(Wave {
-        created: std::time::Instant::now(),
         commit: commit.clone(),
         gathering: Mutex::new(Gathering {
             open: seats,
@@ -95,11 +93,6 @@ impl Wave {
             }
             std::mem::take(&mut gathering.jobs)
         };
-        tracing::info!(
-            gathered_us = self.created.elapsed().as_micros() as u64,
-            jobs = ready.len(),
-            "PROBE gathered"
-        );
         if !ready.is_empty() {
             self.commit.send(ready);
         }
