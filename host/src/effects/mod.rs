@@ -37,12 +37,14 @@ pub struct EffectsConfig {
 
 /// Writes that [`apply`] leaves for later in the transaction, so that a batch of deliveries
 /// makes one statement of them instead of one each: audit entries (nothing in the transaction
-/// reads them) and reminder-job upserts (written before anything reads or deletes a job, see
-/// `reminders::cancel`). [`Deferred::flush`] must run before the commit.
+/// reads them), reminder-job upserts (written before anything reads or deletes a job, see
+/// `reminders::cancel`) and socket pushes fanned out through PostgreSQL (read only by
+/// listeners, after the commit). [`Deferred::flush`] must run before the commit.
 #[derive(Debug, Default)]
 pub struct Deferred<'a> {
     audit: Vec<crate::storage::audit::NewAudit<'a>>,
     jobs: Vec<(crate::domain::ReminderJob, i64)>,
+    pushes: Vec<crate::storage::socket_pushes::NewPush>,
 }
 
 impl Deferred<'_> {
@@ -68,6 +70,10 @@ impl Deferred<'_> {
                     "some audit entries were recorded already"
                 );
             }
+        }
+        if !self.pushes.is_empty() {
+            let pushes = std::mem::take(&mut self.pushes);
+            crate::storage::socket_pushes::insert_many(conn, &pushes).await?;
         }
         Ok(())
     }
@@ -137,7 +143,7 @@ pub async fn apply<'a>(
                 Effect::AppendAudit(entry) => audit::append(deferred, entry, origin, now),
                 Effect::Broadcast(m) => match config.sockets {
                     SocketFanout::Local => applied.broadcasts.push(m.clone()),
-                    SocketFanout::Postgres => broadcast::notify(conn, m, now).await?,
+                    SocketFanout::Postgres => broadcast::notify(deferred, m, now),
                     SocketFanout::Dapr => {
                         broadcast::publish(conn, m, now).await?;
                         applied.outbox_written = true;

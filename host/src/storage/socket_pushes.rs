@@ -3,7 +3,6 @@
 //! each listening instance, and purged when no listener can still need them.
 
 use super::{Conn, Result};
-use crate::domain::UserId;
 use crate::telemetry::TraceContext;
 use sqlx::{AnyPool, Row};
 
@@ -18,29 +17,47 @@ pub struct StoredPush {
 /// The `LISTEN`/`NOTIFY` channel; a notification's payload is the row's id.
 pub const CHANNEL: &str = "taskhost_socket_pushes";
 
-/// Records a push (with the current trace context) and notifies the channel; both take effect
-/// when the transaction commits (PostgreSQL delivers notifications at commit, and drops them on
-/// rollback).
-pub async fn insert(conn: &mut Conn, user: &UserId, frame: &str, now_ms: i64) -> Result<()> {
-    let trace = TraceContext::current();
-    let id: i64 = sqlx::query(
-        "INSERT INTO socket_pushes (user_id, frame, traceparent, tracestate, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(user.as_str())
-    .bind(frame)
-    .bind(trace.as_ref().map(|t| t.traceparent.as_str()))
-    .bind(trace.as_ref().map(|t| t.tracestate.as_str()))
-    .bind(now_ms)
-    .fetch_one(&mut *conn)
-    .await?
-    .try_get("id")?;
-    // `pg_notify` returns void, a type the Any driver cannot map: select something else.
-    sqlx::query("SELECT 1 AS notified FROM (SELECT pg_notify($1, $2)) AS n")
-        .bind(CHANNEL)
-        .bind(id.to_string())
-        .execute(&mut *conn)
-        .await?;
+/// A push to record: for whom, the frame, and the trace of the change that caused it — taken
+/// when the effect was applied, in its span, since the rows of a whole group commit are
+/// written together later in the transaction.
+#[derive(Debug)]
+pub struct NewPush {
+    pub user_id: String,
+    pub frame: String,
+    pub trace: Option<TraceContext>,
+    pub now_ms: i64,
+}
+
+/// Records pushes and notifies the channel of each one's id, in id order, in one statement:
+/// both take effect when the transaction commits (PostgreSQL delivers notifications at commit,
+/// and drops them on rollback). One statement for a group commit's pushes: the insert and the
+/// `NOTIFY` were two round trips per push inside the transaction, ~14 of a group commit of
+/// seven task events on the embedded route (docs/benchmarks.md, item 27).
+pub async fn insert_many(conn: &mut Conn, pushes: &[NewPush]) -> Result<()> {
+    const COLUMNS: usize = 5;
+    for chunk in pushes.chunks(super::rows_per_statement(COLUMNS)) {
+        // `pg_notify` returns void, a type the Any driver cannot map: count its calls instead
+        // (a volatile call in a subquery is evaluated however little of it the outer query
+        // reads, after the subquery's ORDER BY).
+        let sql = format!(
+            "WITH added AS (INSERT INTO socket_pushes (user_id, frame, traceparent, tracestate, \
+             created_at) VALUES {} RETURNING id) \
+             SELECT COUNT(n.notified) AS notified FROM \
+             (SELECT pg_notify('{CHANNEL}', id::text)::text AS notified FROM added ORDER BY id) AS n",
+            super::values_rows(conn, chunk.len(), COLUMNS)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for p in chunk {
+            query = query
+                .bind(p.user_id.as_str())
+                .bind(p.frame.as_str())
+                .bind(p.trace.as_ref().map(|t| t.traceparent.as_str()))
+                .bind(p.trace.as_ref().map(|t| t.tracestate.as_str()))
+                .bind(p.now_ms);
+        }
+        let notified: i64 = query.fetch_one(&mut *conn).await?.try_get("notified")?;
+        debug_assert_eq!(notified as usize, chunk.len(), "one NOTIFY per push");
+    }
     Ok(())
 }
 
