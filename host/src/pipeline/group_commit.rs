@@ -31,6 +31,9 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
 /// Most components' effects in one transaction: bounds how long one commit holds the writer.
+/// A committer adds queued items to its batch while the batch is smaller than this and takes
+/// each item whole (one message's parts, or a wave's share of at most this many: `send`), so a
+/// batch stays under twice this.
 pub const MAX_BATCH: usize = 256;
 
 /// One component's share of a message (or the host's, `in_host.rs`): its effects, to apply
@@ -110,8 +113,8 @@ impl GroupCommit {
     }
 
     /// Queues `jobs` for the committers, in items of at most [`MAX_BATCH`] parts (a lone job
-    /// larger than that is an item of its own), so no transaction grows past the bound
-    /// however large a wave.
+    /// larger than that is an item of its own), so however large a wave, its transactions stay
+    /// within the bound [`MAX_BATCH`] gives every batch.
     pub(super) fn send(&self, jobs: Vec<Job>) {
         let mut item = Vec::new();
         let mut parts = 0;

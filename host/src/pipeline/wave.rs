@@ -8,8 +8,8 @@
 //! ~0.3 ms when idle and ~1 ms while the calls ran (docs/benchmarks.md, item 25). In a wave,
 //! every message's job waits until each of the wave's messages has either queued its job or
 //! finished without one (it did not decode, no component consumes it, every call failed),
-//! then all go to a committer as one item: one transaction (or a few, at most
-//! [`MAX_BATCH`](super::group_commit::MAX_BATCH) parts each) for the wave.
+//! then all go to the committers together: one transaction for the wave, or a few if it holds
+//! more than [`MAX_BATCH`](super::group_commit::MAX_BATCH) parts.
 //!
 //! Nothing is answered earlier than before (a message still waits for its own commit), and a
 //! wave holds no connection while it gathers, so a member waiting on the database for its
