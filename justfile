@@ -318,6 +318,11 @@ bench-compare REV=bench_baseline: bench-build
         --empty-wasm {{ quote(wasm_out) }}/empty.wasm --baseline-host-bin "${b[0]}" --baseline-bench-bin "${b[1]}" \
         --baseline-label "${b[2]}" --label "$(scripts/bench-baseline.sh --label)" --command "just bench-compare {{ REV }}"
 
+# Only row 1 (each component's per-message cost beside the empty component, in-process), printed, nothing written
+bench-components: bench-build
+    {{ quote(bench_bin) }} --only-components --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \
+        --empty-wasm {{ quote(wasm_out) }}/empty.wasm --command "just bench-components"
+
 # Only row 7 (audit built from Rust, Python and JavaScript: per message, memory per instance, start-up), printed, nothing written
 bench-languages: bench-build build-polyglot
     {{ quote(bench_bin) }} --only-languages --host-bin {{ quote(host_bin) }} --components-dir {{ quote(components_dir) }} \

@@ -74,6 +74,10 @@ struct Args {
     /// Run only row 3 (embedded end to end); nothing is written unless --out-dir.
     #[arg(long)]
     only_embedded: bool,
+    /// Run only row 1 (each component beside the empty one, in-process); nothing is written
+    /// unless --out-dir.
+    #[arg(long)]
+    only_components: bool,
     /// The command line to print in the report as how it was run.
     #[arg(long, default_value = "just bench")]
     command: String,
@@ -167,6 +171,7 @@ async fn main() -> anyhow::Result<()> {
         (args.only_languages, rows::Only::Languages),
         (args.only_shadow, rows::Only::Shadow),
         (args.only_embedded, rows::Only::Embedded),
+        (args.only_components, rows::Only::Components),
     ]
     .into_iter()
     .filter_map(|(given, only)| given.then_some(only))
@@ -175,7 +180,7 @@ async fn main() -> anyhow::Result<()> {
         [] => rows::Only::All,
         [only] => only,
         _ => anyhow::bail!(
-            "--only-real-stack, --only-baseline, --only-languages, --only-shadow and --only-embedded exclude each other"
+            "--only-real-stack, --only-baseline, --only-languages, --only-shadow, --only-embedded and --only-components exclude each other"
         ),
     };
     let inputs = rows::Inputs {

@@ -32,6 +32,10 @@ pub enum Only {
     Shadow,
     /// Row 3, embedded end to end (`--only-embedded`): SQLite, and PostgreSQL given --pg-url.
     Embedded,
+    /// Row 1, each component's per-message cost beside the empty one (`--only-components`,
+    /// `just bench-components`): in-process, a minute or so, for changes to a component or to
+    /// the runtime.
+    Components,
 }
 
 /// What the rows measure besides the host and its components: each optional input, when
@@ -76,7 +80,7 @@ pub async fn run_all(
         rows.push(Row::not_measured(id, what, &why));
     };
     match only {
-        Only::All | Only::Baseline => {}
+        Only::All | Only::Baseline | Only::Components => {}
         Only::RealStack => {
             real_stack_rows(ctx, stack_pg_url, &mut rows, &mut fail).await;
             return Ok((rows, failures));
@@ -114,6 +118,9 @@ pub async fn run_all(
     match tokio::task::spawn_blocking(move || host_cost::run(&dir, &empty, iterations)).await? {
         Ok(r) => rows.extend(r),
         Err(e) => fail(&mut rows, "host_cost", "per-message host cost", e),
+    }
+    if only == Only::Components {
+        return Ok((rows, failures));
     }
 
     shadow_row(ctx, shadow_wasm, &mut rows, &mut fail).await;
