@@ -67,7 +67,7 @@ test: setup build-components test-components test-host test-pg test-observabilit
 # Test the components: their own tests (wasmtime only), then `wasmtime --invoke` checks
 test-components: build-components
     @echo "== component tests =="
-    cargo test -p recurrence -p notification -p audit -p sync -p testkit
+    cargo test -p recurrence -p notification -p audit -p sync -p arena -p testkit
     @echo "== component CLI checks =="
     @test -f scripts/test-components-cli.sh || { echo "error: scripts/test-components-cli.sh is missing" >&2; exit 1; }
     bash scripts/test-components-cli.sh {{ quote(components_dir) }}

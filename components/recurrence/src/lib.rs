@@ -9,6 +9,12 @@
 mod schedule;
 mod series;
 
+/// Each instance handles one message and is then thrown away, so the heap never gives memory
+/// back: a bump arena instead of dlmalloc (`components/arena`).
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
+
 wit_bindgen::generate!({ path: "../../wit", world: "consumer" });
 
 use exports::todo::events::handler::Guest;

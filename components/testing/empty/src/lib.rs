@@ -3,6 +3,12 @@
 //! instance from the `InstancePre`, lifting and lowering the message — is what any consumer
 //! costs before doing any work, so the benchmarks report each real component beside it.
 
+/// Built like the consumers (`components/arena`, `guest-stack.rs`), so that the floor is what
+/// any of them costs before doing any work.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: arena::Arena = arena::Arena::new();
+
 wit_bindgen::generate!({ path: "../../../wit", world: "consumer" });
 
 use exports::todo::events::handler::Guest;
