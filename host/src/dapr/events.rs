@@ -13,7 +13,9 @@
 
 use super::DaprState;
 use super::cloudevent::{self, Unwrapped};
-use crate::pipeline::{Answer, Attempt, Received, Seat, Undelivered, dlq_topic};
+use crate::pipeline::{
+    Answer, Attempt, Handled, HeldBehind, Received, Seat, Settle, Started, Undelivered, dlq_topic,
+};
 use crate::sockets::Push;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -160,45 +162,61 @@ async fn bulk(state: &DaprState, topic: &str, route: Route, body: &[u8]) -> Resu
     };
     let entries: Vec<Entry> = request.entries.into_iter().map(Entry::unwrap).collect();
     let chains = chains_by_user(&entries);
-    // How long a bulk delivery takes and how deep its users' chains are: a user's entries run
-    // one after another, each after the previous one's commit, so the longest chain bounds the
-    // delivery's time however many users run side by side (docs/benchmarks.md, item 24).
+    // How long a bulk delivery takes and how deep its users' chains are: a user's entries
+    // commit one after another, each after the previous one's answer, so the longest chain
+    // bounds the delivery's time however many users run side by side (docs/benchmarks.md,
+    // items 24 and 29).
     let started = std::time::Instant::now();
     let (users, longest_chain) = (chains.len(), chains.iter().map(Vec::len).max().unwrap_or(0));
-    let mut answers: Vec<Option<Answer>> = entries.iter().map(|_| None).collect();
-    // Per chain, the entry to be retried that holds the user's later entries back.
-    let mut held_behind: Vec<Option<usize>> = vec![None; chains.len()];
-    // In waves: each user's next entry, side by side, committing together (pipeline/wave.rs);
-    // the next wave starts when this one is answered, so each user's entries stay in order.
-    for depth in 0..longest_chain {
-        let mut wave = Vec::with_capacity(chains.len());
-        for (c, chain) in chains.iter().enumerate() {
-            let Some(&i) = chain.get(depth) else { continue };
-            match held_behind[c] {
-                Some(earlier) => {
-                    let reason = format!(
-                        "held behind entry {} of the same user, which is to be retried",
-                        entries[earlier].entry_id
-                    );
-                    tracing::debug!(%topic, entry = %entries[i].entry_id, %reason, "RETRY");
-                    answers[i] = Some(Answer::Retry(reason));
+    // One wave per depth: each user's next entry, side by side, committing together
+    // (pipeline/wave.rs). A user's entries are chained from one wave to the next: the next
+    // starts once the previous one's wave is queued, so that its calls run while that wave
+    // commits, and commits — or is held, if the previous one is to be retried — only after the
+    // previous one is answered. Each user's entries keep their order.
+    let mut waves: Vec<std::vec::IntoIter<Seat>> = (0..longest_chain)
+        .map(|depth| {
+            let members = chains.iter().filter(|c| c.len() > depth).count();
+            state.pipeline.wave(members).into_iter()
+        })
+        .collect();
+    let mut work = Vec::with_capacity(entries.len());
+    for chain in &chains {
+        let mut seats: Vec<Seat> = (0..chain.len())
+            .map(|depth| {
+                waves[depth]
+                    .next()
+                    .expect("one seat per chain reaching this depth")
+            })
+            .collect();
+        let mut links: Vec<(Option<Started>, Option<Settle>)> =
+            chain.iter().map(|_| (None, None)).collect();
+        for k in 1..chain.len() {
+            let (earlier, later) = seats.split_at_mut(k);
+            let (started, settle) = Seat::chain(&mut earlier[k - 1], &mut later[0]);
+            links[k].0 = Some(started);
+            links[k - 1].1 = Some(settle);
+        }
+        work.extend(chain.iter().zip(seats).zip(links));
+    }
+    let answered =
+        futures::future::join_all(work.into_iter().map(|((&i, seat), (started, settle))| {
+            let entry = &entries[i];
+            async move {
+                if let Some(started) = started {
+                    started.wait().await;
                 }
-                None => wave.push((c, i)),
+                let answer = entry.handle(state, topic, route, Some(seat)).await;
+                if let Some(settle) = settle {
+                    let retried = matches!(answer, Answer::Retry(_) | Answer::Hold(_));
+                    settle.answered(&format!("entry {}", entry.entry_id), retried);
+                }
+                (i, answer)
             }
-        }
-        let seats = state.pipeline.wave(wave.len());
-        let answered = futures::future::join_all(
-            wave.iter()
-                .zip(seats)
-                .map(|(&(_, i), seat)| entries[i].handle(state, topic, route, Some(seat))),
-        )
+        }))
         .await;
-        for (&(c, i), answer) in wave.iter().zip(answered) {
-            if matches!(answer, Answer::Retry(_) | Answer::Hold(_)) {
-                held_behind[c] = Some(i);
-            }
-            answers[i] = Some(answer);
-        }
+    let mut answers: Vec<Option<Answer>> = entries.iter().map(|_| None).collect();
+    for (i, answer) in answered {
+        answers[i] = Some(answer);
     }
     tracing::debug!(
         %topic,
@@ -298,10 +316,38 @@ async fn one(
         trace.continue_in(&span);
     }
     async {
-        match (Push::parse(&event.payload), route) {
+        let parsed = Push::parse(&event.payload);
+        if matches!((&parsed, route), (Ok(None), Route::Events)) {
+            let received = Received {
+                topic,
+                payload: &event.payload,
+                id: event.id.as_deref(),
+            };
+            let fate = state
+                .pipeline
+                .handle_seated(received, Attempt::UNCOUNTED, seat)
+                .await;
+            let event_id = fate.handled.event_id().map(|e| e.as_str()).or(event.id.as_deref());
+            match &fate.handled {
+                // The entry it waits behind was logged with its own reason.
+                Handled::Held(held) => log_held(topic, event_id, held),
+                _ => log(topic, event_id, &fate.answer),
+            }
+            return fate.answer;
+        }
+        // Not through the pipeline, so nothing to commit with the wave; but not before the same
+        // user's previous entry either (pipeline/wave.rs).
+        let earlier = seat.as_ref().and_then(Seat::earlier);
+        drop(seat);
+        if let Some(earlier) = earlier
+            && let Err(held) = earlier.settled().await
+        {
+            log_held(topic, event.id.as_deref(), &held);
+            return Answer::Retry(held.to_string());
+        }
+        match (parsed, route) {
             (Err(reason), _) => {
-                drop(seat);
-                return refuse(state, topic, event.id.as_deref(), &event.payload, reason).await;
+                refuse(state, topic, event.id.as_deref(), &event.payload, reason).await
             }
             (Ok(Some(push)), Route::Sockets) => {
                 // In the trace of the change (the CloudEvent carries the publisher's context).
@@ -309,30 +355,17 @@ async fn one(
                 let sent = state.hub.push_frame(&push.user_id, push.frame_text().into());
                 span.record("sockets", sent);
                 tracing::debug!(user_id = %push.user_id, sockets = sent, "pushed sync message");
-                return Answer::Done;
+                Answer::Done
             }
             (Ok(Some(push)), Route::Events) => {
                 tracing::debug!(user_id = %push.user_id, "socket push on the shared subscription: every replica pushes it from /dapr/sockets");
-                return Answer::Done;
+                Answer::Done
             }
-            (Ok(None), Route::Sockets) => {
+            (Ok(None), _) => {
                 tracing::debug!("not a socket push: handled once through the shared subscription");
-                return Answer::Done;
+                Answer::Done
             }
-            (Ok(None), Route::Events) => {}
         }
-        let received = Received {
-            topic,
-            payload: &event.payload,
-            id: event.id.as_deref(),
-        };
-        let fate = state
-            .pipeline
-            .handle_seated(received, Attempt::UNCOUNTED, seat)
-            .await;
-        let event_id = fate.handled.event_id().map(|e| e.as_str()).or(event.id.as_deref());
-        log(topic, event_id, &fate.answer);
-        fate.answer
     }
     .instrument(span)
     .await
@@ -367,6 +400,12 @@ async fn refuse(
     };
     log(topic, id, &answer);
     answer
+}
+
+/// A `RETRY` for an entry held behind the same user's earlier one: at debug, since that one's
+/// own line says why.
+fn log_held(topic: &str, event_id: Option<&str>, held: &HeldBehind) {
+    tracing::debug!(%topic, event_id = event_id.unwrap_or(""), reason = %held, "RETRY");
 }
 
 /// The answer for one message, with its event id (the CloudEvent id when the payload did not

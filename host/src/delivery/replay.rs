@@ -131,6 +131,8 @@ impl Replayer {
 fn outcome_of(handled: &Handled, component: &str, topic: &str) -> ReplayOutcome {
     match handled {
         Handled::Undecodable(e) => ReplayOutcome::Failed(format!("does not decode: {e}")),
+        // A replay handles one message on its own: nothing is chained before it.
+        Handled::Held(held) => ReplayOutcome::Failed(held.to_string()),
         Handled::Decoded { verdicts, .. } => match verdicts.first() {
             None => ReplayOutcome::Failed(format!(
                 "component {component} is not loaded or no longer consumes {topic}"

@@ -40,6 +40,7 @@ impl Handled {
     pub fn answer(&self) -> Answer {
         match self {
             Handled::Undecodable(e) => Answer::Drop(e.to_string()),
+            Handled::Held(held) => Answer::Retry(held.to_string()),
             Handled::Decoded { .. } => decide(self.failures().map(|(v, f)| (v.who(), f))),
         }
     }

@@ -63,13 +63,7 @@ pub(super) async fn of(
     now: DateTime<Utc>,
 ) -> Result<Context, StorageError> {
     match message {
-        Message::Task(event)
-            if event.previous.is_none()
-                && matches!(
-                    event.operation,
-                    TaskOperation::Updated | TaskOperation::Completed
-                ) =>
-        {
+        Message::Task(event) if reads(message, now) => {
             // A reader connection: on SQLite the one writer is busy with group commits.
             let mut conn = db.read_pool().acquire().await?;
             let (user, task) = (&event.user_id, &event.task.id);
@@ -89,7 +83,7 @@ pub(super) async fn of(
                 task_closed,
             })
         }
-        Message::Reminder(r) if r.occurred_at > now => {
+        Message::Reminder(r) if reads(message, now) => {
             let mut conn = db.read_pool().acquire().await?;
             Ok(Context {
                 filled: None,
@@ -99,6 +93,23 @@ pub(super) async fn of(
         Message::Task(_) | Message::Reminder(_) | Message::ReminderCancel(_) => {
             Ok(Context::default())
         }
+    }
+}
+
+/// Whether [`of`] reads the database for `message`. What it reads, an earlier message of the
+/// same user may still be writing: a message chained behind another (`wave.rs`) waits for that
+/// one's answer before its context is read.
+pub(super) fn reads(message: &Message, now: DateTime<Utc>) -> bool {
+    match message {
+        Message::Task(event) => {
+            event.previous.is_none()
+                && matches!(
+                    event.operation,
+                    TaskOperation::Updated | TaskOperation::Completed
+                )
+        }
+        Message::Reminder(r) => r.occurred_at > now,
+        Message::ReminderCancel(_) => false,
     }
 }
 

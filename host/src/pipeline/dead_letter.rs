@@ -76,7 +76,7 @@ impl DeadLetters {
     ) -> Answer {
         let answer = handled.answer();
         let rows: Vec<Row> = match (&answer, handled) {
-            (Answer::Done | Answer::Hold(_), _) => return answer,
+            (Answer::Done | Answer::Hold(_), _) | (_, Handled::Held(_)) => return answer,
             (_, Handled::Undecodable(e)) => vec![Row {
                 component: None,
                 reason: e.to_string(),

@@ -37,8 +37,8 @@ pub use answer::Answer;
 pub use dead_letter::{DeadLetters, Undelivered, dlq_topic, message_key, origin_topic};
 pub use handler::Handler;
 pub use in_host::HOST;
-pub use verdict::{ComponentVerdict, Failure, Handled, Verdict};
-pub use wave::Seat;
+pub use verdict::{ComponentVerdict, Failure, Handled, HeldBehind, Verdict};
+pub use wave::{Earlier, Seat, Settle, Started};
 
 use crate::domain::Message;
 use crate::effects::{Applied, EffectsConfig};
@@ -179,7 +179,20 @@ impl Pipeline {
         attempt: Attempt,
         seat: Option<Seat>,
     ) -> Fate {
+        let earlier = seat.as_ref().and_then(Seat::earlier);
         let handled = self.run(&received, None, seat).await;
+        // A message chained behind the same user's previous one (`wave.rs`) that ended without
+        // a commit — it did not decode, nothing consumes it, every call failed — has that fate
+        // only if the previous one goes on; otherwise it is held, as if never handled.
+        let handled = match earlier {
+            Some(earlier) if !matches!(handled, Handled::Held(_)) => {
+                match earlier.settled().await {
+                    Ok(()) => handled,
+                    Err(held) => Handled::Held(held),
+                }
+            }
+            _ => handled,
+        };
         let answer = self.dead_letters.settle(&received, &handled, attempt).await;
         Fate { handled, answer }
     }
@@ -250,8 +263,16 @@ impl Pipeline {
             .collect();
         let handlers: Vec<Handler> = versions.iter().cloned().map(Handler::Component).collect();
 
-        // What the host knows of the task that the producer did not say (context.rs). A
-        // database that cannot say fails every component alike, before any is called.
+        // What the host knows of the task that the producer did not say (context.rs), read
+        // only after the same user's previous message of a bulk delivery, which may be writing
+        // it, is answered. A database that cannot say fails every component alike, before any
+        // is called.
+        if context::reads(&message, now)
+            && let Some(seat) = &seat
+            && let Err(held) = seat.after_earlier().await
+        {
+            return Handled::Held(held);
+        }
         let mut context = match context::of(&self.db, &message, now).await {
             Ok(context) => context,
             Err(e) => {
@@ -381,7 +402,10 @@ impl Pipeline {
                 .map(|p| (p.effects.len(), p.span.clone()))
                 .collect();
             let results = match seat {
-                Some(seat) => seat.commit(event_id.as_str(), now, parts).await,
+                Some(seat) => match seat.commit(event_id.as_str(), now, parts).await {
+                    Ok(results) => results,
+                    Err(held) => return Handled::Held(held),
+                },
                 None => self.commit.commit(event_id.as_str(), now, parts).await,
             };
             let mut results = results.into_iter().zip(counts);

@@ -107,6 +107,29 @@ impl ComponentVerdict {
     }
 }
 
+/// Why a message is not handled now: the same user's previous message of its delivery is to
+/// be retried, and this one must not overtake it. Its answer is a retry, without a dead
+/// letter; the transport delivers both again, in order.
+#[derive(Clone, Debug)]
+pub struct HeldBehind(String);
+
+impl HeldBehind {
+    /// Held behind the message the transport calls `name` (e.g. `entry 7`).
+    pub(super) fn new(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+}
+
+impl std::fmt::Display for HeldBehind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "held behind {} of the same user, which is to be retried",
+            self.0
+        )
+    }
+}
+
 /// Everything the pipeline did with one message.
 #[derive(Debug)]
 pub enum Handled {
@@ -117,6 +140,9 @@ pub enum Handled {
         event_id: EventId,
         verdicts: Vec<ComponentVerdict>,
     },
+    /// Not handled: the same user's previous message of its delivery is to be retried, and
+    /// this one waits for its redelivery behind it (`wave.rs`). Nothing of it was committed.
+    Held(HeldBehind),
 }
 
 impl Handled {
@@ -124,7 +150,7 @@ impl Handled {
     pub fn event_id(&self) -> Option<&EventId> {
         match self {
             Handled::Decoded { event_id, .. } => Some(event_id),
-            Handled::Undecodable(_) => None,
+            Handled::Undecodable(_) | Handled::Held(_) => None,
         }
     }
 
@@ -132,7 +158,7 @@ impl Handled {
     pub fn verdicts(&self) -> &[ComponentVerdict] {
         match self {
             Handled::Decoded { verdicts, .. } => verdicts,
-            Handled::Undecodable(_) => &[],
+            Handled::Undecodable(_) | Handled::Held(_) => &[],
         }
     }
 
