@@ -32,11 +32,14 @@ impl Runtime {
                 .pre
                 .instance_pre()
                 .instantiate(&mut store)
-                .map_err(|e| CallError::Instantiate(format!("{e:#}")))?;
+                // Starting counts against the call's limits too: a thread kept off the CPU
+                // past the deadline while the instance starts is a timeout, not a broken
+                // component ("wasm trap: interrupt" said neither).
+                .map_err(|e| classify(e, &store.data().memory, limits, CallError::Instantiate))?;
             component
                 .handle
                 .call(&mut store, &instance, topic, message, now_ms)
-                .map_err(|e| classify(e, &store.data().memory, limits))
+                .map_err(|e| classify(e, &store.data().memory, limits, CallError::Trap))
         })();
         let memory_peak = store.data().memory.peak;
         drop(store);
@@ -71,8 +74,14 @@ impl Runtime {
     }
 }
 
-/// Why a call trapped, naming the limit (and the setting that set it) when one was hit.
-fn classify(e: wasmtime::Error, memory: &MemoryCap, limits: &ComponentLimits) -> CallError {
+/// Why a call failed, naming the limit (and the setting that set it) when one was hit;
+/// `otherwise` words any other failure.
+fn classify(
+    e: wasmtime::Error,
+    memory: &MemoryCap,
+    limits: &ComponentLimits,
+    otherwise: fn(String) -> CallError,
+) -> CallError {
     if let Some(desired) = memory.exceeded {
         CallError::MemoryLimit {
             desired,
@@ -85,7 +94,7 @@ fn classify(e: wasmtime::Error, memory: &MemoryCap, limits: &ComponentLimits) ->
             setting: limits.timeout_setting.clone(),
         }
     } else {
-        CallError::Trap(format!("{e:#}"))
+        otherwise(format!("{e:#}"))
     }
 }
 
