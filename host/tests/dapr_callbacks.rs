@@ -65,6 +65,22 @@ fn dapr_cloudevent(topic: &str, data: Value) -> Value {
     })
 }
 
+/// A bulk delivery's body as daprd sends it to `task-events`: each `(entry id, event)` as a
+/// CloudEvent entry.
+fn bulk_body(entries: impl IntoIterator<Item = (String, Value)>) -> Vec<u8> {
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|(entry_id, event)| {
+            json!({
+                "entryId": entry_id,
+                "event": dapr_cloudevent("task-events", event),
+                "contentType": CLOUDEVENT,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&json!({ "entries": entries, "topic": "task-events", "pubsubname": "pubsub-kafka", "type": "com.dapr.event.sent.bulk", "id": uuid::Uuid::new_v4().to_string() })).unwrap()
+}
+
 /// `{"status": ...}` of a single delivery's answer.
 fn status_of(reply: &support::Reply) -> String {
     let body = reply.value();
@@ -578,17 +594,11 @@ async fn a_retried_bulk_entry_holds_back_its_users_later_entries() {
     );
     let (b1, b2) = (event(&b, "b1", None), event(&b, "b2", None));
     let bulk = |entries: &[(&str, &(String, Value))]| {
-        let entries: Vec<Value> = entries
-            .iter()
-            .map(|(entry_id, (_, event))| {
-                json!({
-                    "entryId": entry_id,
-                    "event": dapr_cloudevent("task-events", event.clone()),
-                    "contentType": CLOUDEVENT,
-                })
-            })
-            .collect();
-        serde_json::to_vec(&json!({ "entries": entries, "topic": "task-events", "pubsubname": "pubsub-kafka", "type": "com.dapr.event.sent.bulk", "id": uuid::Uuid::new_v4().to_string() })).unwrap()
+        bulk_body(
+            entries
+                .iter()
+                .map(|(entry_id, (_, event))| (entry_id.to_string(), event.clone())),
+        )
     };
     let statuses = |reply: &support::Reply| -> BTreeMap<String, String> {
         reply.value()["statuses"]
@@ -684,16 +694,11 @@ async fn a_bulk_entry_reads_the_state_its_users_previous_entry_wrote() {
         updated["event_id"] = json!(uuid::Uuid::new_v4().to_string());
         updated["event_type"] = json!("task.updated");
         updated["task"]["title"] = json!(format!("task {n}, renamed"));
-        for (kind, event) in [("c", created), ("u", updated)] {
-            entries.push(json!({
-                "entryId": format!("{kind}{n}"),
-                "event": dapr_cloudevent("task-events", event),
-                "contentType": CLOUDEVENT,
-            }));
-        }
+        entries.push((format!("c{n}"), created));
+        entries.push((format!("u{n}"), updated));
         tasks.push(task_id);
     }
-    let body = serde_json::to_vec(&json!({ "entries": entries, "topic": "task-events", "pubsubname": "pubsub-kafka", "type": "com.dapr.event.sent.bulk", "id": uuid::Uuid::new_v4().to_string() })).unwrap();
+    let body = bulk_body(entries);
     let reply = daprd
         .post_bytes("/dapr/events/task-events", "application/json", body)
         .await

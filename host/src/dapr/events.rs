@@ -343,7 +343,7 @@ async fn one(
             && let Err(held) = earlier.settled().await
         {
             log_held(topic, event.id.as_deref(), &held);
-            return Answer::Retry(held.to_string());
+            return (&held).into();
         }
         match (parsed, route) {
             (Err(reason), _) => {

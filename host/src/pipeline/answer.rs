@@ -5,7 +5,7 @@
 //! `SUCCESS`/`RETRY`/`DROP` (`dapr/events.rs`, `status`), the relay's next step for an outbox
 //! row (`delivery/relay.rs`, `Relay::settle`), a replay's outcome (`delivery/replay.rs`).
 
-use super::verdict::{Failure, Handled};
+use super::verdict::{Failure, Handled, HeldBehind};
 
 /// What the transport does with the message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,6 +33,13 @@ impl Answer {
     }
 }
 
+/// A message held behind the same user's earlier one is retried with it, without a dead letter.
+impl From<&HeldBehind> for Answer {
+    fn from(held: &HeldBehind) -> Self {
+        Answer::Retry(held.to_string())
+    }
+}
+
 impl Handled {
     /// One answer for the whole message: the database being away holds it; then any retry
     /// wins (the components that succeeded will see the redelivery as a duplicate); then any
@@ -40,7 +47,7 @@ impl Handled {
     pub fn answer(&self) -> Answer {
         match self {
             Handled::Undecodable(e) => Answer::Drop(e.to_string()),
-            Handled::Held(held) => Answer::Retry(held.to_string()),
+            Handled::Held(held) => held.into(),
             Handled::Decoded { .. } => decide(self.failures().map(|(v, f)| (v.who(), f))),
         }
     }

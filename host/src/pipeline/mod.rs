@@ -267,8 +267,8 @@ impl Pipeline {
         // only after the same user's previous message of a bulk delivery, which may be writing
         // it, is answered. A database that cannot say fails every component alike, before any
         // is called.
-        if context::reads(&message, now)
-            && let Some(seat) = &seat
+        if let Some(seat) = &seat
+            && context::reads(&message, now)
             && let Err(held) = seat.after_earlier().await
         {
             return Handled::Held(held);

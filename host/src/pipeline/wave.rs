@@ -265,6 +265,14 @@ mod tests {
         assert!(first.iter().all(|j| j.part_count() == per_job));
     }
 
+    /// Two one-seat waves of `commit`, the second's seat chained behind the first's: the
+    /// earlier seat, the later one, and the earlier message's report.
+    fn chained(commit: &GroupCommit) -> (Seat, Seat, Settle) {
+        let (mut earlier, mut later) = (seats(commit, 1).remove(0), seats(commit, 1).remove(0));
+        let (_started, settle) = Seat::chain(&mut earlier, &mut later);
+        (earlier, later, settle)
+    }
+
     #[tokio::test]
     async fn a_chained_message_starts_once_the_earlier_wave_is_queued() {
         let (commit, _queued) = GroupCommit::unattended();
@@ -284,9 +292,7 @@ mod tests {
     #[tokio::test]
     async fn a_chained_message_commits_after_the_earlier_one_is_answered() {
         let (commit, mut queued) = GroupCommit::unattended();
-        let (mut first, mut second) = (seats(&commit, 1), seats(&commit, 1));
-        let (mut earlier, mut later) = (first.remove(0), second.remove(0));
-        let (_started, settle) = Seat::chain(&mut earlier, &mut later);
+        let (earlier, later, settle) = chained(&commit);
         earlier.take(Job::for_test("e1", 1));
         assert_eq!(
             event_ids(&queued.try_recv().expect("the first wave")),
@@ -310,9 +316,7 @@ mod tests {
     #[tokio::test]
     async fn a_chained_message_is_held_when_the_earlier_one_is_to_be_retried() {
         let (commit, mut queued) = GroupCommit::unattended();
-        let (mut first, mut second) = (seats(&commit, 1), seats(&commit, 1));
-        let (mut earlier, mut later) = (first.remove(0), second.remove(0));
-        let (_started, settle) = Seat::chain(&mut earlier, &mut later);
+        let (earlier, later, settle) = chained(&commit);
         drop(earlier);
         assert!(later.earlier().is_some());
         settle.answered("entry 1", true);
@@ -333,9 +337,7 @@ mod tests {
     #[tokio::test]
     async fn an_earlier_message_gone_without_an_answer_holds_the_later_one() {
         let (commit, _queued) = GroupCommit::unattended();
-        let (mut first, mut second) = (seats(&commit, 1), seats(&commit, 1));
-        let (mut earlier, mut later) = (first.remove(0), second.remove(0));
-        let (_started, settle) = Seat::chain(&mut earlier, &mut later);
+        let (earlier, later, settle) = chained(&commit);
         drop((earlier, settle));
         assert!(later.after_earlier().await.is_err());
     }
