@@ -18,8 +18,10 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 
 export TASKHOST_STACK_RUN=${CHECK_STACK_RUN:-/tmp/taskhost-k8s-sidecars}
-export KAFKA_PORT=19192 KAFKA_CONTROLLER_PORT=19193 PG_PORT=54439 SCHED_PORT=50116 SCHED_HEALTHZ_PORT=58191 \
-    SCHED_ETCD_CLIENT_PORT=52489 SCHED_ETCD_PEER_PORT=52490
+# Every port below Linux's ephemeral range (32768-60999): a port in it can be the local end of a
+# client connection at the moment a server binds it ("address already in use").
+export KAFKA_PORT=19192 KAFKA_CONTROLLER_PORT=19193 PG_PORT=19432 SCHED_PORT=19006 SCHED_HEALTHZ_PORT=19081 \
+    SCHED_ETCD_CLIENT_PORT=19379 SCHED_ETCD_PEER_PORT=19380
 export SCHED_ADDRESS=127.0.0.1:$SCHED_PORT
 stack=$TASKHOST_REPO/deploy/local-stack
 work=$TASKHOST_STACK_RUN/check

@@ -17,8 +17,7 @@ if [[ ! -d $TASKHOST_STACK_RUN ]]; then
     stack_say "nothing to stop: $TASKHOST_STACK_RUN does not exist"
     exit 0
 fi
-exec 8>"$TASKHOST_STACK_RUN/.lock"
-flock -n 8 || { stack_say "another up.sh/down.sh is running; waiting for it"; flock 8; }
+stack_lock
 
 stop_pid daprd          # first, so that it stops consuming before Kafka goes away
 stop_pid scheduler

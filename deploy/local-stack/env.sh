@@ -44,9 +44,9 @@ DATABASE_URL=${DATABASE_URL:-postgres://postgres:$PG_PASSWORD@127.0.0.1:$PG_PORT
 
 # --- Dapr scheduler (Jobs API; embedded etcd) ---
 SCHED_PORT=${SCHED_PORT:-50006}
-SCHED_HEALTHZ_PORT=${SCHED_HEALTHZ_PORT:-58081}
-SCHED_ETCD_CLIENT_PORT=${SCHED_ETCD_CLIENT_PORT:-52379}
-SCHED_ETCD_PEER_PORT=${SCHED_ETCD_PEER_PORT:-52380}
+SCHED_HEALTHZ_PORT=${SCHED_HEALTHZ_PORT:-18081}
+SCHED_ETCD_CLIENT_PORT=${SCHED_ETCD_CLIENT_PORT:-12379}
+SCHED_ETCD_PEER_PORT=${SCHED_ETCD_PEER_PORT:-12380}
 SCHED_ADDRESS=${SCHED_ADDRESS:-127.0.0.1:$SCHED_PORT}
 
 # --- daprd (the sidecar of one app) ---
@@ -66,6 +66,27 @@ export TASKHOST_STACK_RUN TASKHOST_CACHE DATABASE_URL APP_ID APP_PORT DAPR_HTTP_
 stack_say() { printf '[stack] %s\n' "$*"; }
 stack_warn() { printf '[stack] warning: %s\n' "$*" >&2; }
 stack_die() { printf '[stack] ERROR: %s\n' "$*" >&2; exit 1; }
+# stack_lock: take the stack's lock on fd 8, so that up.sh and down.sh never run at once. Waits
+# at most STACK_LOCK_WAIT_S (300) seconds, then fails naming the processes that hold it: a wait
+# without end is what a caller's cleanup can least afford.
+stack_lock() {
+    local wait_s=${STACK_LOCK_WAIT_S:-300}
+    exec 8>"$TASKHOST_STACK_RUN/.lock"
+    flock -n 8 && return 0
+    stack_say "another up.sh/down.sh is running; waiting for it (at most $wait_s s)"
+    flock -w "$wait_s" 8 ||
+        stack_die "$TASKHOST_STACK_RUN/.lock is still held after $wait_s s by: $(lock_holders)"
+}
+# lock_holders: the processes (other than this shell) with the stack's lock file open.
+lock_holders() {
+    local fd pid
+    for fd in /proc/[0-9]*/fd/*; do
+        [[ $(readlink "$fd" 2>/dev/null) == "$TASKHOST_STACK_RUN/.lock" ]] || continue
+        pid=${fd#/proc/}; pid=${pid%%/*}
+        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+        printf '%s (%s); ' "$pid" "$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)"
+    done | sort -u
+}
 now_ms() { date +%s%3N; }
 # pid_of NAME: the pid recorded in $TASKHOST_STACK_RUN/NAME.pid, if that process still runs.
 pid_of() {
@@ -104,7 +125,9 @@ wait_until() {
 start_bg() {
     local name=$1; shift
     mkdir -p "$STACK_LOGS"
-    setsid "$@" >"$STACK_LOGS/$name.log" 2>&1 </dev/null &
+    # 8>&-: up.sh holds its lock on fd 8; a child that kept it would hold the lock for as long as
+    # it runs, and the next down.sh would wait for it forever.
+    setsid "$@" >"$STACK_LOGS/$name.log" 2>&1 </dev/null 8>&- &
     echo $! >"$TASKHOST_STACK_RUN/$name.pid"
 }
 # stop_pid NAME: SIGTERM the recorded process, SIGKILL after 30 s; remove the pid file.

@@ -57,8 +57,7 @@ fi
 # 755: the postgres user must be able to traverse it
 [[ -d $TASKHOST_STACK_RUN ]] || { mkdir -p "$TASKHOST_STACK_RUN" && chmod 755 "$TASKHOST_STACK_RUN"; }
 mkdir -p "$STACK_LOGS"
-exec 8>"$TASKHOST_STACK_RUN/.lock"
-flock -n 8 || { stack_say "another up.sh/down.sh is running; waiting for it"; flock 8; }
+stack_lock
 stack_say "run-time state in $TASKHOST_STACK_RUN (logs: $STACK_LOGS)"
 
 # ---------- Kafka: one KRaft node (broker + controller) ----------
@@ -97,7 +96,8 @@ fi
 # As root the server must run as $PG_OS_USER (postgres refuses root). Run it from / because that
 # user usually cannot enter the caller's working directory (e.g. /root/...).
 as_pg() {
-    if ((EUID == 0)); then (cd / && runuser -u "$PG_OS_USER" -- "$@"); else (cd / && "$@"); fi
+    # 8>&-: the server pg_ctl starts must not inherit (and so hold) this script's lock
+    if ((EUID == 0)); then (cd / && runuser -u "$PG_OS_USER" -- "$@" 8>&-); else (cd / && "$@" 8>&-); fi
 }
 if ((EUID == 0)); then
     id "$PG_OS_USER" >/dev/null 2>&1 || stack_die "no '$PG_OS_USER' OS user to run PostgreSQL as (apt-get install postgresql creates it)"
@@ -140,16 +140,9 @@ PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" "$DATABASE_URL" -tAc 'select 1' >/dev/null ||
 # ---------- Dapr scheduler (Jobs API, embedded etcd) ----------
 sched_dir=$TASKHOST_STACK_RUN/scheduler
 sched_t0=
-if pid=$(pid_of scheduler); then
-    stack_say "scheduler already running (pid $pid)"
-else
-    for p in SCHED_PORT SCHED_HEALTHZ_PORT SCHED_ETCD_CLIENT_PORT SCHED_ETCD_PEER_PORT; do
-        require_free_port "${!p}" scheduler "$p"
-    done
-    mkdir -p "$sched_dir"
-    stack_say "starting dapr scheduler $DAPR_VERSION on 127.0.0.1:$SCHED_PORT (healthz *:$SCHED_HEALTHZ_PORT, etcd :$SCHED_ETCD_CLIENT_PORT/:$SCHED_ETCD_PEER_PORT)"
-    # 1.16.5 ignores --healthz-listen-address and --metrics-listen-address, so healthz listens on all
-    # interfaces (it only answers GET /healthz) and metrics are switched off.
+# 1.16.5 ignores --healthz-listen-address and --metrics-listen-address, so healthz listens on all
+# interfaces (it only answers GET /healthz) and metrics are switched off.
+start_scheduler() {
     sched_t0=$(now_ms)
     start_bg scheduler "$DAPR_BIN/scheduler" --mode standalone \
         --listen-address 127.0.0.1 --port "$SCHED_PORT" \
@@ -159,6 +152,17 @@ else
         --etcd-client-listen-address 127.0.0.1 --etcd-client-port "$SCHED_ETCD_CLIENT_PORT" \
         --etcd-initial-cluster "dapr-scheduler-server-0=http://127.0.0.1:$SCHED_ETCD_PEER_PORT" \
         --log-level "${SCHED_LOG_LEVEL:-info}"
+}
+scheduler_healthy() { curl -sf "http://127.0.0.1:$SCHED_HEALTHZ_PORT/healthz"; }
+if pid=$(pid_of scheduler); then
+    stack_say "scheduler already running (pid $pid)"
+else
+    for p in SCHED_PORT SCHED_HEALTHZ_PORT SCHED_ETCD_CLIENT_PORT SCHED_ETCD_PEER_PORT; do
+        require_free_port "${!p}" scheduler "$p"
+    done
+    mkdir -p "$sched_dir"
+    stack_say "starting dapr scheduler $DAPR_VERSION on 127.0.0.1:$SCHED_PORT (healthz *:$SCHED_HEALTHZ_PORT, etcd :$SCHED_ETCD_CLIENT_PORT/:$SCHED_ETCD_PEER_PORT)"
+    start_scheduler
 fi
 
 # ---------- wait for readiness ----------
@@ -167,7 +171,23 @@ if ((kafka_started)); then
 else
     wait_until kafka 60 tcp_open "$KAFKA_PORT"
 fi
-WAIT_T0=${sched_t0:-} wait_until scheduler 60 curl -sf "http://127.0.0.1:$SCHED_HEALTHZ_PORT/healthz"
+if [[ -z $sched_t0 ]]; then
+    wait_until scheduler 60 scheduler_healthy
+else
+    # The free-port check above sees listeners only. A port in Linux's ephemeral range (50006 is
+    # Dapr's default) can also be the local end of some client's connection, which makes the
+    # scheduler exit with "address already in use" as it binds: start it again, up to 3 times.
+    for attempt in 1 2 3; do
+        (WAIT_T0=$sched_t0 wait_until scheduler 60 scheduler_healthy) && break
+        if ((attempt == 3)) || ! grep -q 'address already in use' "$STACK_LOGS/scheduler.log"; then
+            stack_die "the scheduler did not start (attempt $attempt; see above)"
+        fi
+        stack_warn "a port the scheduler binds was taken while it started (attempt $attempt, above); starting it again in 2 s"
+        cp "$STACK_LOGS/scheduler.log" "$STACK_LOGS/scheduler.attempt-$attempt.log"
+        sleep 2
+        start_scheduler
+    done
+fi
 
 stack_say "stack up in $(($(now_ms) - t_start)) ms:"
 stack_say "  kafka      127.0.0.1:$KAFKA_PORT          (TASKHOST_KAFKA_BROKERS=127.0.0.1:$KAFKA_PORT)"
