@@ -141,12 +141,22 @@ start() {
     options+=" -c unix_socket_directories='$pg_dir' -c max_connections=200"
     options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     ((tls)) && options+=" -c ssl=on -c ssl_cert_file='$tls_dir/server.crt' -c ssl_key_file='$tls_dir/server.key'"
-    # One start's log at a time, so that the tail shown on failure is about this start.
-    [[ -f $log ]] && as_owner truncate -s 0 "$log"
-    if ! as_owner "$bin/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "$options" >/dev/null; then
+    # The port is in Linux's ephemeral range (32768-60999), so the local end of some client's
+    # connection can hold it at the moment the server binds, unseen by any listener check:
+    # "Address already in use" is tried again, up to 3 attempts.
+    local attempt
+    for attempt in 1 2 3; do
+        # One start's log at a time, so that the tail shown on failure is about this start.
+        [[ -f $log ]] && as_owner truncate -s 0 "$log"
+        as_owner "$bin/pg_ctl" start -D "$data" -l "$log" -w -t 60 -o "$options" >/dev/null && return 0
+        if ((attempt < 3)) && grep -q 'Address already in use' "$log" 2>/dev/null; then
+            say "port $port was taken as PostgreSQL started (attempt $attempt); starting it again in 2 s" >&2
+            sleep 2
+            continue
+        fi
         tail -n 20 "$log" >&2 || true
         die "PostgreSQL did not start (is port $port in use? set TASKHOST_PG_PORT); log: $log"
-    fi
+    done
 }
 
 create_database() {

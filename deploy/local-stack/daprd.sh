@@ -93,7 +93,8 @@ if ((foreground)); then
     exec "${cmd[@]}"
 fi
 [[ -d $TASKHOST_STACK_RUN ]] || { mkdir -p "$TASKHOST_STACK_RUN" && chmod 755 "$TASKHOST_STACK_RUN"; }
-start_bg daprd "${cmd[@]}"
+start_daprd() { start_bg daprd "${cmd[@]}"; }
+start_daprd
 # outbound = sidecar and components ready; it does not need the app
-wait_until daprd 90 curl -sf -o /dev/null "http://127.0.0.1:$DAPR_HTTP_PORT/v1.0/healthz/outbound"
+wait_restarting daprd 90 start_daprd curl -sf -o /dev/null "http://127.0.0.1:$DAPR_HTTP_PORT/v1.0/healthz/outbound"
 stack_say "daprd running (pid $(pid_of daprd)), log $STACK_LOGS/daprd.log; it reads GET /dapr/subscribe once the app answers on 127.0.0.1:$APP_PORT"

@@ -121,6 +121,25 @@ wait_until() {
     tail -n 30 "$STACK_LOGS/$name.log" >&2 2>/dev/null
     stack_die "$name not ready after ${timeout}s (last lines above); full log: $STACK_LOGS/$name.log"
 }
+# wait_restarting NAME TIMEOUT_S RESTART_FN READY_CMD...: wait_until NAME is ready (it has just been
+# started). A fixed port in Linux's ephemeral range (32768-60999: Dapr's defaults 50001, 50002, 50006
+# are) can be the local end of some client's connection at the moment a server binds it, which
+# the free-port check (listeners only) cannot see: when NAME exits with "address already in use",
+# RESTART_FN starts it again, up to 3 attempts in all. Any other failure fails at once.
+wait_restarting() {
+    local name=$1 timeout=$2 restart=$3 attempt; shift 3
+    for attempt in 1 2 3; do
+        (wait_until "$name" "$timeout" "$@") && return 0
+        if ((attempt == 3)) || ! grep -q 'address already in use' "$STACK_LOGS/$name.log" 2>/dev/null; then
+            stack_die "$name did not start (attempt $attempt; see above)"
+        fi
+        cp "$STACK_LOGS/$name.log" "$STACK_LOGS/$name.attempt-$attempt.log"
+        stack_warn "a port $name binds was taken as it started (attempt $attempt, above); starting it again in 2 s"
+        sleep 2
+        WAIT_T0=$(now_ms)
+        "$restart"
+    done
+}
 # start_bg NAME CMD...: start CMD detached in its own session, output to $STACK_LOGS/NAME.log, pid to NAME.pid.
 start_bg() {
     local name=$1; shift

@@ -123,9 +123,19 @@ else
     stack_say "starting postgres $("$PG_BIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT"
     t0=$(now_ms)
     # the log and the unix socket live in $PG_DIR: the postgres user cannot write our root-owned logs dir
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >/dev/null ||
-        { tail -n 30 "$PG_DIR/postgres.log" >&2; stack_die "postgres did not start (log above: $PG_DIR/postgres.log)"; }
+    # Started again (3 attempts) when its port was taken as it bound: see wait_restarting.
+    for attempt in 1 2 3; do
+        logged=$(stat -c %s "$PG_DIR/postgres.log" 2>/dev/null || echo 0)
+        as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -k $PG_DIR" start >/dev/null && break
+        if ((attempt < 3)) && tail -c +$((logged + 1)) "$PG_DIR/postgres.log" | grep -q 'Address already in use'; then
+            stack_warn "port $PG_PORT was taken as postgres started (attempt $attempt); starting it again in 2 s"
+            sleep 2
+            continue
+        fi
+        tail -n 30 "$PG_DIR/postgres.log" >&2
+        stack_die "postgres did not start (log above: $PG_DIR/postgres.log)"
+    done
     stack_say "postgres ready after $(($(now_ms) - t0)) ms"
 fi
 if ! as_pg "$PG_BIN/psql" -h "$PG_DIR" -p "$PG_PORT" -U postgres -d postgres -tAc \
@@ -174,19 +184,7 @@ fi
 if [[ -z $sched_t0 ]]; then
     wait_until scheduler 60 scheduler_healthy
 else
-    # The free-port check above sees listeners only. A port in Linux's ephemeral range (50006 is
-    # Dapr's default) can also be the local end of some client's connection, which makes the
-    # scheduler exit with "address already in use" as it binds: start it again, up to 3 times.
-    for attempt in 1 2 3; do
-        (WAIT_T0=$sched_t0 wait_until scheduler 60 scheduler_healthy) && break
-        if ((attempt == 3)) || ! grep -q 'address already in use' "$STACK_LOGS/scheduler.log"; then
-            stack_die "the scheduler did not start (attempt $attempt; see above)"
-        fi
-        stack_warn "a port the scheduler binds was taken while it started (attempt $attempt, above); starting it again in 2 s"
-        cp "$STACK_LOGS/scheduler.log" "$STACK_LOGS/scheduler.attempt-$attempt.log"
-        sleep 2
-        start_scheduler
-    done
+    WAIT_T0=$sched_t0 wait_restarting scheduler 60 start_scheduler scheduler_healthy
 fi
 
 stack_say "stack up in $(($(now_ms) - t_start)) ms:"
