@@ -70,6 +70,24 @@ mod tests {
         assert_eq!(string("a\nb\tc\r\u{08}\u{0C}"), r#""a\nb\tc\r\b\f""#);
         assert_eq!(string("\u{0}\u{1f}\u{7f}"), "\"\\u0000\\u001f\u{7f}\"");
         assert_eq!(string("café ✓ 😀"), "\"café ✓ 😀\"");
+        assert_eq!(string("é\"ü\u{1}x\\"), r#""é\"ü\u0001x\\""#);
+    }
+
+    #[test]
+    fn strings_are_what_serde_json_writes() {
+        let mut samples: Vec<String> = (0u8..0x80).map(|b| char::from(b).to_string()).collect();
+        let every_ascii: String = (0u8..0x80).map(char::from).collect();
+        samples.extend([
+            String::new(),
+            every_ascii.clone(),
+            every_ascii.chars().rev().collect(),
+            "plain title".into(),
+            "\"quoted\" at both ends\"".into(),
+            "ünïcödé\u{1}\u{1f}\\\n 😀\t".into(),
+        ]);
+        for text in samples {
+            assert_eq!(string(&text), serde_json::to_string(&text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]
