@@ -86,7 +86,11 @@ mod tests {
             "ünïcödé\u{1}\u{1f}\\\n 😀\t".into(),
         ]);
         for text in samples {
-            assert_eq!(string(&text), serde_json::to_string(&text).unwrap(), "{text:?}");
+            assert_eq!(
+                string(&text),
+                serde_json::to_string(&text).unwrap(),
+                "{text:?}"
+            );
         }
     }
 
