@@ -108,13 +108,17 @@ require_free_port() {
 tcp_open() { timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
 # wait_until NAME TIMEOUT_S CMD...: poll CMD every 0.1 s; fail loudly if the process of NAME dies or time runs out.
 # The time printed counts from $WAIT_T0 (ms, e.g. the launch) when set, else from the call.
+# With WAIT_EXIT_OK=1, a process that exits during start-up is a warning and a return of 1 (the
+# caller may start it again: wait_restarting), not the end of the script.
 wait_until() {
     local name=$1 timeout=$2 t0 i; shift 2; t0=${WAIT_T0:-$(now_ms)}
     for ((i = 0; i < timeout * 10; i++)); do
         if "$@" >/dev/null 2>&1; then stack_say "$name ready after $(($(now_ms) - t0)) ms"; return 0; fi
         if [[ -f $TASKHOST_STACK_RUN/$name.pid ]] && ! pid_alive "$name"; then
             tail -n 30 "$STACK_LOGS/$name.log" >&2 2>/dev/null
-            stack_die "$name exited during start-up (last lines above); full log: $STACK_LOGS/$name.log"
+            local exited="$name exited during start-up (last lines above); full log: $STACK_LOGS/$name.log"
+            if [[ ${WAIT_EXIT_OK:-} == 1 ]]; then stack_warn "$exited"; return 1; fi
+            stack_die "$exited"
         fi
         sleep 0.1
     done
@@ -129,7 +133,7 @@ wait_until() {
 wait_restarting() {
     local name=$1 timeout=$2 restart=$3 attempt; shift 3
     for attempt in 1 2 3; do
-        (wait_until "$name" "$timeout" "$@") && return 0
+        WAIT_EXIT_OK=1 wait_until "$name" "$timeout" "$@" && return 0
         if ((attempt == 3)) || ! grep -q 'address already in use' "$STACK_LOGS/$name.log" 2>/dev/null; then
             stack_die "$name did not start (attempt $attempt; see above)"
         fi

@@ -121,8 +121,10 @@ impl Stack {
     pub async fn ensure_daprd(&self) {
         // daprd's default ports (50001, 50002, 59091) lie in Linux's ephemeral port range, so
         // a client connection elsewhere on the machine can hold one for a while and daprd
-        // then exits with "address already in use": try again a few times, and show who
-        // held the ports when giving up.
+        // then exits with "address already in use". daprd.sh starts it again itself (3 tries
+        // within seconds: `wait_restarting` in deploy/local-stack/env.sh); this loop is the
+        // slower outer try for a port held longer than that, and shows who held the ports
+        // when giving up.
         let mut failures = Vec::new();
         for attempt in 1..=4 {
             match self
