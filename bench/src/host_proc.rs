@@ -113,14 +113,19 @@ impl Host {
 pub const ADMIN_TOKEN: &str = "taskhost-bench-admin-token";
 
 pub fn rss_mib(pid: u32) -> anyhow::Result<f64> {
+    status_mib(&pid.to_string(), "VmRSS")
+}
+
+/// A memory figure of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, …; `pid` may be `self`), in MiB.
+pub fn status_mib(pid: &str, field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
+    let kib: f64 = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
-        .context("no VmRSS in /proc/<pid>/status")?;
-    Ok(kb / 1024.0)
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
+    Ok(kib / 1024.0)
 }
 
 /// Samples a process's RSS every 100 ms until dropped; keeps the peak.

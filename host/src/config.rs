@@ -1,7 +1,9 @@
 //! Configuration: flags, each with a `TASKHOST_*` environment variable. Values are checked
 //! before anything starts, and an error says which setting is wrong and how to fix it.
 
-use crate::runtime::{AutoRollback, Ceilings, Limits, RuntimeConfig, SwapPolicy};
+use crate::runtime::{
+    AutoRollback, Ceilings, LARGE_IMAGE_KEEP_RESIDENT, Limits, RuntimeConfig, SwapPolicy,
+};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::net::SocketAddr;
@@ -191,6 +193,13 @@ pub struct ComponentArgs {
     /// Most bytes of text (titles, payloads, ids, ...) all effects of one call may carry.
     #[arg(long, env = "TASKHOST_MAX_EFFECT_BYTES", default_value_t = 4 << 20)]
     pub max_effect_bytes: usize,
+    /// MiB of the pages a large (Python, JavaScript) component's instance wrote that its pool
+    /// slot keeps resident when the instance is freed, so that the next message does not fault
+    /// them in again: such components cost half to a third of the CPU with it, paid in up to
+    /// this much (~10 MiB for the Python audit) kept per wasm thread at rest. 0: give them all back. Taken only on Linux 6.7+
+    /// (PAGEMAP_SCAN).
+    #[arg(long, env = "TASKHOST_LARGE_IMAGE_KEEP_RESIDENT_MIB", default_value_t = LARGE_IMAGE_KEEP_RESIDENT >> 20)]
+    pub large_image_keep_resident_mib: usize,
 }
 
 impl ComponentArgs {
@@ -239,6 +248,12 @@ impl ComponentArgs {
                 self.max_effect_bytes
             );
         }
+        if self.large_image_keep_resident_mib > max_memory_mib {
+            bail!(
+                "TASKHOST_LARGE_IMAGE_KEEP_RESIDENT_MIB must be 0..=TASKHOST_MAX_MEMORY_LIMIT_MIB ({max_memory_mib}), not {}",
+                self.large_image_keep_resident_mib
+            );
+        }
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -257,6 +272,7 @@ impl ComponentArgs {
                 call_timeout: Duration::from_millis(max_timeout_ms),
             },
             cache_dir,
+            large_image_keep_resident: self.large_image_keep_resident_mib << 20,
             ..RuntimeConfig::default()
         })
     }
@@ -424,5 +440,39 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    /// The component settings as the command line gives them (environment variables aside).
+    fn component_args(flags: &[&str]) -> ComponentArgs {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            components: ComponentArgs,
+        }
+        let args = std::iter::once("taskhost").chain(flags.iter().copied());
+        <Cli as clap::Parser>::try_parse_from(args)
+            .expect("the flags parse")
+            .components
+    }
+
+    #[test]
+    fn large_images_keep_16_mib_resident_unless_told_and_never_more_than_a_slot() {
+        let keep = |flags: &[&str]| {
+            component_args(flags)
+                .runtime_config()
+                .map(|c| c.large_image_keep_resident)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(keep(&[]), Ok(16 << 20));
+        assert_eq!(keep(&["--large-image-keep-resident-mib", "0"]), Ok(0));
+        assert_eq!(
+            keep(&["--large-image-keep-resident-mib", "256"]),
+            Ok(256 << 20)
+        );
+        let e = keep(&["--large-image-keep-resident-mib", "257"]).unwrap_err();
+        assert!(
+            e.contains("TASKHOST_LARGE_IMAGE_KEEP_RESIDENT_MIB") && e.contains("257"),
+            "{e}"
+        );
     }
 }

@@ -9,6 +9,7 @@ pub mod footprint;
 pub mod host_cost;
 pub mod languages;
 pub mod real_stack;
+pub mod resident;
 pub mod shadow;
 
 use crate::Ctx;

@@ -28,6 +28,11 @@ const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// one 64 KiB wasm page, `components/guest-stack.rs`), with room for one that grows.
 const MEMORY_KEEP_RESIDENT: usize = 256 << 10;
 
+/// Default of [`RuntimeConfig::large_image_keep_resident`]: more than a Python or JavaScript
+/// consumer writes while handling one message (~10 MiB of a 9–12 MiB memory; docs/benchmarks.md,
+/// item 32).
+pub const LARGE_IMAGE_KEEP_RESIDENT: usize = 16 << 20;
+
 /// Instance slots freed per batched decommit (see `Runtime::new`).
 const DECOMMIT_BATCH: usize = 16;
 
@@ -41,6 +46,13 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// Concurrent instances the pooling allocator reserves slots for.
     pub max_instances: u32,
+    /// Bytes of the pages a large-image component's instance wrote (see `image.rs`: Python,
+    /// JavaScript) that are reset in place when it is freed rather than decommitted, so that
+    /// the next instance in the slot does not fault them in again. Each pool slot such a
+    /// component used keeps up to this much resident until it is reused. Only taken where the
+    /// kernel reports written pages (`PAGEMAP_SCAN`, Linux 6.7+); elsewhere wasmtime would reset
+    /// the whole window on every free, so large images keep what small ones keep.
+    pub large_image_keep_resident: usize,
 }
 
 impl Default for RuntimeConfig {
@@ -50,6 +62,7 @@ impl Default for RuntimeConfig {
             ceilings: Ceilings::default(),
             cache_dir: None,
             max_instances: 1000,
+            large_image_keep_resident: LARGE_IMAGE_KEEP_RESIDENT,
         }
     }
 }
@@ -77,6 +90,13 @@ pub(super) struct Flavour {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        if !PoolingAllocationConfig::is_pagemap_scan_available() {
+            tracing::info!(
+                keep_resident_bytes = MEMORY_KEEP_RESIDENT,
+                "the kernel has no PAGEMAP_SCAN (Linux < 6.7): freed instance memories are reset \
+                 by their first bytes, and large images keep only what small ones keep"
+            );
+        }
         let copied = Arc::new(Flavour::new(&config, ImageInit::Copied)?);
         let mapped = Arc::new(Flavour::new(&config, ImageInit::Mapped)?);
         let ticker = Arc::new(EpochTicker::start(vec![
@@ -112,6 +132,7 @@ impl Runtime {
 
 impl Flavour {
     fn new(config: &RuntimeConfig, init: ImageInit) -> anyhow::Result<Self> {
+        let keep_resident = keep_resident(config, init);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_core_instances(config.max_instances * 4)
@@ -134,8 +155,9 @@ impl Flavour {
             // 246/275/310/285 µs (docs/benchmarks.md). It pays only together with the
             // consumers' 64 KiB stack: with wasm-ld's 1 MiB stack first in memory, the window
             // held untouched stack and every written page lay above it (445 → 464 µs at
-            // 64 KiB, 708 µs at 1 MiB, measured before the stack was cut).
-            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
+            // 64 KiB, 708 µs at 1 MiB, measured before the stack was cut). Large images
+            // (Python, JavaScript) get a larger window: see `keep_resident`.
+            .linear_memory_keep_resident(keep_resident)
             .pagemap_scan(wasmtime::Enabled::Auto)
             // A freed instance's tables are zeroed in place rather than decommitted: a Rust
             // consumer's tables are a page or two, and decommitting them meant that the next
@@ -172,6 +194,27 @@ impl Flavour {
             linker,
             fingerprint,
         })
+    }
+}
+
+/// Bytes of a freed memory reset in place for components whose image reaches instances `init`'s
+/// way. Small images: [`MEMORY_KEEP_RESIDENT`]. Large ones (Python, JavaScript): the configured
+/// window. Decommitting what such an instance wrote meant the next one faulted ~10 MiB back
+/// in, each fault and each batched decommit a cross-core TLB flush, with the pool's threads
+/// faulting at once: on the Dapr route with the Python audit the host spent 5,000–5,900 µs of
+/// CPU per delivery, 1,900–2,300 with the window (docs/benchmarks.md, item 32). Its price: each
+/// slot such a component used keeps what it wrote until reused — about 10 MiB per wasm thread
+/// once all have run one, kept at rest — though the peak under load is lower, since slots no
+/// longer wait for their batched decommit holding the same pages. Without `PAGEMAP_SCAN`,
+/// wasmtime resets the window's first bytes whole, written or not (a 16 MiB copy per
+/// message), so there large images keep what small ones keep.
+fn keep_resident(config: &RuntimeConfig, init: ImageInit) -> usize {
+    match init {
+        ImageInit::Copied => MEMORY_KEEP_RESIDENT,
+        ImageInit::Mapped if PoolingAllocationConfig::is_pagemap_scan_available() => {
+            config.large_image_keep_resident
+        }
+        ImageInit::Mapped => MEMORY_KEEP_RESIDENT.min(config.large_image_keep_resident),
     }
 }
 

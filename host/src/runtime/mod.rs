@@ -31,7 +31,7 @@ pub mod versions;
 pub use bindings::wit;
 pub use component::{LoadError, LoadedComponent, WORLD};
 pub use component_limits::{Ceilings, ComponentLimits, LimitOverrides, LimitRequest};
-pub use engine::{Runtime, RuntimeConfig};
+pub use engine::{LARGE_IMAGE_KEEP_RESIDENT, Runtime, RuntimeConfig};
 pub use limits::Limits;
 pub use limits_file::LimitsFile;
 pub use outcome::{Answer, CallError};
