@@ -74,8 +74,17 @@ check "recurrence: completing a monthly task due Jan 31 creates the next, due Fe
            completed-at: some(1769850000000)},
     previous: none}), 1769850000000)' \
     'ok([create-task({idempotency-key: "recurrence:t1:2"' \
-    'due-date: some(1772269200000)' 'anchor: some(1769850000000)' 'occurrence: 2' \
-    'series t1: occurrence 2 due 2026-02-28T09:00:00Z'
+    'due-date: some(1772269200000)' 'anchor: some(1769850000000)' 'occurrence: 2'
+
+check "recurrence: a series at its last occurrence creates nothing and says why on stderr" recurrence.wasm \
+    'handle("task-events", task-event({
+    event-id: "evt-6", operation: completed, occurred-at: 1769850000000, user-id: "alice",
+    task: {id: "t1", title: "Pay rent", is-completed: true, priority: high,
+           due-date: some(1769850000000),
+           recurrence: some({frequency: monthly, interval: 1, max-occurrences: some(3)}),
+           tags: [], occurrence: 3, series-id: some("s1"),
+           created-at: 1767225600000, updated-at: 1769850000000}}), 1769850000000)' \
+    'ok([])' 'series s1 ended: occurrence 3 of at most 3'
 
 check "recurrence: interval 0 is dropped" recurrence.wasm \
     'handle("task-events", task-event({

@@ -1,10 +1,11 @@
 //! Logs of the real binary with `--log-format json`: every line about a message carries its
 //! event id and topic and, for a component's part, the component and version — including what
-//! a component writes to stderr (recurrence logs each next occurrence it schedules).
+//! a component writes to stderr (recurrence logs a series that ends), and the line about each
+//! task a component created (its key, occurrence and due date).
 
 mod support;
 
-use chrono::{SecondsFormat, TimeDelta, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 
 use support::{EFFECT_TIMEOUT, HostOptions, TestEnv, User, wait_until};
@@ -46,7 +47,7 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
                               "is_recurring": true, "recurrence_frequency": "daily" }))
         .await;
     api.complete_task(&task.id).await;
-    // Recurrence's answer to the completion: the next instance (and a line on its stderr).
+    // Recurrence's answer to the completion: the next instance, and the host's line about it.
     wait_until("the next instance", EFFECT_TIMEOUT, async || {
         let n = api.tasks().await.len();
         if n == 2 {
@@ -56,6 +57,44 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
         }
     })
     .await;
+    let key = format!("recurrence:{}:2", task.id);
+    let created_line = wait_until(
+        "the line about the created task",
+        EFFECT_TIMEOUT,
+        async || {
+            host.stderr()
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|l| {
+                    l["message"] == "created task from component effect"
+                        && field(l, "key") == Some(&json!(key))
+                })
+                .ok_or_else(|| "not logged yet".to_string())
+        },
+    )
+    .await;
+    assert_eq!(
+        field(&created_line, "component"),
+        Some(&json!("recurrence"))
+    );
+    assert_eq!(field(&created_line, "occurrence"), Some(&json!(2)));
+    assert_eq!(field(&created_line, "series_id"), Some(&json!(task.id)));
+    let next_due = field(&created_line, "due_date")
+        .and_then(Value::as_str)
+        .and_then(|d| DateTime::parse_from_rfc3339(d).ok());
+    assert_eq!(
+        next_due,
+        Some(DateTime::parse_from_rfc3339(&due).unwrap() + TimeDelta::days(1)),
+        "the next occurrence is due a day after the first: {created_line}"
+    );
+
+    // A series that ends: recurrence says why on its stderr, and nothing follows.
+    let last = api
+        .create_task(&json!({ "title": "last of its series", "due_date": due,
+                              "is_recurring": true, "recurrence_frequency": "daily",
+                              "recurrence_max_occurrences": 1 }))
+        .await;
+    api.complete_task(&last.id).await;
     let stderr_line = wait_until(
         "recurrence's stderr line in the log",
         EFFECT_TIMEOUT,
@@ -66,7 +105,10 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
                 .find(|l| {
                     l["target"] == "taskhost::component"
                         && l["message"].as_str().is_some_and(|m| {
-                            m.starts_with(&format!("series {}: occurrence 2", task.id))
+                            m.starts_with(&format!(
+                                "series {} ended: occurrence 1 of at most 1",
+                                last.id
+                            ))
                         })
                 })
                 .ok_or_else(|| "not logged yet".to_string())
@@ -111,7 +153,7 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
     }
     assert!(
         about_components.len() >= 8,
-        "two events × four components: at least 8 lines, got {}",
+        "at least two events × four components: at least 8 lines, got {}",
         about_components.len()
     );
     for line in about_components {

@@ -43,7 +43,7 @@ impl Guest for Component {
             Message::TaskEvent(event)
                 if topic == TASK_EVENTS && event.operation == TaskOperation::Completed =>
             {
-                Ok(series::next_occurrence(&event)?
+                Ok(series::next_occurrence(event)?
                     .map(Effect::CreateTask)
                     .into_iter()
                     .collect())

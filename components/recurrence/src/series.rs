@@ -9,9 +9,13 @@ use crate::todo::events::types::{Failure, NewTask, Recurrence, TaskEvent};
 /// The idempotency key names the occurrence (`recurrence:{series-id}:{n}`), not the event, so
 /// that a redelivered or duplicated completion event — or the same task completed twice —
 /// never creates the n-th occurrence twice.
-pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
-    let task = &event.task;
-    let Some(rule) = &task.recurrence else {
+///
+/// A series that ends is logged here, since nothing else says why no task followed; the next
+/// occurrence is not: the host logs each task it creates, with this key, its occurrence and
+/// due date — and only once, where a line here would repeat on every redelivery.
+pub fn next_occurrence(event: TaskEvent) -> Result<Option<NewTask>, Failure> {
+    let task = event.task;
+    let Some(rule) = task.recurrence else {
         return Ok(None);
     };
     if rule.interval == 0 {
@@ -19,7 +23,7 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
             "recurrence interval must be at least 1".into(),
         ));
     }
-    let series_id = task.series_id.clone().unwrap_or_else(|| task.id.clone());
+    let series_id = task.series_id.unwrap_or(task.id);
     if let Some(max) = rule.max_occurrences
         && task.occurrence >= max
     {
@@ -33,7 +37,7 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
         Failure::Drop(format!("occurrence {} cannot be followed", task.occurrence))
     })?;
     let completed_at = task.completed_at.unwrap_or(event.occurred_at);
-    let due = next_due(rule, task.due_date, completed_at).map_err(Failure::Drop)?;
+    let due = next_due(&rule, task.due_date, completed_at).map_err(Failure::Drop)?;
     if let Some(ends_on) = rule.ends_on
         && due > ends_on
     {
@@ -44,24 +48,20 @@ pub fn next_occurrence(event: &TaskEvent) -> Result<Option<NewTask>, Failure> {
         ));
         return Ok(None);
     }
-    log(format_args!(
-        "series {series_id}: occurrence {occurrence} due {}",
-        rfc3339(due)
-    ));
     Ok(Some(NewTask {
         idempotency_key: format!("recurrence:{series_id}:{occurrence}"),
-        user_id: event.user_id.clone(),
-        title: task.title.clone(),
-        description: task.description.clone(),
+        user_id: event.user_id,
+        title: task.title,
+        description: task.description,
         priority: task.priority,
         due_date: Some(due),
         // Monthly series keep the first due date's day of month: see `schedule::next_due`.
         recurrence: Some(Recurrence {
             anchor: rule.anchor.or(task.due_date),
-            ..*rule
+            ..rule
         }),
-        tags: task.tags.clone(),
-        reminder_offsets: task.reminder_offsets.clone(),
+        tags: task.tags,
+        reminder_offsets: task.reminder_offsets,
         occurrence,
         series_id: Some(series_id),
     }))

@@ -53,6 +53,18 @@ pub async fn create(
         now.timestamp_millis(),
     )
     .await?;
-    tracing::info!(component = origin.component, version = origin.version, task_id = %event.task.id, user_id = %event.user_id, "created task from component effect");
+    // The one line about a created task: recurrence does not log its next occurrences itself
+    // (it would on every redelivery too), so the key, occurrence and due date are here.
+    tracing::info!(
+        component = origin.component,
+        version = origin.version,
+        task_id = %event.task.id,
+        user_id = %event.user_id,
+        key = %t.idempotency_key,
+        occurrence = event.task.occurrence,
+        series_id = event.task.series_id.as_ref().map(tracing::field::display),
+        due_date = event.task.due_date.map(|d| tracing::field::display(d.to_rfc3339())),
+        "created task from component effect"
+    );
     Ok(true)
 }
