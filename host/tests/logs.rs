@@ -8,7 +8,7 @@ mod support;
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::{Value, json};
 
-use support::{EFFECT_TIMEOUT, HostOptions, TestEnv, User, wait_until};
+use support::{EFFECT_TIMEOUT, Host, HostOptions, TestEnv, User, wait_until};
 
 /// The value of `key` on a JSON log line: the event's own fields, then its spans, innermost
 /// first.
@@ -26,6 +26,18 @@ fn in_span(line: &Value, name: &str) -> bool {
     line.get("spans")
         .and_then(Value::as_array)
         .is_some_and(|spans| spans.iter().any(|s| s["name"] == name))
+}
+
+/// The first JSON line of the host's log that `matches`, waited for.
+async fn logged(host: &Host, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    wait_until(what, EFFECT_TIMEOUT, async || {
+        host.stderr()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|l| matches(l))
+            .ok_or_else(|| "not logged yet".to_string())
+    })
+    .await
 }
 
 #[tokio::test]
@@ -58,20 +70,9 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
     })
     .await;
     let key = format!("recurrence:{}:2", task.id);
-    let created_line = wait_until(
-        "the line about the created task",
-        EFFECT_TIMEOUT,
-        async || {
-            host.stderr()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| {
-                    l["message"] == "created task from component effect"
-                        && field(l, "key") == Some(&json!(key))
-                })
-                .ok_or_else(|| "not logged yet".to_string())
-        },
-    )
+    let created_line = logged(&host, "the line about the created task", |l| {
+        l["message"] == "created task from component effect" && field(l, "key") == Some(&json!(key))
+    })
     .await;
     assert_eq!(
         field(&created_line, "component"),
@@ -88,32 +89,18 @@ async fn every_line_about_a_message_names_the_event_topic_component_and_version(
         "the next occurrence is due a day after the first: {created_line}"
     );
 
-    // A series that ends: recurrence says why on its stderr, and nothing follows.
+    // A series that ends: recurrence says why on its stderr.
     let last = api
         .create_task(&json!({ "title": "last of its series", "due_date": due,
                               "is_recurring": true, "recurrence_frequency": "daily",
                               "recurrence_max_occurrences": 1 }))
         .await;
     api.complete_task(&last.id).await;
-    let stderr_line = wait_until(
-        "recurrence's stderr line in the log",
-        EFFECT_TIMEOUT,
-        async || {
-            host.stderr()
-                .lines()
-                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-                .find(|l| {
-                    l["target"] == "taskhost::component"
-                        && l["message"].as_str().is_some_and(|m| {
-                            m.starts_with(&format!(
-                                "series {} ended: occurrence 1 of at most 1",
-                                last.id
-                            ))
-                        })
-                })
-                .ok_or_else(|| "not logged yet".to_string())
-        },
-    )
+    let ended = format!("series {} ended: occurrence 1 of at most 1", last.id);
+    let stderr_line = logged(&host, "recurrence's stderr line in the log", |l| {
+        l["target"] == "taskhost::component"
+            && l["message"].as_str().is_some_and(|m| m.starts_with(&ended))
+    })
     .await;
 
     // The component's stderr: attributed to the message and the component version.
