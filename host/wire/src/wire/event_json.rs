@@ -60,26 +60,68 @@ pub fn decode_task_event_fast(
     // ignored field's invalid bytes would pass here though the `Value` path refuses them
     // (found by the fuzz target).
     let text = std::str::from_utf8(payload).ok()?;
-    // Likewise a `\uD800`–`\uDFFF` escape: serde_json checks surrogate pairing only in the
-    // strings it keeps, so a lone surrogate in an ignored field would pass here though the
-    // `Value` path refuses it (found by the fuzz target). A payload with any surrogate escape
-    // (a Python producer's `ensure_ascii` emoji, say) is left to the `Value` path.
-    if has_surrogate_escape(payload) {
+    // Likewise what serde_json checks only in the values it keeps, so that an ignored field
+    // holding it would pass here though the `Value` path refuses it (both found by the fuzz
+    // target): a lone surrogate escape, and a number beyond an `f64`. Such payloads (and any
+    // with a surrogate escape or an exponent: declining costs only speed) go to the `Value` path.
+    if leave_to_value_path(payload) {
         return None;
     }
     let raw: TaskEventJson = serde_json::from_str(text).ok()?;
     Some(task_event_from(raw, received_at))
 }
 
-/// Whether `payload` has `\u` followed by a surrogate (`D800`–`DFFF`), escaped or not (a
-/// `\\u` also counts: declining costs only speed).
-fn has_surrogate_escape(payload: &[u8]) -> bool {
-    payload.windows(4).any(|w| {
-        w[0] == b'\\'
-            && w[1] == b'u'
-            && matches!(w[2], b'd' | b'D')
-            && matches!(w[3], b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F')
-    })
+/// Whether `payload` has, in a string, a `\u` escape of a surrogate (`D800`–`DFFF`: a lone one
+/// is refused by the `Value` path, a pair is an emoji a Python producer's `ensure_ascii` wrote),
+/// or outside strings a number with an exponent (an `e` or `E` right after a digit: `true` and
+/// `false` have theirs after a letter) or a run of more than 300 digits — the only ways for a
+/// JSON number to be beyond an `f64` (~1.8e308, 309 digits). One pass; memchr through the
+/// strings, which are most of a payload.
+fn leave_to_value_path(payload: &[u8]) -> bool {
+    let mut digits = 0usize;
+    let mut i = 0;
+    while let Some(&b) = payload.get(i) {
+        match b {
+            b'0'..=b'9' => {
+                digits += 1;
+                if digits > 300 {
+                    return true;
+                }
+            }
+            b'e' | b'E' if digits > 0 => return true,
+            b'"' => {
+                digits = 0;
+                i += 1;
+                // To the closing quote; an escape's backslash and the byte after it together.
+                loop {
+                    let rest = payload.get(i..).unwrap_or_default();
+                    match memchr::memchr2(b'"', b'\\', rest) {
+                        Some(k) if rest[k] == b'\\' => {
+                            if let [
+                                b'u',
+                                b'd' | b'D',
+                                b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F',
+                                ..,
+                            ] = rest[k + 1..]
+                            {
+                                return true;
+                            }
+                            i += k + 2;
+                        }
+                        Some(k) => {
+                            i += k;
+                            break;
+                        }
+                        // Unterminated: serde_json refuses it either way.
+                        None => return false,
+                    }
+                }
+            }
+            _ => digits = 0,
+        }
+        i += 1;
+    }
+    false
 }
 
 fn task_event_from(raw: TaskEventJson, received_at: DateTime<Utc>) -> Result<TaskEvent, String> {

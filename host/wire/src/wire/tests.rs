@@ -339,3 +339,29 @@ fn a_lone_surrogate_in_an_ignored_field_is_refused_both_ways() {
     assert!(event_json::decode_task_event_fast(emoji.as_bytes(), now()).is_none());
     assert!(decode("task-events", emoji.as_bytes(), now()).is_ok());
 }
+
+#[test]
+fn a_number_beyond_an_f64_in_an_ignored_field_is_refused_both_ways() {
+    let event = r#"{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+        "task": {"id": "1e5", "title": "3E8 true", "is_completed": false, "priority": "low",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
+        "extra": [EXTRA, 60]}"#;
+    let with = |extra: &str| event.replace("EXTRA", extra);
+    // Digits and `e` inside strings, `true`/`false` and ordinary numbers: the fast path takes it.
+    assert!(event_json::decode_task_event_fast(with("-12.5").as_bytes(), now()).is_some());
+    for huge in ["1e440".to_string(), "-2.5E+400".into(), "9".repeat(400)] {
+        let payload = with(&huge);
+        assert!(
+            event_json::decode_task_event_fast(payload.as_bytes(), now()).is_none(),
+            "{huge}"
+        );
+        let e = decode("task-events", payload.as_bytes(), now())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("invalid JSON"), "{huge}: {e}");
+    }
+    // An exponent within range is read by the `Value` path, as before.
+    let payload = with("1.5e3");
+    assert!(event_json::decode_task_event_fast(payload.as_bytes(), now()).is_none());
+    assert!(decode("task-events", payload.as_bytes(), now()).is_ok());
+}
