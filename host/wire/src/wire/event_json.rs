@@ -62,8 +62,9 @@ pub fn decode_task_event_fast(
     let text = std::str::from_utf8(payload).ok()?;
     // Likewise what serde_json checks only in the values it keeps, so that an ignored field
     // holding it would pass here though the `Value` path refuses it (both found by the fuzz
-    // target): a lone surrogate escape, and a number beyond an `f64`. Such payloads (and any
-    // with a surrogate escape or an exponent: declining costs only speed) go to the `Value` path.
+    // target): a lone surrogate escape, a number beyond an `f64`, nesting past its limit. Such
+    // payloads (and any with a surrogate escape, an exponent or deep nesting: declining costs
+    // only speed) go to the `Value` path.
     if leave_to_value_path(payload) {
         return None;
     }
@@ -71,17 +72,33 @@ pub fn decode_task_event_fast(
     Some(task_event_from(raw, received_at))
 }
 
+/// Nesting the fast path takes, well inside serde_json's limit of 128 for a `Value`.
+const MAX_FAST_DEPTH: usize = 64;
+
 /// Whether `payload` has, in a string, a `\u` escape of a surrogate (`D800`–`DFFF`: a lone one
 /// is refused by the `Value` path, a pair is an emoji a Python producer's `ensure_ascii` wrote),
 /// or outside strings a number with an exponent (an `e` or `E` right after a digit: `true` and
 /// `false` have theirs after a letter) or a run of more than 300 digits — the only ways for a
-/// JSON number to be beyond an `f64` (~1.8e308, 309 digits). One pass; memchr through the
-/// strings, which are most of a payload.
+/// JSON number to be beyond an `f64` (~1.8e308, 309 digits); or arrays and objects nested
+/// more than [`MAX_FAST_DEPTH`] deep (serde_json's `Value` stops at 128 levels, its skipping of
+/// an ignored value has no limit). One pass; memchr through the strings, which are most of a
+/// payload.
 fn leave_to_value_path(payload: &[u8]) -> bool {
-    let mut digits = 0usize;
+    let (mut digits, mut depth) = (0usize, 0usize);
     let mut i = 0;
     while let Some(&b) = payload.get(i) {
         match b {
+            b'[' | b'{' => {
+                digits = 0;
+                depth += 1;
+                if depth > MAX_FAST_DEPTH {
+                    return true;
+                }
+            }
+            b']' | b'}' => {
+                digits = 0;
+                depth = depth.saturating_sub(1);
+            }
             b'0'..=b'9' => {
                 digits += 1;
                 if digits > 300 {

@@ -365,3 +365,25 @@ fn a_number_beyond_an_f64_in_an_ignored_field_is_refused_both_ways() {
     assert!(event_json::decode_task_event_fast(payload.as_bytes(), now()).is_none());
     assert!(decode("task-events", payload.as_bytes(), now()).is_ok());
 }
+
+#[test]
+fn an_ignored_field_nested_past_serde_jsons_limit_is_refused_both_ways() {
+    let event = |depth: usize| {
+        let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        format!(
+            r#"{{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+            "task": {{"id": "t1", "title": "[[{{", "is_completed": false, "priority": "low",
+                     "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}},
+            "extra": {nested}}}"#
+        )
+    };
+    // Brackets in strings do not count; a shallow ignored value takes the fast path.
+    assert!(event_json::decode_task_event_fast(event(3).as_bytes(), now()).is_some());
+    // serde_json's `Value` stops at 128 levels; it skips an ignored value without a limit.
+    let deep = event(127);
+    assert!(event_json::decode_task_event_fast(deep.as_bytes(), now()).is_none());
+    let e = decode("task-events", deep.as_bytes(), now())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("recursion limit"), "{e}");
+}
