@@ -20,19 +20,13 @@
 //! loses the bet, is rolled back and runs again with an insert that names each row it added
 //! (`RETURNING`). On the Dapr route that bet spared ~70 rows sent back per commit, each a
 //! hand-off from SQLite's thread, while the one writer is the bottleneck.
-//!
-//! SQLite's committer keeps the writer connection from one batch to the next while more work is
-//! queued, for at most [`KEEP_WRITER`]: see there.
 
 use super::handler::Handler;
 use crate::domain::Effect;
 use crate::effects::{self, Applied, EffectsConfig, Origin};
 use crate::storage::{Backend, Db, StorageError, half_the_pool, processed};
 use chrono::{DateTime, Utc};
-use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, Connection, Transaction};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tracing::Instrument;
 
@@ -41,21 +35,6 @@ use tracing::Instrument;
 /// each item whole (one message's parts, or a wave's share of at most this many: `send`), so a
 /// batch stays under twice this.
 pub const MAX_BATCH: usize = 256;
-
-/// How long SQLite's committer keeps the one writer connection from one batch to the next
-/// while more work is queued. Giving a pooled connection back and taking it again costs sqlx a
-/// ping each way, two round trips through SQLite's worker thread between every two batches, on
-/// the path where the one writer is the bottleneck: on the Dapr route (64 connections) the
-/// release and acquire took ~0.7 ms of a batch's ~4.5 ms. The bound lets the pool's other
-/// users (the Task API's transactions, the relay, the WAL checkpoint) in at least this often:
-/// past it the committer gives the connection back and queues for it again behind them (sqlx's
-/// pool serves first come, first served). An idle committer holds nothing.
-///
-/// PostgreSQL's committers take a connection per batch: kept, they were slower on the same
-/// route (3,785/3,522/3,548/3,860 against 4,107/4,332/3,971/3,868 deliveries/s, alternated),
-/// probably because their connections were no longer free for the exactly-once reads that
-/// share the pool (not measured).
-pub const KEEP_WRITER: Duration = Duration::from_millis(20);
 
 /// One component's share of a message (or the host's, `in_host.rs`): its effects, to apply
 /// exactly once.
@@ -219,37 +198,19 @@ fn stopped(count: usize) -> Vec<PartResult> {
         .collect()
 }
 
-/// A committer's connection, and since when it has held it.
-struct Writer {
-    conn: PoolConnection<Any>,
-    since: Instant,
-}
-
 async fn committer(
     db: Db,
     config: Arc<EffectsConfig>,
     rx: Arc<Mutex<mpsc::UnboundedReceiver<Vec<Job>>>>,
 ) {
-    let keep = match db.backend() {
-        Backend::Sqlite => KEEP_WRITER,
-        Backend::Postgres => Duration::ZERO,
-    };
-    let mut kept: Option<Writer> = None;
     loop {
         let mut batch;
         {
             let mut rx = rx.lock().await;
-            batch = match rx.try_recv() {
-                Ok(item) => item,
-                Err(_) => {
-                    // Nothing queued: give the connection back before waiting for more.
-                    kept = None;
-                    match rx.recv().await {
-                        Some(item) => item,
-                        None => return,
-                    }
-                }
-            };
+            match rx.recv().await {
+                Some(item) => batch = item,
+                None => return,
+            }
             let mut parts: usize = batch.iter().map(|job| job.parts.len()).sum();
             while parts < MAX_BATCH {
                 match rx.try_recv() {
@@ -261,42 +222,8 @@ async fn committer(
                 }
             }
         }
-        // Past the bound, the kept connection goes back (dropped) before queueing for one.
-        let mut writer = match kept.take().filter(|w| w.since.elapsed() < keep) {
-            Some(writer) => writer,
-            None => match db.pool().acquire().await {
-                Ok(conn) => Writer {
-                    conn,
-                    since: Instant::now(),
-                },
-                Err(e) => {
-                    tracing::warn!(error = %e, "no database connection for a group commit; its messages will be retried");
-                    for job in batch {
-                        let results = (0..job.parts.len())
-                            .map(|_| Err(no_connection(&e)))
-                            .collect();
-                        let _ = job.reply.send(results);
-                    }
-                    continue;
-                }
-            },
-        };
-        // A batch that failed may have left the connection broken: it goes back to the pool,
-        // whose release check closes it if so.
-        if run_batch(&mut writer.conn, &config, batch).await && !keep.is_zero() {
-            kept = Some(writer);
-        }
+        run_batch(&db, &config, batch).await;
     }
-}
-
-/// A part's result when no connection could be had for its batch: transient (`RETRY`), like
-/// the pool's own timeouts.
-fn no_connection(e: &sqlx::Error) -> StorageError {
-    StorageError::Sqlx(match e {
-        sqlx::Error::PoolTimedOut => sqlx::Error::PoolTimedOut,
-        sqlx::Error::PoolClosed => sqlx::Error::PoolClosed,
-        other => sqlx::Error::Io(std::io::Error::other(other.to_string())),
-    })
 }
 
 /// One part to commit, with what its job knows.
@@ -306,9 +233,7 @@ struct Unit<'a> {
     part: &'a Part,
 }
 
-/// Commits `batch` on `conn` and answers its jobs. `true` if it committed together — the
-/// connection is fit to keep for the next batch.
-async fn run_batch(conn: &mut AnyConnection, config: &EffectsConfig, batch: Vec<Job>) -> bool {
+async fn run_batch(db: &Db, config: &EffectsConfig, batch: Vec<Job>) {
     let units: Vec<Unit> = batch
         .iter()
         .flat_map(|job| {
@@ -324,19 +249,18 @@ async fn run_batch(conn: &mut AnyConnection, config: &EffectsConfig, batch: Vec<
     // statements per part). If any part's effects fail, nothing of the batch is kept and each
     // part runs again in a transaction of its own, so the failure stays that part's.
     let started = std::time::Instant::now();
-    let together_result = match optimistic(conn, config, &units).await {
+    let together_result = match optimistic(db, config, &units).await {
         Ok(Some(applied)) => Ok(applied),
         Ok(None) => {
             tracing::debug!(
                 parts = size,
                 "some parts of a group commit were recorded before (a redelivery); committing it again, told which"
             );
-            exact(conn, config, &units).await
+            exact(db, config, &units).await
         }
         Err(e) => Err(e),
     };
     crate::metrics::group_commit(size, started.elapsed().as_secs_f64());
-    let together = together_result.is_ok();
     let mut results: Vec<PartResult> = match together_result {
         Ok(applied) => applied.into_iter().map(Ok).collect(),
         Err(e) => {
@@ -346,7 +270,7 @@ async fn run_batch(conn: &mut AnyConnection, config: &EffectsConfig, batch: Vec<
             let mut results = Vec::with_capacity(size);
             for unit in &units {
                 results.push(
-                    exact(conn, config, std::slice::from_ref(unit))
+                    exact(db, config, std::slice::from_ref(unit))
                         .await
                         .map(|mut r| r.pop().expect("one result per part")),
                 );
@@ -361,7 +285,6 @@ async fn run_batch(conn: &mut AnyConnection, config: &EffectsConfig, batch: Vec<
         let mine: Vec<PartResult> = rest.by_ref().take(job.parts.len()).collect();
         let _ = job.reply.send(mine);
     }
-    together
 }
 
 /// Applies `units` in one transaction on the bet that none was recorded before (a batch of
@@ -369,11 +292,11 @@ async fn run_batch(conn: &mut AnyConnection, config: &EffectsConfig, batch: Vec<
 /// checked (`processed::record_if_all_new`). `None`: the bet failed — some unit was recorded
 /// before, which one the count cannot say — and nothing was kept; [`exact`] then runs them.
 async fn optimistic(
-    conn: &mut AnyConnection,
+    db: &Db,
     config: &EffectsConfig,
     units: &[Unit<'_>],
 ) -> Result<Option<Vec<Option<Applied>>>, StorageError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = db.begin().await?;
     match processed::record_if_all_new(&mut tx, &records(units)).await? {
         Some(inserted) => apply_and_commit(tx, config, units, inserted)
             .await
@@ -388,11 +311,11 @@ async fn optimistic(
 /// existed already (or an earlier unit of this batch holds the same pair) applies nothing and
 /// gets `None`.
 async fn exact(
-    conn: &mut AnyConnection,
+    db: &Db,
     config: &EffectsConfig,
     units: &[Unit<'_>],
 ) -> Result<Vec<Option<Applied>>, StorageError> {
-    let mut tx = conn.begin().await?;
+    let mut tx = db.begin().await?;
     let inserted = processed::record_many(&mut tx, &records(units)).await?;
     apply_and_commit(tx, config, units, inserted).await
 }
@@ -413,7 +336,7 @@ fn records<'a>(units: &'a [Unit<'_>]) -> Vec<processed::Record<'a>> {
 /// Applies the effects of the units whose record `inserted` says is new, and commits: all of
 /// it, or (on any error) nothing.
 async fn apply_and_commit(
-    mut tx: Transaction<'_, Any>,
+    mut tx: crate::storage::Tx,
     config: &EffectsConfig,
     units: &[Unit<'_>],
     inserted: Vec<bool>,
@@ -518,65 +441,5 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(done.len(), 1);
-    }
-
-    /// Queues `count` one-part jobs at once; their results, in order.
-    fn queue_many(commit: &GroupCommit, count: usize) -> Vec<Pending> {
-        let now = Utc::now();
-        let (jobs, pending): (Vec<Job>, Vec<Pending>) = (0..count)
-            .map(|i| Job::new(&format!("e{i}"), now, vec![part()]))
-            .unzip();
-        commit.send(jobs);
-        pending
-    }
-
-    #[tokio::test]
-    async fn an_idle_committer_holds_no_connection() {
-        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
-        let commit = GroupCommit::start(db.clone(), Arc::default());
-        for pending in queue_many(&commit, 3 * MAX_BATCH) {
-            assert_eq!(applied(&pending.results().await), [true]);
-        }
-        // SQLite's pool has one connection: kept by an idle committer, this would wait for it
-        // until the pool's timeout.
-        tokio::time::timeout(Duration::from_secs(5), db.pool().acquire())
-            .await
-            .expect("the committer gave the writer back once its queue was empty")
-            .unwrap();
-    }
-
-    #[tokio::test]
-    async fn without_a_connection_every_part_fails_transiently() {
-        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
-        let commit = GroupCommit::start(db.clone(), Arc::default());
-        db.pool().close().await;
-        let results = commit.commit("e1", Utc::now(), vec![part(), part()]).await;
-        assert_eq!(results.len(), 2);
-        for result in results {
-            let e = result.expect_err("no connection, nothing committed");
-            assert!(e.is_transient(), "{e} must be retried, not dropped");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_busy_committer_lets_other_writers_in() {
-        let db = Db::connect("sqlite::memory:", 1).await.unwrap();
-        let commit = GroupCommit::start(db.clone(), Arc::default());
-        // Far more batches than one KEEP_WRITER's worth: the queue stays busy well past it.
-        let mut pending = queue_many(&commit, 200 * MAX_BATCH);
-        let last = pending.pop().unwrap();
-        let first = pending.swap_remove(0);
-        assert_eq!(applied(&first.results().await), [true]);
-        // The committer holds the writer now; another writer queues for it.
-        let started = Instant::now();
-        let conn = db.pool().acquire().await.unwrap();
-        let waited = started.elapsed();
-        let mut last = std::pin::pin!(last.results());
-        assert!(
-            futures::poll!(&mut last).is_pending(),
-            "another writer got the connection only after the whole queue (waited {waited:?})"
-        );
-        drop(conn);
-        assert_eq!(applied(&last.await), [true]);
     }
 }
