@@ -75,10 +75,13 @@ pub fn decode_task_event_fast(
 /// Nesting the fast path takes, well inside serde_json's limit of 128 for a `Value`.
 const MAX_FAST_DEPTH: usize = 64;
 
+/// Digits in a row the fast path takes, short of the 309 an `f64` ends at.
+const MAX_FAST_DIGITS: usize = 300;
+
 /// Whether `payload` has, in a string, a `\u` escape of a surrogate (`D800`–`DFFF`: a lone one
 /// is refused by the `Value` path, a pair is an emoji a Python producer's `ensure_ascii` wrote),
 /// or outside strings a number with an exponent (an `e` or `E` right after a digit: `true` and
-/// `false` have theirs after a letter) or a run of more than 300 digits — the only ways for a
+/// `false` have theirs after a letter) or a run of more than [`MAX_FAST_DIGITS`] digits — the only ways for a
 /// JSON number to be beyond an `f64` (~1.8e308, 309 digits); or arrays and objects nested
 /// more than [`MAX_FAST_DEPTH`] deep (serde_json's `Value` stops at 128 levels, its skipping of
 /// an ignored value has no limit). One pass; memchr through the strings, which are most of a
@@ -101,7 +104,7 @@ fn leave_to_value_path(payload: &[u8]) -> bool {
             }
             b'0'..=b'9' => {
                 digits += 1;
-                if digits > 300 {
+                if digits > MAX_FAST_DIGITS {
                     return true;
                 }
             }

@@ -340,13 +340,20 @@ fn a_lone_surrogate_in_an_ignored_field_is_refused_both_ways() {
     assert!(decode("task-events", emoji.as_bytes(), now()).is_ok());
 }
 
+/// A minimal `task.created` whose task has `id` and `title`, with `extra` (JSON) as a field
+/// nothing reads.
+fn event_with(id: &str, title: &str, extra: &str) -> String {
+    format!(
+        r#"{{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
+        "task": {{"id": "{id}", "title": "{title}", "is_completed": false, "priority": "low",
+                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}},
+        "extra": {extra}}}"#
+    )
+}
+
 #[test]
 fn a_number_beyond_an_f64_in_an_ignored_field_is_refused_both_ways() {
-    let event = r#"{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
-        "task": {"id": "1e5", "title": "3E8 true", "is_completed": false, "priority": "low",
-                 "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"},
-        "extra": [EXTRA, 60]}"#;
-    let with = |extra: &str| event.replace("EXTRA", extra);
+    let with = |extra: &str| event_with("1e5", "3E8 true", &format!("[{extra}, 60]"));
     // Digits and `e` inside strings, `true`/`false` and ordinary numbers: the fast path takes it.
     assert!(event_json::decode_task_event_fast(with("-12.5").as_bytes(), now()).is_some());
     for huge in ["1e440".to_string(), "-2.5E+400".into(), "9".repeat(400)] {
@@ -370,12 +377,7 @@ fn a_number_beyond_an_f64_in_an_ignored_field_is_refused_both_ways() {
 fn an_ignored_field_nested_past_serde_jsons_limit_is_refused_both_ways() {
     let event = |depth: usize| {
         let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
-        format!(
-            r#"{{"event_id": "e1", "event_type": "task.created", "user_id": "u1",
-            "task": {{"id": "t1", "title": "[[{{", "is_completed": false, "priority": "low",
-                     "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}},
-            "extra": {nested}}}"#
-        )
+        event_with("t1", "[[{", &nested)
     };
     // Brackets in strings do not count; a shallow ignored value takes the fast path.
     assert!(event_json::decode_task_event_fast(event(3).as_bytes(), now()).is_some());
