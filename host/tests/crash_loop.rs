@@ -252,7 +252,8 @@ async fn drained(db: &Db, now_ms: i64) {
         "the outbox delivered, the due reminders fired and every event processed",
         DRAIN_TIMEOUT,
         async || {
-            let pending = scalar(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await;
+            let pending =
+                scalar(db, "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL").await;
             let due = scalar_with(
                 db,
                 "SELECT COUNT(*) FROM scheduled_jobs WHERE due_at <= $1",
@@ -263,11 +264,17 @@ async fn drained(db: &Db, now_ms: i64) {
             if pending == 0 && due == 0 && expected == processed {
                 Ok(())
             } else {
+                let missing: Vec<_> = expected.difference(&processed).collect();
+                let unexpected: Vec<_> = processed.difference(&expected).collect();
                 Err(format!(
-                    "{pending} outbox rows pending, {due} due reminder jobs, {} processed records, {} expected, {} unexpected",
+                    "{pending} outbox rows pending, {due} due reminder jobs, {} processed records, \
+                     {} expected, {} missing (first: {:?}), {} unexpected (first: {:?})",
                     processed.len(),
                     expected.len(),
-                    processed.difference(&expected).count()
+                    missing.len(),
+                    &missing[..missing.len().min(3)],
+                    unexpected.len(),
+                    &unexpected[..unexpected.len().min(3)],
                 ))
             }
         },

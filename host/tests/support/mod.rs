@@ -65,9 +65,9 @@ const COMPONENTS: [&str; 4] = [
     "sync.wasm",
 ];
 
-const BUILD_COMPONENTS_HINT: &str = "build them with `just build-components` or \
-     `cargo build --profile release-wasm --target wasm32-wasip2 -p recurrence -p notification -p audit -p sync`, \
-     or point TASKHOST_TEST_COMPONENTS_DIR at a directory that holds them";
+const BUILD_COMPONENTS_HINT: &str = "build them with `just build-components` (it copies the four \
+     into target/components), or point TASKHOST_TEST_COMPONENTS_DIR at a directory that holds \
+     them and no other .wasm";
 
 // ---------------------------------------------------------------------------
 // Environment: one database and the logs of every run of one test.
@@ -413,17 +413,13 @@ pub fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// Where the four `.wasm` files are: `TASKHOST_TEST_COMPONENTS_DIR`, else
-/// `<target dir>/wasm32-wasip2/release-wasm`, where the target dir is
-/// `CARGO_TARGET_DIR` or, failing that, the one this test's binary was built in.
+/// Where the four `.wasm` files are: `TASKHOST_TEST_COMPONENTS_DIR` (`just` sets it), else
+/// `target/components`, where `just build-components` copies them. Never cargo's own output
+/// directory: it also holds whatever else was built for wasm32-wasip2 (the benchmarks' empty
+/// component, the test-only builds), and a host loads every `.wasm` it finds — a fifth
+/// consumer that the checks, which count on these four, would see as extra work.
 pub fn components_dir() -> PathBuf {
-    let (dir, origin) = match std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR") {
-        Some(dir) => (PathBuf::from(dir), "TASKHOST_TEST_COMPONENTS_DIR"),
-        None => (
-            target_dir().join("wasm32-wasip2").join("release-wasm"),
-            "the cargo target dir",
-        ),
-    };
+    let dir = wasm_builds::built_components_dir();
     let missing: Vec<&str> = COMPONENTS
         .iter()
         .copied()
@@ -431,9 +427,21 @@ pub fn components_dir() -> PathBuf {
         .collect();
     assert!(
         missing.is_empty(),
-        "the components directory {} (from {origin}) lacks {}; {BUILD_COMPONENTS_HINT}",
+        "the components directory {} lacks {}; {BUILD_COMPONENTS_HINT}",
         dir.display(),
         missing.join(", "),
+    );
+    let others: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.ends_with(".wasm") && !COMPONENTS.contains(&name.as_str()))
+        .collect();
+    assert!(
+        others.is_empty(),
+        "the components directory {} holds {} besides the four consumers; a host started on it \
+         would load them too; {BUILD_COMPONENTS_HINT}",
+        dir.display(),
+        others.join(", "),
     );
     dir
 }
