@@ -30,7 +30,7 @@ use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -67,7 +67,7 @@ const COMPONENTS: [&str; 4] = [
 
 const BUILD_COMPONENTS_HINT: &str = "build them with `just build-components` (it copies the four \
      into target/components), or point TASKHOST_TEST_COMPONENTS_DIR at a directory that holds \
-     them and no other .wasm";
+     them";
 
 // ---------------------------------------------------------------------------
 // Environment: one database and the logs of every run of one test.
@@ -413,37 +413,45 @@ pub fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
-/// Where the four `.wasm` files are: `TASKHOST_TEST_COMPONENTS_DIR` (`just` sets it), else
-/// `target/components`, where `just build-components` copies them. Never cargo's own output
-/// directory: it also holds whatever else was built for wasm32-wasip2 (the benchmarks' empty
-/// component, the test-only builds), and a host loads every `.wasm` it finds — a fifth
-/// consumer that the checks, which count on these four, would see as extra work.
+/// A directory holding the four consumers and nothing else, for the hosts the tests start.
+///
+/// They come from `TASKHOST_TEST_COMPONENTS_DIR` (`just` sets it) or `target/components`, where
+/// `just build-components` copies them — but a host loads every `.wasm` in its directory, and
+/// those may hold more: `target/components` is also what `just run` serves, where a user drops
+/// a consumer of their own, and cargo's output directory holds the benchmarks' empty component
+/// and the test-only builds. A fifth consumer would be extra work that the checks, which count
+/// on these four, see as a bug. So the four are copied into `<target dir>/test-components`
+/// (only when changed, each by a rename, so concurrent test binaries agree) and that is used.
 pub fn components_dir() -> PathBuf {
-    let dir = wasm_builds::built_components_dir();
-    let missing: Vec<&str> = COMPONENTS
-        .iter()
-        .copied()
-        .filter(|c| !dir.join(c).is_file())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "the components directory {} lacks {}; {BUILD_COMPONENTS_HINT}",
-        dir.display(),
-        missing.join(", "),
-    );
-    let others: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("listing {}: {e}", dir.display()))
-        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
-        .filter(|name| name.ends_with(".wasm") && !COMPONENTS.contains(&name.as_str()))
-        .collect();
-    assert!(
-        others.is_empty(),
-        "the components directory {} holds {} besides the four consumers; a host started on it \
-         would load them too; {BUILD_COMPONENTS_HINT}",
-        dir.display(),
-        others.join(", "),
-    );
-    dir
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let from = wasm_builds::built_components_dir();
+        let missing: Vec<&str> = COMPONENTS
+            .iter()
+            .copied()
+            .filter(|c| !from.join(c).is_file())
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "the components directory {} lacks {}; {BUILD_COMPONENTS_HINT}",
+            from.display(),
+            missing.join(", "),
+        );
+        let dir = target_dir().join("test-components");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        for c in COMPONENTS {
+            let bytes = wasm_builds::read(&from.join(c));
+            let to = dir.join(c);
+            if std::fs::read(&to).ok().as_deref() != Some(&bytes[..]) {
+                let tmp = dir.join(format!(".{c}.{}.tmp", std::process::id()));
+                std::fs::write(&tmp, &bytes)
+                    .and_then(|()| std::fs::rename(&tmp, &to))
+                    .unwrap_or_else(|e| panic!("copying {c} into {}: {e}", dir.display()));
+            }
+        }
+        dir
+    })
+    .clone()
 }
 
 pub fn target_dir() -> PathBuf {
