@@ -4,6 +4,8 @@
 //! - Delivering every event twice leaves exactly the state delivering it once leaves.
 //! - Interleaving different users' events in any order gives each user the same state.
 
+mod support;
+
 use chrono::{Duration, Timelike, Utc};
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -13,12 +15,6 @@ use taskhost::pipeline::{Answer, Attempt, Pipeline, Received, Wakers};
 use taskhost::runtime::{Registry, Runtime, RuntimeConfig};
 use taskhost::sockets::SocketHub;
 use taskhost::storage::Db;
-
-fn components_dir() -> PathBuf {
-    std::env::var_os("TASKHOST_TEST_COMPONENTS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/components"))
-}
 
 /// A pipeline over a fresh database (SQLite) or a shared one (PostgreSQL; runs are isolated by
 /// their user ids).
@@ -40,7 +36,7 @@ async fn pipeline() -> (Pipeline, Db, Option<tempfile::TempDir>) {
         ..RuntimeConfig::default()
     })
     .unwrap();
-    let dir_path = components_dir();
+    let dir_path = support::components_dir();
     let registry = Registry::load_dir(&runtime, &dir_path).unwrap_or_else(|e| {
         panic!(
             "loading components from {}: {e} (run `just build-components`)",
